@@ -1,0 +1,263 @@
+// Plugin configuration: parse and validate the JSON given to the filter into typed config.
+//
+// Every error names the field (`backends[1].auth.env: ...`) so that a bad configuration is
+// refused at load (on_configure returns false; Envoy rejects the config / NACKs) with a log line
+// that says what to fix. Unknown fields are errors too: a typo must not silently disable a limit
+// or an auth setting.
+
+import { JsonDoc, JNode, Kind, parseJson } from "../json/json";
+import { bytesOf } from "../util/bytes";
+
+export const SUPPORTED_SCHEMAS: string[] = ["openai"];
+
+/** How the gateway authenticates to a backend. The secret is resolved at load time. */
+export class AuthConfig {
+  /** "bearer" → `Authorization: Bearer <key>`; "header" → `<header>: <key>`; "none". */
+  type: string = "none";
+  header: string = "";
+  secret: string = "";
+}
+
+export class Backend {
+  index: i32 = 0;
+  name: string = "";
+  schema: string = "openai";
+  /** Envoy cluster the request is routed to (through the route header). */
+  cluster: string = "";
+  /** Upstream `:authority`. */
+  host: string = "";
+  /** Path prefix of the provider's API, e.g. "/v1" for OpenAI. */
+  basePath: string = "/v1";
+  auth: AuthConfig = new AuthConfig();
+}
+
+export class ModelRule {
+  pattern: string = "";
+  /** Glob segments split at '*'; a single segment means an exact match. */
+  parts: string[] = [];
+  backend: Backend;
+  /** Model name sent upstream; "" keeps the client's. */
+  upstreamModel: string = "";
+  constructor(backend: Backend) { this.backend = backend; }
+}
+
+export class Config {
+  backends: Backend[] = [];
+  models: ModelRule[] = [];
+  /** Largest request body accepted; keep it below Envoy's buffer limit so our 413 is the one sent. */
+  maxRequestBytes: i64 = 1048576;
+  /** Largest response body buffered for translation / usage reading. */
+  maxResponseBytes: i64 = 8388608;
+  /** Request header the Envoy route reads the cluster from (route `cluster_header`). */
+  clusterHeader: string = "x-ai-gateway-cluster";
+}
+
+export class ConfigResult {
+  config: Config | null = null;
+  error: string = "";
+}
+
+/** Environment lookup (WASI environ in the filter, a map in unit tests). */
+export abstract class Env {
+  abstract get(name: string): string | null;
+}
+
+class Validator {
+  error: string = "";
+  constructor(public doc: JsonDoc) {}
+
+  fail(path: string, msg: string): bool {
+    if (this.error.length == 0) this.error = path + ": " + msg;
+    return false;
+  }
+
+  /** Every key of obj must be in allowed. */
+  onlyKeys(obj: JNode, path: string, allowed: string[]): bool {
+    const keys = obj.keys!;
+    for (let i = 0; i < keys.length; i++) {
+      const k = this.doc.str(unchecked(keys[i]));
+      if (!allowed.includes(k)) return this.fail(join(path, k), "unknown field (allowed: " + allowed.join(", ") + ")");
+    }
+    return true;
+  }
+
+  str(obj: JNode, key: string, path: string, required: bool, def: string): string | null {
+    const n = this.doc.get(obj, key);
+    if (n === null) {
+      if (required) { this.fail(join(path, key), "required"); return null; }
+      return def;
+    }
+    if (n.kind != Kind.Str) { this.fail(join(path, key), "must be a string"); return null; }
+    const s = this.doc.str(n);
+    if (required && s.length == 0) { this.fail(join(path, key), "must not be empty"); return null; }
+    if (!headerSafe(s)) { this.fail(join(path, key), "must not contain control characters"); return null; }
+    return s;
+  }
+
+  int(obj: JNode, key: string, path: string, def: i64, min: i64, max: i64): i64 {
+    const n = this.doc.get(obj, key);
+    if (n === null) return def;
+    if (n.kind != Kind.Num || n.num != Math.floor(n.num) || n.num < <f64>min || n.num > <f64>max) {
+      this.fail(join(path, key), "must be an integer between " + min.toString() + " and " + max.toString());
+      return def;
+    }
+    return <i64>n.num;
+  }
+}
+
+function join(path: string, key: string): string { return path.length ? path + "." + key : key; }
+
+/** No control characters (CR/LF/NUL would allow header injection when the value becomes a header). */
+export function headerSafe(s: string): bool {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+function tokenSafe(s: string): bool {
+  // RFC 9110 token characters: what a header name or cluster name may contain.
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) ||
+      c == 0x2d || c == 0x2e || c == 0x5f || c == 0x7e || c == 0x21 || c == 0x23 || c == 0x24 ||
+      c == 0x25 || c == 0x26 || c == 0x27 || c == 0x2a || c == 0x2b || c == 0x5e || c == 0x60 || c == 0x7c;
+    if (!ok) return false;
+  }
+  return s.length > 0;
+}
+
+export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
+  const res = new ConfigResult();
+  const doc = parseJson(text);
+  if (!doc.ok) {
+    res.error = "configuration: invalid JSON: " + doc.error + " at byte " + doc.errorAt.toString();
+    return res;
+  }
+  const root = doc.root!;
+  const v = new Validator(doc);
+  if (root.kind != Kind.Obj) { res.error = "configuration: must be a JSON object"; return res; }
+  if (!v.onlyKeys(root, "", ["backends", "models", "max_request_bytes", "max_response_bytes", "cluster_header"])) { res.error = v.error; return res; }
+
+  const cfg = new Config();
+  cfg.maxRequestBytes = v.int(root, "max_request_bytes", "", cfg.maxRequestBytes, 1, 1 << 30);
+  cfg.maxResponseBytes = v.int(root, "max_response_bytes", "", cfg.maxResponseBytes, 1, 1 << 30);
+  const ch = v.str(root, "cluster_header", "", false, cfg.clusterHeader);
+  if (ch !== null) {
+    if (!tokenSafe(ch)) v.fail("cluster_header", "must be a valid header name");
+    cfg.clusterHeader = ch.toLowerCase();
+  }
+
+  const backends = doc.get(root, "backends");
+  if (backends === null || backends.kind != Kind.Arr || backends.length == 0) {
+    v.fail("backends", "required: a non-empty array of backends");
+  } else {
+    const items = backends.items!;
+    for (let i = 0; i < items.length && v.error.length == 0; i++) {
+      const b = parseBackend(v, unchecked(items[i]), "backends[" + i.toString() + "]", env);
+      if (b === null) break;
+      for (let j = 0; j < cfg.backends.length; j++) {
+        if (cfg.backends[j].name == b.name) v.fail("backends[" + i.toString() + "].name", "duplicate backend name \"" + b.name + "\"");
+      }
+      b.index = cfg.backends.length;
+      cfg.backends.push(b);
+    }
+  }
+
+  const models = doc.get(root, "models");
+  if (v.error.length == 0) {
+    if (models === null || models.kind != Kind.Arr || models.length == 0) {
+      v.fail("models", "required: a non-empty array of model routes");
+    } else {
+      const items = models.items!;
+      for (let i = 0; i < items.length && v.error.length == 0; i++) {
+        const path = "models[" + i.toString() + "]";
+        const m = unchecked(items[i]);
+        if (m.kind != Kind.Obj) { v.fail(path, "must be an object"); break; }
+        if (!v.onlyKeys(m, path, ["match", "backend", "upstream_model"])) break;
+        const match = v.str(m, "match", path, true, "");
+        const bname = v.str(m, "backend", path, true, "");
+        const up = v.str(m, "upstream_model", path, false, "");
+        if (match === null || bname === null || up === null) break;
+        let backend: Backend | null = null;
+        for (let j = 0; j < cfg.backends.length; j++) if (cfg.backends[j].name == bname) backend = cfg.backends[j];
+        if (backend === null) { v.fail(path + ".backend", "no backend named \"" + bname + "\""); break; }
+        const rule = new ModelRule(backend);
+        rule.pattern = match;
+        rule.parts = match.split("*");
+        rule.upstreamModel = up;
+        if (up.includes("*")) { v.fail(path + ".upstream_model", "must not contain '*'"); break; }
+        cfg.models.push(rule);
+      }
+    }
+  }
+
+  if (v.error.length) { res.error = v.error; return res; }
+  res.config = cfg;
+  return res;
+}
+
+function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend | null {
+  if (n.kind != Kind.Obj) { v.fail(path, "must be an object"); return null; }
+  if (!v.onlyKeys(n, path, ["name", "schema", "cluster", "host", "base_path", "auth"])) return null;
+  const b = new Backend();
+  const name = v.str(n, "name", path, true, "");
+  const schema = v.str(n, "schema", path, true, "");
+  const cluster = v.str(n, "cluster", path, true, "");
+  const host = v.str(n, "host", path, true, "");
+  const basePath = v.str(n, "base_path", path, false, "/v1");
+  if (name === null || schema === null || cluster === null || host === null || basePath === null) return null;
+  if (!SUPPORTED_SCHEMAS.includes(schema)) {
+    v.fail(path + ".schema", "unsupported schema \"" + schema + "\" (supported: " + SUPPORTED_SCHEMAS.join(", ") + ")");
+    return null;
+  }
+  if (!tokenSafe(cluster)) { v.fail(path + ".cluster", "must be a valid Envoy cluster name"); return null; }
+  if (host.includes(" ") || host.includes("/")) { v.fail(path + ".host", "must be a host[:port] authority"); return null; }
+  if (basePath.length > 0 && (basePath.charAt(0) != "/" || basePath.includes("?") || basePath.endsWith("/"))) {
+    v.fail(path + ".base_path", "must start with '/' and not end with '/' (or be empty)");
+    return null;
+  }
+  b.name = name; b.schema = schema; b.cluster = cluster; b.host = host; b.basePath = basePath;
+
+  const auth = v.doc.get(n, "auth");
+  if (auth !== null) {
+    const ap = path + ".auth";
+    if (auth.kind != Kind.Obj) { v.fail(ap, "must be an object"); return null; }
+    if (!v.onlyKeys(auth, ap, ["type", "key", "env", "header"])) return null;
+    const type = v.str(auth, "type", ap, true, "");
+    if (type === null) return null;
+    const a = new AuthConfig();
+    a.type = type;
+    if (type == "none") { b.auth = a; return b; }
+    if (type == "bearer") a.header = "authorization";
+    else if (type == "header") {
+      const h = v.str(auth, "header", ap, true, "");
+      if (h === null) return null;
+      if (!tokenSafe(h)) { v.fail(ap + ".header", "must be a valid header name"); return null; }
+      a.header = h.toLowerCase();
+    } else { v.fail(ap + ".type", "unsupported auth type \"" + type + "\" (supported: bearer, header, none)"); return null; }
+    const keyNode = v.doc.get(auth, "key"), envNode = v.doc.get(auth, "env");
+    if ((keyNode === null) == (envNode === null)) { v.fail(ap, "exactly one of \"key\" or \"env\" is required"); return null; }
+    let secret: string;
+    if (keyNode !== null) {
+      const k = v.str(auth, "key", ap, true, "");
+      if (k === null) return null;
+      secret = k;
+    } else {
+      const e = v.str(auth, "env", ap, true, "");
+      if (e === null) return null;
+      const val = env.get(e);
+      if (val === null || val.length == 0) { v.fail(ap + ".env", "environment variable " + e + " is not set in the Wasm VM (vm_config.environment_variables)"); return null; }
+      // The value never goes into an error message: it is a secret.
+      if (!headerSafe(val)) { v.fail(ap + ".env", "environment variable " + e + " contains control characters"); return null; }
+      secret = val;
+    }
+    a.secret = type == "bearer" ? "Bearer " + secret : secret;
+    b.auth = a;
+  }
+  return b;
+}
+
+/** Convenience for unit tests. */
+export function parseConfigString(s: string, env: Env): ConfigResult { return parseConfig(bytesOf(s), env); }

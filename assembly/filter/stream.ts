@@ -1,0 +1,258 @@
+// Stream context: one per HTTP request. Host glue only: it runs the phases of DESIGN.md and
+// delegates everything provider-specific to the Provider interface.
+//
+// Phases: request headers (classify, strip client credentials, hold the headers) → request body
+// (buffer to the end, parse once, route by model, let the provider build the upstream request,
+// set :path/:authority/cluster header/credentials, clear the route cache) → response headers
+// (pick the response handler) → response body (translate as it flows; JSON buffered to the end)
+// → log (one line with the usage).
+
+import {
+  Context, RootContext, log, LogLevelValues, stream_context, send_local_response, HeaderPair, Headers,
+  FilterHeadersStatusValues, FilterDataStatusValues, GrpcStatusValues, get_buffer_bytes, set_buffer_bytes,
+  BufferTypeValues, clear_route_cache,
+} from "@solo-io/proxy-runtime/assembly";
+import { parseJson, Kind } from "../json/json";
+import { ApiError, badRequest } from "../errors";
+import { ByteBuilder, bytesOf } from "../util/bytes";
+import { ClientRequest, Endpoint, ResponseHandler, UpstreamRequest } from "../providers/provider";
+import { providerFor } from "../providers/registry";
+import { GatewayRoot } from "./root";
+
+/** Client credentials never go upstream: the gateway adds the backend's own. */
+const CLIENT_CREDENTIAL_HEADERS: string[] = [
+  "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "openai-organization", "openai-project",
+];
+
+const EMPTY = new Uint8Array(0);
+
+function classify(method: string, path: string): Endpoint {
+  if (path == "/v1/chat/completions" || path == "/chat/completions") return Endpoint.ChatCompletions;
+  if (path == "/v1/embeddings" || path == "/embeddings") return Endpoint.Embeddings;
+  if (path == "/v1/models" || path == "/models" || path.startsWith("/v1/models/")) return Endpoint.Models;
+  return Endpoint.Unknown;
+}
+
+export class GatewayStream extends Context {
+  private gw: GatewayRoot;
+  private endpoint: Endpoint = Endpoint.Unknown;
+  private method: string = "";
+  private path: string = "";
+  /** Status of a local reply we sent; its response callbacks then pass straight through (§3.7). */
+  private localStatus: i32 = 0;
+  private req: ClientRequest | null = null;
+  private handler: ResponseHandler | null = null;
+  private status: i32 = 0;
+  private out: ByteBuilder | null = null;
+
+  constructor(context_id: u32, root: RootContext) {
+    super(context_id, root);
+    this.gw = changetype<GatewayRoot>(root);
+  }
+
+  private reply(status: i32, body: ArrayBuffer, details: string): void {
+    this.localStatus = status;
+    const headers: Headers = [];
+    headers.push(new HeaderPair(String.UTF8.encode("content-type"), String.UTF8.encode("application/json")));
+    send_local_response(<u32>status, details, body, headers, GrpcStatusValues.InvalidCode);
+  }
+
+  private fail(e: ApiError): void { this.reply(e.status, e.body(), "ai_gateway_" + (e.code.length ? e.code : "error")); }
+
+  onRequestHeaders(_n: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const cfg = this.gw.config;
+    if (cfg === null) { // cannot happen after a successful on_configure; answer rather than trap
+      this.fail(new ApiError(500, "server_error", "not_configured", "The gateway is not configured."));
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    const h = stream_context.headers.request;
+    this.method = h.get(":method");
+    const fullPath = h.get(":path");
+    const q = fullPath.indexOf("?");
+    this.path = q >= 0 ? fullPath.substring(0, q) : fullPath;
+    for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) h.remove(unchecked(CLIENT_CREDENTIAL_HEADERS[i]));
+    // The route header decides the upstream cluster: a client must never set it.
+    h.remove(cfg.clusterHeader);
+
+    const ep = classify(this.method, this.path);
+    this.endpoint = ep;
+    if (ep == Endpoint.Unknown) {
+      this.fail(new ApiError(404, "invalid_request_error", "unknown_url", "Unknown request URL: " + this.method + " " + this.path + "."));
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    if (ep == Endpoint.Models) {
+      if (this.method != "GET") { this.fail(new ApiError(405, "invalid_request_error", "method_not_allowed", "Use GET for " + this.path + ".")); }
+      else this.answerModels();
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    if (this.method != "POST") {
+      this.fail(new ApiError(405, "invalid_request_error", "method_not_allowed", "Use POST for " + this.path + "."));
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    const ct = h.get("content-type").toLowerCase();
+    if (!ct.startsWith("application/json")) {
+      this.fail(new ApiError(415, "invalid_request_error", "unsupported_media_type",
+        "Content-Type must be application/json (got \"" + ct + "\")."));
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    const cl = h.get("content-length");
+    if (cl.length > 0 && cl.length < 16) {
+      const n = I64.parseInt(cl);
+      if (n > cfg.maxRequestBytes) { this.tooLarge(); return FilterHeadersStatusValues.StopIteration; }
+    }
+    if (end_of_stream) {
+      this.fail(badRequest("missing_body", "The request body is empty; expected a JSON object."));
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    // Providers answer in identity encoding so streams can be translated as they flow.
+    h.remove("accept-encoding");
+    // Hold the headers until the body decided the backend (needs allow_on_headers_stop_iteration, §3.2).
+    return FilterHeadersStatusValues.StopIteration;
+  }
+
+  private tooLarge(): void {
+    this.fail(new ApiError(413, "invalid_request_error", "request_too_large",
+      "Request body exceeds the gateway limit of " + this.gw.config!.maxRequestBytes.toString() + " bytes."));
+  }
+
+  private answerModels(): void {
+    const cfg = this.gw.config!;
+    const b = new ByteBuilder(256);
+    const single = this.path.startsWith("/v1/models/");
+    const wanted = single ? this.path.substring(11) : "";
+    if (!single) b.str("{\"object\":\"list\",\"data\":[");
+    let n = 0;
+    for (let i = 0; i < cfg.models.length; i++) {
+      const r = cfg.models[i];
+      if (r.parts.length != 1) continue;
+      if (single && r.pattern != wanted) continue;
+      if (n++ > 0) b.byte(0x2c);
+      b.str("{\"id\":"); b.jsonString(r.pattern);
+      b.str(",\"object\":\"model\",\"created\":0,\"owned_by\":"); b.jsonString(r.backend.name); b.byte(0x7d);
+      if (single) break;
+    }
+    if (!single) b.str("]}");
+    if (single && n == 0) {
+      this.fail(new ApiError(404, "invalid_request_error", "model_not_found", "The model `" + wanted + "` does not exist or you do not have access to it.", "model"));
+      return;
+    }
+    this.reply(200, b.toArrayBuffer(), "ai_gateway_models");
+  }
+
+  onRequestBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
+    if (this.localStatus != 0) return FilterDataStatusValues.StopIterationNoBuffer;
+    const cfg = this.gw.config!;
+    if (<i64>body_buffer_length > cfg.maxRequestBytes) { this.tooLarge(); return FilterDataStatusValues.StopIterationNoBuffer; }
+    if (!end_of_stream) return FilterDataStatusValues.StopIterationAndBuffer;
+
+    const raw = get_buffer_bytes(BufferTypeValues.HttpRequestBody, 0, <u32>body_buffer_length);
+    const doc = parseJson(Uint8Array.wrap(raw));
+    const root = doc.root;
+    if (root === null) {
+      this.fail(badRequest("invalid_json", "We could not parse the JSON body of your request: " + doc.error +
+        " at byte " + doc.errorAt.toString() + "."));
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    if (root.kind != Kind.Obj) {
+      this.fail(badRequest("invalid_json", "The request body must be a JSON object."));
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    const modelNode = doc.get(root, "model");
+    if (modelNode === null || modelNode.kind != Kind.Str || modelNode.end - modelNode.start <= 2) {
+      this.fail(badRequest("missing_model", "You must provide a model parameter.", "model"));
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    const model = doc.str(modelNode);
+    const rule = this.gw.router!.find(model);
+    if (rule === null) {
+      this.fail(new ApiError(404, "invalid_request_error", "model_not_found",
+        "The model `" + model + "` does not exist or you do not have access to it.", "model"));
+      return FilterDataStatusValues.StopIterationNoBuffer;
+    }
+    const req = new ClientRequest(doc, root, rule);
+    req.endpoint = this.endpoint;
+    req.model = model;
+    const streamNode = doc.get(root, "stream");
+    req.stream = streamNode !== null && streamNode.kind == Kind.Bool && streamNode.flag;
+    const backend = rule.backend;
+    const provider = providerFor(backend.schema)!;
+    const up = new UpstreamRequest();
+    const err = provider.prepare(req, up);
+    if (err !== null) { this.fail(err); return FilterDataStatusValues.StopIterationNoBuffer; }
+    this.req = req;
+
+    let length = <i32>body_buffer_length;
+    const newBody = up.body;
+    if (newBody !== null) {
+      set_buffer_bytes(BufferTypeValues.HttpRequestBody, 0, <u32>body_buffer_length, newBody.toArrayBuffer());
+      length = newBody.len;
+    }
+    const h = stream_context.headers.request;
+    h.replace(":path", up.path);
+    h.replace(":authority", backend.host);
+    h.replace(this.gw.config!.clusterHeader, backend.cluster);
+    h.replace("content-length", length.toString());
+    const auth = backend.auth;
+    if (auth.type != "none") h.replace(auth.header, auth.secret);
+    // The cluster header changed: make Envoy pick the route again (§3.9, §3.12).
+    clear_route_cache();
+    return FilterDataStatusValues.Continue;
+  }
+
+  onResponseHeaders(_n: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const req = this.req;
+    if (this.localStatus != 0 || req === null) return FilterHeadersStatusValues.Continue;
+    const h = stream_context.headers.response;
+    this.status = <i32>I32.parseInt(h.get(":status"));
+    const enc = h.get("content-encoding");
+    if (enc.length > 0 && enc != "identity") {
+      // We asked for identity; a provider that compresses anyway is passed through untranslated.
+      log(LogLevelValues.warn, "ai-gateway: upstream answered with content-encoding " + enc + "; passing through, usage unknown");
+      return FilterHeadersStatusValues.Continue;
+    }
+    const handler = providerFor(req.backend.schema)!.response(req, this.status, h.get("content-type").toLowerCase());
+    this.handler = handler;
+    if (handler.rewrites) h.remove("content-length");
+    if (end_of_stream) this.handler = null;
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  onResponseBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
+    const handler = this.handler;
+    if (handler === null) return FilterDataStatusValues.Continue;
+    if (handler.wholeBody) {
+      if (<i64>body_buffer_length > this.gw.config!.maxResponseBytes) {
+        log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; passing through, usage unknown");
+        this.handler = null;
+        return FilterDataStatusValues.Continue;
+      }
+      if (!end_of_stream) return FilterDataStatusValues.StopIterationAndBuffer;
+    }
+    const chunk = body_buffer_length > 0
+      ? Uint8Array.wrap(get_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length))
+      : EMPTY;
+    let out = this.out;
+    if (out === null) { out = new ByteBuilder(1024); this.out = out; }
+    out.reset();
+    if (handler.onBody(chunk, end_of_stream, out)) {
+      set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, out.toArrayBuffer());
+    }
+    return FilterDataStatusValues.Continue;
+  }
+
+  onLog(): void {
+    if (this.endpoint == Endpoint.Unknown || this.endpoint == Endpoint.Models) return;
+    const req = this.req;
+    const status = this.localStatus != 0 ? this.localStatus : this.status;
+    let line = "ai-gateway: request endpoint=" + this.path + " model=" + (req !== null ? req.model : "-") +
+      " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
+    const handler = this.handler;
+    if (handler !== null && handler.usage.reported) {
+      const u = handler.usage;
+      line += " input_tokens=" + u.input.toString() + " output_tokens=" + u.output.toString() +
+        " cached_tokens=" + u.cachedInput.toString() + " reasoning_tokens=" + u.reasoning.toString();
+    } else line += " usage=unknown";
+    if (req !== null) line += " stream=" + (req.stream ? "true" : "false");
+    log(LogLevelValues.info, line);
+  }
+}

@@ -1,0 +1,52 @@
+// The one interface every provider module implements. The filter core talks only to this: it
+// never names a provider. A provider turns the client's OpenAI-format request into the upstream
+// request, and gives a response handler that turns upstream bytes into client bytes (JSON or
+// streams, incrementally) while reading token usage.
+
+import { Backend, ModelRule } from "../config/config";
+import { JNode, JsonDoc } from "../json/json";
+import { ApiError } from "../errors";
+import { Usage } from "../usage";
+import { ByteBuilder } from "../util/bytes";
+
+export const enum Endpoint { Unknown = 0, ChatCompletions = 1, Embeddings = 2, Models = 3 }
+
+/** The client's request, parsed once and shared by routing, limits and translation. */
+export class ClientRequest {
+  endpoint: Endpoint = Endpoint.Unknown;
+  doc: JsonDoc;
+  root: JNode;
+  model: string = "";
+  stream: bool = false;
+  rule: ModelRule;
+  /** Set by the provider when it asked upstream for usage the client did not ask for. */
+  usageInjected: bool = false;
+  constructor(doc: JsonDoc, root: JNode, rule: ModelRule) { this.doc = doc; this.root = root; this.rule = rule; }
+  get backend(): Backend { return this.rule.backend; }
+}
+
+/** What goes upstream. body null = the client's bytes unchanged. */
+export class UpstreamRequest {
+  path: string = "";
+  body: ByteBuilder | null = null;
+}
+
+export abstract class ResponseHandler {
+  usage: Usage = new Usage();
+  /** true: give onBody the whole body once (the filter buffers to end of stream). */
+  wholeBody: bool = false;
+  /** true: the client-facing body may differ from upstream's (drop content-length). */
+  rewrites: bool = false;
+  /**
+   * One body chunk (or the whole body when wholeBody). Returns true when `out` holds the bytes to
+   * send instead of the chunk; false to pass the chunk through unchanged.
+   */
+  abstract onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool;
+}
+
+export abstract class Provider {
+  /** Builds the upstream request, or returns the error to answer the client with. */
+  abstract prepare(req: ClientRequest, out: UpstreamRequest): ApiError | null;
+  /** The handler for the upstream response. */
+  abstract response(req: ClientRequest, status: i32, contentType: string): ResponseHandler;
+}

@@ -1,0 +1,13 @@
+// Token usage of one request, in the units limits and metrics count.
+
+export class Usage {
+  input: i64 = 0;
+  output: i64 = 0;
+  /** Input tokens served from the provider's prompt cache (a subset of input). */
+  cachedInput: i64 = 0;
+  /** Reasoning tokens (a subset of output). */
+  reasoning: i64 = 0;
+  total: i64 = 0;
+  /** Whether the provider reported usage at all. */
+  reported: bool = false;
+}
