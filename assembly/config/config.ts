@@ -8,7 +8,24 @@
 import { JsonDoc, JNode, Kind, parseJson } from "../json/json";
 import { bytesOf } from "../util/bytes";
 
-export const SUPPORTED_SCHEMAS: string[] = ["openai"];
+export const SUPPORTED_SCHEMAS: string[] = ["openai", "azure-openai", "anthropic"];
+
+function defaultApiVersion(schema: string): string {
+  if (schema == "azure-openai") return "2024-10-21";
+  if (schema == "anthropic") return "2023-06-01";
+  return "";
+}
+
+/** Characters that go into a URL query or path segment unencoded. */
+function urlSafe(s: string): bool {
+  // Empty is allowed (means "default"); callers check required-ness separately.
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2e || c == 0x5f || c == 0x7e;
+    if (!ok) return false;
+  }
+  return true;
+}
 
 /** How the gateway authenticates to a backend. The secret is resolved at load time. */
 export class AuthConfig {
@@ -29,6 +46,12 @@ export class Backend {
   /** Path prefix of the provider's API, e.g. "/v1" for OpenAI. */
   basePath: string = "/v1";
   auth: AuthConfig = new AuthConfig();
+  /** Provider API version: Azure `api-version` query, Anthropic `anthropic-version` header. */
+  apiVersion: string = "";
+  /** Azure deployment name ("" = the upstream model name). */
+  deployment: string = "";
+  /** max_tokens sent when the client gave none (Anthropic requires one). */
+  defaultMaxTokens: i64 = 4096;
 }
 
 export class ModelRule {
@@ -200,14 +223,20 @@ export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
 
 function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend | null {
   if (n.kind != Kind.Obj) { v.fail(path, "must be an object"); return null; }
-  if (!v.onlyKeys(n, path, ["name", "schema", "cluster", "host", "base_path", "auth"])) return null;
+  if (!v.onlyKeys(n, path, ["name", "schema", "cluster", "host", "base_path", "auth", "api_version", "deployment", "default_max_tokens"])) return null;
   const b = new Backend();
   const name = v.str(n, "name", path, true, "");
   const schema = v.str(n, "schema", path, true, "");
   const cluster = v.str(n, "cluster", path, true, "");
   const host = v.str(n, "host", path, true, "");
-  const basePath = v.str(n, "base_path", path, false, "/v1");
-  if (name === null || schema === null || cluster === null || host === null || basePath === null) return null;
+  const basePath = v.str(n, "base_path", path, false, schema !== null && schema == "azure-openai" ? "/openai" : "/v1");
+  const apiVersion = v.str(n, "api_version", path, false, schema !== null ? defaultApiVersion(schema) : "");
+  const deployment = v.str(n, "deployment", path, false, "");
+  b.defaultMaxTokens = v.int(n, "default_max_tokens", path, 4096, 1, 1 << 24);
+  if (name === null || schema === null || cluster === null || host === null || basePath === null || apiVersion === null || deployment === null) return null;
+  if (!urlSafe(deployment)) { v.fail(path + ".deployment", "must be a plain deployment name ([A-Za-z0-9._~-])"); return null; }
+  if (!urlSafe(apiVersion)) { v.fail(path + ".api_version", "must be a plain version string"); return null; }
+  b.apiVersion = apiVersion; b.deployment = deployment;
   if (!SUPPORTED_SCHEMAS.includes(schema)) {
     v.fail(path + ".schema", "unsupported schema \"" + schema + "\" (supported: " + SUPPORTED_SCHEMAS.join(", ") + ")");
     return null;

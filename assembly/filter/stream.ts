@@ -10,7 +10,7 @@
 import {
   Context, RootContext, log, LogLevelValues, stream_context, send_local_response, HeaderPair, Headers,
   FilterHeadersStatusValues, FilterDataStatusValues, GrpcStatusValues, get_buffer_bytes, set_buffer_bytes,
-  BufferTypeValues, clear_route_cache,
+  BufferTypeValues, clear_route_cache, get_current_time_nanoseconds,
 } from "@solo-io/proxy-runtime/assembly";
 import { parseJson, Kind } from "../json/json";
 import { ApiError, badRequest } from "../errors";
@@ -172,6 +172,7 @@ export class GatewayStream extends Context {
     const req = new ClientRequest(doc, root, rule);
     req.endpoint = this.endpoint;
     req.model = model;
+    req.nowSeconds = <i64>(get_current_time_nanoseconds() / 1000000000);
     const streamNode = doc.get(root, "stream");
     req.stream = streamNode !== null && streamNode.kind == Kind.Bool && streamNode.flag;
     const backend = rule.backend;
@@ -192,6 +193,7 @@ export class GatewayStream extends Context {
     h.replace(":authority", backend.host);
     h.replace(this.gw.config!.clusterHeader, backend.cluster);
     h.replace("content-length", length.toString());
+    for (let i = 0; i + 1 < up.headers.length; i += 2) h.replace(up.headers[i], up.headers[i + 1]);
     const auth = backend.auth;
     if (auth.type != "none") h.replace(auth.header, auth.secret);
     // The cluster header changed: make Envoy pick the route again (§3.9, §3.12).
@@ -211,10 +213,20 @@ export class GatewayStream extends Context {
       return FilterHeadersStatusValues.Continue;
     }
     const handler = providerFor(req.backend.schema)!.response(req, this.status, h.get("content-type").toLowerCase());
+    if (end_of_stream) return FilterHeadersStatusValues.Continue;
     this.handler = handler;
+    // A whole-body translation may change status, type and length: hold the headers until the
+    // body is done (allow_on_headers_stop_iteration keeps them writable, §3.2/§3.4).
+    if (handler.wholeBody) return FilterHeadersStatusValues.StopIteration;
     if (handler.rewrites) h.remove("content-length");
-    if (end_of_stream) this.handler = null;
+    this.applyOverrides(handler);
     return FilterHeadersStatusValues.Continue;
+  }
+
+  private applyOverrides(handler: ResponseHandler): void {
+    const h = stream_context.headers.response;
+    if (handler.status != 0 && handler.status != this.status) h.replace(":status", handler.status.toString());
+    if (handler.contentType.length) h.replace("content-type", handler.contentType);
   }
 
   onResponseBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
@@ -222,7 +234,7 @@ export class GatewayStream extends Context {
     if (handler === null) return FilterDataStatusValues.Continue;
     if (handler.wholeBody) {
       if (<i64>body_buffer_length > this.gw.config!.maxResponseBytes) {
-        log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; passing through, usage unknown");
+        log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; passing through untranslated, usage unknown");
         this.handler = null;
         return FilterDataStatusValues.Continue;
       }
@@ -234,8 +246,11 @@ export class GatewayStream extends Context {
     let out = this.out;
     if (out === null) { out = new ByteBuilder(1024); this.out = out; }
     out.reset();
-    if (handler.onBody(chunk, end_of_stream, out)) {
-      set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, out.toArrayBuffer());
+    const replaced = handler.onBody(chunk, end_of_stream, out);
+    if (replaced) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, out.toArrayBuffer());
+    if (handler.wholeBody) {
+      if (replaced) stream_context.headers.response.replace("content-length", out.len.toString());
+      this.applyOverrides(handler);
     }
     return FilterDataStatusValues.Continue;
   }

@@ -40,6 +40,19 @@ export class JNode {
   get length(): i32 { const it = this.items; return it ? it.length : 0; }
 }
 
+/** A byte range of a buffer. */
+export class Span {
+  constructor(public buf: Uint8Array, public start: i32, public end: i32) {}
+  get length(): i32 { return this.end - this.start; }
+  startsWith(lit: string): bool { return this.length >= lit.length && spanEquals(this.buf, this.start, this.start + lit.length, lit); }
+  indexOf(lit: string, from: i32 = 0): i32 {
+    const n = lit.length;
+    for (let i = this.start + from; i + n <= this.end; i++) if (spanEquals(this.buf, i, i + n, lit)) return i - this.start;
+    return -1;
+  }
+  toString(): string { return String.UTF8.decodeUnsafe(this.buf.dataStart + <usize>this.start, <usize>this.length); }
+}
+
 export class JsonDoc {
   src: Uint8Array;
   root: JNode | null = null;
@@ -128,6 +141,17 @@ export class JsonDoc {
     if (!isFinite(v)) return def;
     if (v > 9.0e18 || v < -9.0e18) return def;
     return <i64>v;
+  }
+
+  /**
+   * The decoded UTF-8 bytes of a string node as a span: the source bytes themselves when the
+   * literal has no escapes (no copy), else a fresh buffer.
+   */
+  strSpan(n: JNode): Span {
+    if (!n.flag) return new Span(this.src, n.start + 1, n.end - 1);
+    const b = new ByteBuilder(n.end - n.start);
+    this.unescapeTo(n, b);
+    return new Span(b.buf, 0, b.len);
   }
 
   /** Appends the exact source text of a node. */
@@ -354,11 +378,16 @@ class Parser {
   }
 }
 
-/** Parses src[0, len) (len defaults to all). Never throws: check doc.ok / doc.error. */
-export function parseJson(src: Uint8Array, maxDepth: i32 = MAX_DEPTH, len: i32 = -1): JsonDoc {
+/**
+ * Parses src[start, end) (end defaults to all). Node spans are offsets into src.
+ * Never throws: check doc.ok / doc.error.
+ */
+export function parseJson(src: Uint8Array, maxDepth: i32 = MAX_DEPTH, end: i32 = -1, start: i32 = 0): JsonDoc {
   const doc = new JsonDoc(src);
-  const end = len < 0 || len > src.length ? src.length : len;
+  if (end < 0 || end > src.length) end = src.length;
+  if (start < 0 || start > end) start = end;
   const p = new Parser(src, end, maxDepth);
+  p.pos = start;
   const root = p.value(0);
   if (root !== null) {
     p.ws();

@@ -3,7 +3,7 @@
 // responses pass through untouched unless we changed what the provider sends.
 
 import { Edits, JNode, JsonDoc, Kind, parseJson } from "../json/json";
-import { ApiError } from "../errors";
+import { ApiError, badRequest } from "../errors";
 import { Usage } from "../usage";
 import { ByteBuilder, bytesOf } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
@@ -11,13 +11,23 @@ import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } f
 
 const TRUE_BYTES = bytesOf("true");
 
+/**
+ * OpenAI, the OpenAI-compatible family (base_path per vendor), and Azure OpenAI, whose only
+ * differences on the wire are the deployment-scoped URL and the api-version query (§3).
+ */
 export class OpenAIProvider extends Provider {
+  constructor(private azure: bool = false) { super(); }
+
   prepare(req: ClientRequest, out: UpstreamRequest): ApiError | null {
     const backend = req.backend;
     const doc = req.doc, root = req.root;
     const edits = new Edits(doc);
-    if (req.endpoint == Endpoint.ChatCompletions) out.path = backend.basePath + "/chat/completions";
-    else if (req.endpoint == Endpoint.Embeddings) out.path = backend.basePath + "/embeddings";
+    const op = req.endpoint == Endpoint.Embeddings ? "/embeddings" : "/chat/completions";
+    if (this.azure) {
+      const deployment = backend.deployment.length ? backend.deployment : req.upstreamModel;
+      if (!urlSegmentSafe(deployment)) return badRequest("invalid_value", "The model name cannot be used as an Azure deployment name.", "model");
+      out.path = backend.basePath + "/deployments/" + deployment + op + "?api-version=" + backend.apiVersion;
+    } else out.path = backend.basePath + op;
 
     const up = req.rule.upstreamModel;
     if (up.length > 0 && up != req.model) {
@@ -53,6 +63,15 @@ export class OpenAIProvider extends Provider {
     if (status >= 200 && status < 300 && contentType.startsWith("text/event-stream")) return new OpenAIStream(req.usageInjected);
     return new OpenAIJson(status >= 200 && status < 300);
   }
+}
+
+function urlSegmentSafe(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2e || c == 0x5f)) return false;
+  }
+  return true;
 }
 
 /** Reads an OpenAI `usage` object (chat and embeddings shapes). */

@@ -4,7 +4,7 @@
 // streams, incrementally) while reading token usage.
 
 import { Backend, ModelRule } from "../config/config";
-import { JNode, JsonDoc } from "../json/json";
+import { JNode, JsonDoc, Kind } from "../json/json";
 import { ApiError } from "../errors";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
@@ -21,14 +21,25 @@ export class ClientRequest {
   rule: ModelRule;
   /** Set by the provider when it asked upstream for usage the client did not ask for. */
   usageInjected: bool = false;
+  /** Gateway clock (unix seconds) for `created` in translated responses. */
+  nowSeconds: i64 = 0;
   constructor(doc: JsonDoc, root: JNode, rule: ModelRule) { this.doc = doc; this.root = root; this.rule = rule; }
   get backend(): Backend { return this.rule.backend; }
+  /** Model name sent upstream. */
+  get upstreamModel(): string { return this.rule.upstreamModel.length ? this.rule.upstreamModel : this.model; }
+  /** Whether the client asked for the usage chunk (stream_options.include_usage: true). */
+  clientWantsUsage(): bool {
+    const iu = this.doc.get(this.doc.get(this.root, "stream_options"), "include_usage");
+    return iu !== null && iu.kind == Kind.Bool && iu.flag;
+  }
 }
 
 /** What goes upstream. body null = the client's bytes unchanged. */
 export class UpstreamRequest {
   path: string = "";
   body: ByteBuilder | null = null;
+  /** Extra upstream headers as name, value, name, value… (e.g. anthropic-version). */
+  headers: string[] = [];
 }
 
 export abstract class ResponseHandler {
@@ -37,6 +48,10 @@ export abstract class ResponseHandler {
   wholeBody: bool = false;
   /** true: the client-facing body may differ from upstream's (drop content-length). */
   rewrites: bool = false;
+  /** Status to send the client instead of upstream's (0 = unchanged). */
+  status: i32 = 0;
+  /** Content type to send the client instead of upstream's ("" = unchanged). */
+  contentType: string = "";
   /**
    * One body chunk (or the whole body when wholeBody). Returns true when `out` holds the bytes to
    * send instead of the chunk; false to pass the chunk through unchanged.

@@ -1,0 +1,632 @@
+// Anthropic Messages API behind the OpenAI Chat Completions API (reference providers.md §4,
+// §10, §11, §12). Requests are rebuilt as Messages bodies, copying the client's string
+// literals verbatim; responses and SSE streams are rebuilt as chat.completion(.chunk) objects
+// incrementally. Parameters Anthropic cannot honour are refused with a 400 rather than dropped.
+
+import { JNode, JsonDoc, Kind, parseJson, Span } from "../json/json";
+import { JsonWriter } from "../json/writer";
+import { ApiError, badRequest } from "../errors";
+import { Usage } from "../usage";
+import { ByteBuilder } from "../util/bytes";
+import { SseReader, writeSse } from "../streams/sse";
+import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
+import { writeChunkUsage, writeUsage } from "./openai_out";
+
+const IMAGE_TYPES: string[] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/** reasoning_effort → thinking budget_tokens (none/minimal: thinking off). */
+function thinkingBudget(effort: string): i64 {
+  if (effort == "low") return 1024;
+  if (effort == "medium") return 4096;
+  if (effort == "high") return 16384;
+  if (effort == "xhigh" || effort == "max") return 32768;
+  return 0;
+}
+
+export class AnthropicProvider extends Provider {
+  prepare(req: ClientRequest, out: UpstreamRequest): ApiError | null {
+    if (req.endpoint != Endpoint.ChatCompletions) {
+      return new ApiError(400, "invalid_request_error", "unsupported_endpoint", "Anthropic backends do not serve " + (req.endpoint == Endpoint.Embeddings ? "embeddings" : "this endpoint") + ".");
+    }
+    const doc = req.doc, root = req.root;
+    const err = rejectUnsupported(doc, root);
+    if (err !== null) return err;
+
+    const b = new ByteBuilder(doc.src.length + 256);
+    const w = new JsonWriter(b);
+    w.obj();
+    w.kStr("model", req.upstreamModel);
+
+    // max_tokens is required by Anthropic: the client's, else the backend's default.
+    let maxTokens: i64 = -1;
+    const mct = doc.get(root, "max_completion_tokens"), mt = doc.get(root, "max_tokens");
+    const mtNode = mct !== null && mct.kind != Kind.Null ? mct : mt;
+    if (mtNode !== null && mtNode.kind != Kind.Null) {
+      if (mtNode.kind != Kind.Num || mtNode.num < 1 || mtNode.num != Math.floor(mtNode.num)) return badRequest("invalid_value", "max_tokens must be a positive integer.", "max_tokens");
+      maxTokens = doc.int(mtNode);
+    }
+    const effortNode = doc.get(root, "reasoning_effort");
+    const budget = effortNode !== null && effortNode.kind == Kind.Str ? thinkingBudget(doc.str(effortNode)) : 0;
+    if (maxTokens < 0) maxTokens = req.backend.defaultMaxTokens + budget;
+    else if (budget > 0 && maxTokens <= budget) {
+      return badRequest("invalid_value", "max_tokens must exceed the thinking budget (" + budget.toString() + " tokens) implied by reasoning_effort.", "max_tokens");
+    }
+    w.kInt("max_tokens", maxTokens);
+
+    const merr = writeMessages(doc, root, w);
+    if (merr !== null) return merr;
+
+    const temp = doc.get(root, "temperature");
+    if (temp !== null && temp.kind != Kind.Null) {
+      if (temp.kind != Kind.Num || temp.num < 0 || temp.num > 1) return badRequest("invalid_value", "temperature must be between 0 and 1 for Anthropic models.", "temperature");
+      w.kRaw("temperature", doc, temp);
+    }
+    const topP = doc.get(root, "top_p");
+    if (topP !== null && topP.kind == Kind.Num) w.kRaw("top_p", doc, topP);
+    const stop = doc.get(root, "stop");
+    if (stop !== null) {
+      if (stop.kind == Kind.Str) { w.key("stop_sequences").arr().raw(doc, stop).end(); }
+      else if (stop.kind == Kind.Arr) w.kRaw("stop_sequences", doc, stop);
+      else if (stop.kind != Kind.Null) return badRequest("invalid_value", "stop must be a string or an array of strings.", "stop");
+    }
+    if (req.stream) w.key("stream").bool(true);
+
+    const terr = writeTools(doc, root, w);
+    if (terr !== null) return terr;
+
+    const user = doc.get(root, "safety_identifier") !== null ? doc.get(root, "safety_identifier") : doc.get(root, "user");
+    if (user !== null && user.kind == Kind.Str) { w.key("metadata").obj().kRaw("user_id", doc, user).end(); }
+
+    if (budget > 0) { w.key("thinking").obj().kStr("type", "enabled").kInt("budget_tokens", budget).end(); }
+
+    const rf = doc.get(root, "response_format");
+    if (rf !== null && rf.kind == Kind.Obj) {
+      const t = doc.get(rf, "type");
+      if (doc.strIs(t, "json_schema")) {
+        const schema = doc.get(doc.get(rf, "json_schema"), "schema");
+        if (schema === null || schema.kind != Kind.Obj) return badRequest("invalid_value", "response_format.json_schema.schema must be an object.", "response_format");
+        w.key("output_config").obj().key("format").obj().kStr("type", "json_schema").kRaw("schema", doc, schema).end().end();
+      }
+    }
+    w.end();
+
+    out.body = b;
+    out.path = req.backend.basePath + "/messages";
+    out.headers.push("anthropic-version");
+    out.headers.push(req.backend.apiVersion);
+    return null;
+  }
+
+  response(req: ClientRequest, status: i32, contentType: string): ResponseHandler {
+    if (status < 200 || status >= 300) return new AnthropicError(status);
+    if (contentType.startsWith("text/event-stream")) return new AnthropicStream(req);
+    return new AnthropicJson(req);
+  }
+}
+
+function rejectUnsupported(doc: JsonDoc, root: JNode): ApiError | null {
+  const n = doc.get(root, "n");
+  if (n !== null && n.kind != Kind.Null && !(n.kind == Kind.Num && n.num == 1)) return badRequest("unsupported_parameter", "n > 1 is not supported by Anthropic models.", "n");
+  const lp = doc.get(root, "logprobs");
+  if (lp !== null && lp.kind == Kind.Bool && lp.flag) return badRequest("unsupported_parameter", "logprobs is not supported by Anthropic models.", "logprobs");
+  const tlp = doc.get(root, "top_logprobs");
+  if (tlp !== null && tlp.kind == Kind.Num && tlp.num > 0) return badRequest("unsupported_parameter", "top_logprobs is not supported by Anthropic models.", "top_logprobs");
+  const lb = doc.get(root, "logit_bias");
+  if (lb !== null && lb.kind == Kind.Obj && lb.keys!.length > 0) return badRequest("unsupported_parameter", "logit_bias is not supported by Anthropic models.", "logit_bias");
+  const pp = doc.get(root, "presence_penalty");
+  if (pp !== null && pp.kind == Kind.Num && pp.num != 0) return badRequest("unsupported_parameter", "presence_penalty is not supported by Anthropic models.", "presence_penalty");
+  const fp = doc.get(root, "frequency_penalty");
+  if (fp !== null && fp.kind == Kind.Num && fp.num != 0) return badRequest("unsupported_parameter", "frequency_penalty is not supported by Anthropic models.", "frequency_penalty");
+  const audio = doc.get(root, "audio");
+  if (audio !== null && audio.kind != Kind.Null) return badRequest("unsupported_parameter", "audio output is not supported by Anthropic models.", "audio");
+  const mods = doc.get(root, "modalities");
+  if (mods !== null && mods.kind == Kind.Arr) {
+    for (let i = 0; i < mods.length; i++) if (!doc.strIs(mods.items![i], "text")) return badRequest("unsupported_parameter", "Only text output is supported by Anthropic models.", "modalities");
+  }
+  const pred = doc.get(root, "prediction");
+  if (pred !== null && pred.kind != Kind.Null) return badRequest("unsupported_parameter", "prediction is not supported by Anthropic models.", "prediction");
+  const fns = doc.get(root, "functions");
+  if (fns !== null && fns.kind != Kind.Null) return badRequest("unsupported_parameter", "The deprecated functions parameter is not supported; use tools.", "functions");
+  return null;
+}
+
+/** Writes "system" and "messages". */
+function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
+  const msgs = doc.get(root, "messages");
+  if (msgs === null || msgs.kind != Kind.Arr || msgs.length == 0) return badRequest("invalid_value", "messages must be a non-empty array.", "messages");
+  const items = msgs.items!;
+  const rf = doc.get(root, "response_format");
+  const jsonObject = rf !== null && doc.strIs(doc.get(rf, "type"), "json_object");
+
+  // system / developer messages are hoisted, in order, into the top-level system blocks.
+  let systemOpen = false;
+  for (let i = 0; i < items.length; i++) {
+    const m = unchecked(items[i]);
+    if (m.kind != Kind.Obj) return badRequest("invalid_value", "messages[" + i.toString() + "] must be an object.", "messages");
+    const role = doc.get(m, "role");
+    if (!(doc.strIs(role, "system") || doc.strIs(role, "developer"))) continue;
+    if (!systemOpen) { w.key("system").arr(); systemOpen = true; }
+    const e = writeTextBlocks(doc, doc.get(m, "content"), w, "messages[" + i.toString() + "].content");
+    if (e !== null) return e;
+  }
+  if (jsonObject) {
+    // No native JSON mode: the instruction is the documented way (providers.md §10.5).
+    if (!systemOpen) { w.key("system").arr(); systemOpen = true; }
+    w.obj().kStr("type", "text").kStr("text", "Respond only with a single valid JSON object, with no text before or after it.").end();
+  }
+  if (systemOpen) w.end();
+
+  w.key("messages").arr();
+  let toolOpen = false; // an open user message collecting consecutive tool results
+  let wrote = 0;
+  for (let i = 0; i < items.length; i++) {
+    const m = unchecked(items[i]);
+    const role = doc.get(m, "role");
+    const path = "messages[" + i.toString() + "]";
+    if (doc.strIs(role, "system") || doc.strIs(role, "developer")) continue;
+    if (doc.strIs(role, "tool")) {
+      if (!toolOpen) { w.obj().kStr("role", "user").key("content").arr(); toolOpen = true; }
+      const id = doc.get(m, "tool_call_id");
+      if (id === null || id.kind != Kind.Str) return badRequest("invalid_value", path + ".tool_call_id is required.", "messages");
+      w.obj().kStr("type", "tool_result").kRaw("tool_use_id", doc, id);
+      const c = doc.get(m, "content");
+      if (c !== null && c.kind == Kind.Str) w.kRaw("content", doc, c);
+      else if (c !== null && c.kind == Kind.Arr) {
+        w.key("content").arr();
+        const e = writeTextBlocksOf(doc, c, w, path + ".content");
+        if (e !== null) return e;
+        w.end();
+      }
+      w.end();
+      continue;
+    }
+    if (toolOpen) { w.end().end(); toolOpen = false; wrote++; }
+    if (doc.strIs(role, "user")) {
+      w.obj().kStr("role", "user").key("content");
+      const c = doc.get(m, "content");
+      if (c !== null && c.kind == Kind.Str) w.raw(doc, c);
+      else if (c !== null && c.kind == Kind.Arr) {
+        w.arr();
+        const e = writeUserParts(doc, c, w, path + ".content");
+        if (e !== null) return e;
+        w.end();
+      } else return badRequest("invalid_value", path + ".content must be a string or an array of content parts.", "messages");
+      w.end();
+      wrote++;
+    } else if (doc.strIs(role, "assistant")) {
+      const c = doc.get(m, "content");
+      const calls = doc.get(m, "tool_calls");
+      const hasText = c !== null && ((c.kind == Kind.Str && c.end - c.start > 2) || (c.kind == Kind.Arr && c.length > 0));
+      const hasCalls = calls !== null && calls.kind == Kind.Arr && calls.length > 0;
+      if (!hasText && !hasCalls) continue; // Anthropic rejects empty assistant turns
+      w.obj().kStr("role", "assistant").key("content").arr();
+      if (hasText) {
+        const e = writeTextBlocks(doc, c, w, path + ".content");
+        if (e !== null) return e;
+      }
+      if (hasCalls) {
+        const e = writeToolUses(doc, calls!, w, path + ".tool_calls");
+        if (e !== null) return e;
+      }
+      w.end().end();
+      wrote++;
+    } else {
+      return badRequest("invalid_value", path + ".role must be one of system, developer, user, assistant, tool.", "messages");
+    }
+  }
+  if (toolOpen) { w.end().end(); wrote++; }
+  w.end();
+  if (wrote == 0) return badRequest("invalid_value", "messages must contain at least one user or assistant message.", "messages");
+  return null;
+}
+
+/** content (string or text parts) → text blocks in an open array. */
+function writeTextBlocks(doc: JsonDoc, c: JNode | null, w: JsonWriter, path: string): ApiError | null {
+  if (c === null || c.kind == Kind.Null) return null;
+  if (c.kind == Kind.Str) {
+    if (c.end - c.start > 2) w.obj().kStr("type", "text").kRaw("text", doc, c).end();
+    return null;
+  }
+  if (c.kind != Kind.Arr) return badRequest("invalid_value", path + " must be a string or an array of text parts.", "messages");
+  return writeTextBlocksOf(doc, c, w, path);
+}
+
+function writeTextBlocksOf(doc: JsonDoc, c: JNode, w: JsonWriter, path: string): ApiError | null {
+  for (let i = 0; i < c.length; i++) {
+    const p = c.items![i];
+    const t = doc.get(p, "type");
+    if (doc.strIs(t, "text")) {
+      const text = doc.get(p, "text");
+      if (text === null || text.kind != Kind.Str) return badRequest("invalid_value", path + "[" + i.toString() + "].text must be a string.", "messages");
+      w.obj().kStr("type", "text").kRaw("text", doc, text).end();
+    } else if (doc.strIs(t, "refusal")) {
+      const text = doc.get(p, "refusal");
+      if (text !== null && text.kind == Kind.Str) w.obj().kStr("type", "text").kRaw("text", doc, text).end();
+    } else return badRequest("invalid_value", path + "[" + i.toString() + "] must be a text part here.", "messages");
+  }
+  return null;
+}
+
+function writeUserParts(doc: JsonDoc, c: JNode, w: JsonWriter, path: string): ApiError | null {
+  for (let i = 0; i < c.length; i++) {
+    const p = c.items![i];
+    const pp = path + "[" + i.toString() + "]";
+    const t = doc.get(p, "type");
+    if (doc.strIs(t, "text")) {
+      const text = doc.get(p, "text");
+      if (text === null || text.kind != Kind.Str) return badRequest("invalid_value", pp + ".text must be a string.", "messages");
+      w.obj().kStr("type", "text").kRaw("text", doc, text).end();
+    } else if (doc.strIs(t, "image_url")) {
+      const urlNode = doc.get(doc.get(p, "image_url"), "url");
+      if (urlNode === null || urlNode.kind != Kind.Str) return badRequest("invalid_value", pp + ".image_url.url must be a string.", "messages");
+      const e = writeMediaBlock(doc, urlNode, w, pp + ".image_url.url", true);
+      if (e !== null) return e;
+    } else if (doc.strIs(t, "file")) {
+      const file = doc.get(p, "file");
+      const data = doc.get(file, "file_data");
+      if (data === null || data.kind != Kind.Str) return badRequest("unsupported_parameter", pp + ": only inline file_data is supported for Anthropic models (file_id refers to another provider's file store).", "messages");
+      const e = writeMediaBlock(doc, data, w, pp + ".file.file_data", false);
+      if (e !== null) return e;
+    } else if (doc.strIs(t, "input_audio")) {
+      return badRequest("unsupported_parameter", pp + ": audio input is not supported by Anthropic models.", "messages");
+    } else {
+      return badRequest("invalid_value", pp + ".type must be text, image_url or file.", "messages");
+    }
+  }
+  return null;
+}
+
+/** A data URL becomes an image/document block with base64 source; an http(s) URL a url source. */
+function writeMediaBlock(doc: JsonDoc, urlNode: JNode, w: JsonWriter, path: string, allowUrl: bool): ApiError | null {
+  const url = doc.strSpan(urlNode);
+  if (url.startsWith("data:")) {
+    const semi = url.indexOf(";base64,");
+    if (semi < 0) return badRequest("invalid_value", path + ": data URLs must be base64-encoded (data:<type>;base64,...).", "messages");
+    const mime = new Span(url.buf, url.start + 5, url.start + semi).toString().toLowerCase();
+    const dataStart = url.start + semi + 8;
+    let type = "";
+    if (IMAGE_TYPES.includes(mime)) type = "image";
+    else if (mime == "application/pdf") type = "document";
+    else return badRequest("invalid_value", path + ": media type " + mime + " is not supported by Anthropic models (jpeg, png, gif, webp, pdf).", "messages");
+    w.obj().kStr("type", type).key("source").obj().kStr("type", "base64").kStr("media_type", mime)
+      .key("data").strBytes(url.buf, dataStart, url.end).end().end();
+    return null;
+  }
+  if (allowUrl && (url.startsWith("https://") || url.startsWith("http://"))) {
+    const isPdf = url.length > 4 && new Span(url.buf, url.end - 4, url.end).toString().toLowerCase() == ".pdf";
+    w.obj().kStr("type", isPdf ? "document" : "image").key("source").obj().kStr("type", "url").kRaw("url", doc, urlNode).end().end();
+    return null;
+  }
+  return badRequest("invalid_value", path + " must be a data URL or an http(s) URL.", "messages");
+}
+
+/** OpenAI tool_calls → tool_use blocks; arguments must be a JSON object. */
+function writeToolUses(doc: JsonDoc, calls: JNode, w: JsonWriter, path: string): ApiError | null {
+  for (let i = 0; i < calls.length; i++) {
+    const c = calls.items![i];
+    const pp = path + "[" + i.toString() + "]";
+    const id = doc.get(c, "id"), fn = doc.get(c, "function");
+    const name = doc.get(fn, "name"), args = doc.get(fn, "arguments");
+    if (id === null || id.kind != Kind.Str || name === null || name.kind != Kind.Str) return badRequest("invalid_value", pp + " needs id and function.name.", "messages");
+    w.obj().kStr("type", "tool_use").kRaw("id", doc, id).kRaw("name", doc, name).key("input");
+    if (args === null || args.kind == Kind.Null || (args.kind == Kind.Str && args.end - args.start == 2)) w.json("{}");
+    else {
+      if (args.kind != Kind.Str) return badRequest("invalid_value", pp + ".function.arguments must be a JSON string.", "messages");
+      const text = doc.strSpan(args);
+      const parsed = parseJson(text.buf, 128, text.end, text.start);
+      if (!parsed.ok || parsed.root!.kind != Kind.Obj) return badRequest("invalid_value", pp + ".function.arguments must be a JSON object encoded as a string.", "messages");
+      const r = parsed.root!;
+      w.rawBytes(parsed.src, r.start, r.end);
+    }
+    w.end();
+  }
+  return null;
+}
+
+function writeTools(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
+  const tools = doc.get(root, "tools");
+  const choice = doc.get(root, "tool_choice");
+  const ptc = doc.get(root, "parallel_tool_calls");
+  const noParallel = ptc !== null && ptc.kind == Kind.Bool && !ptc.flag;
+  if (tools !== null && tools.kind == Kind.Arr && tools.length > 0) {
+    w.key("tools").arr();
+    for (let i = 0; i < tools.length; i++) {
+      const t = tools.items![i];
+      if (!doc.strIs(doc.get(t, "type"), "function")) return badRequest("unsupported_parameter", "tools[" + i.toString() + "]: only function tools are supported for Anthropic models.", "tools");
+      const fn = doc.get(t, "function");
+      const name = doc.get(fn, "name");
+      if (name === null || name.kind != Kind.Str) return badRequest("invalid_value", "tools[" + i.toString() + "].function.name is required.", "tools");
+      w.obj().kRaw("name", doc, name);
+      const desc = doc.get(fn, "description");
+      if (desc !== null && desc.kind == Kind.Str) w.kRaw("description", doc, desc);
+      const params = doc.get(fn, "parameters");
+      if (params !== null && params.kind == Kind.Obj) w.kRaw("input_schema", doc, params);
+      else w.key("input_schema").json("{\"type\":\"object\",\"properties\":{}}");
+      const strict = doc.get(fn, "strict");
+      if (strict !== null && strict.kind == Kind.Bool) w.kRaw("strict", doc, strict);
+      w.end();
+    }
+    w.end();
+  }
+  if (choice !== null && choice.kind != Kind.Null) {
+    w.key("tool_choice").obj();
+    if (doc.strIs(choice, "auto")) w.kStr("type", "auto");
+    else if (doc.strIs(choice, "required")) w.kStr("type", "any");
+    else if (doc.strIs(choice, "none")) w.kStr("type", "none");
+    else if (choice.kind == Kind.Obj && doc.strIs(doc.get(choice, "type"), "function")) {
+      const name = doc.get(doc.get(choice, "function"), "name");
+      if (name === null || name.kind != Kind.Str) return badRequest("invalid_value", "tool_choice.function.name is required.", "tool_choice");
+      w.kStr("type", "tool").kRaw("name", doc, name);
+    } else return badRequest("unsupported_parameter", "tool_choice must be auto, required, none or a function choice for Anthropic models.", "tool_choice");
+    if (noParallel && !doc.strIs(choice, "none")) w.key("disable_parallel_tool_use").bool(true);
+    w.end();
+  } else if (noParallel && tools !== null && tools.kind == Kind.Arr && tools.length > 0) {
+    w.key("tool_choice").obj().kStr("type", "auto").key("disable_parallel_tool_use").bool(true).end();
+  }
+  return null;
+}
+
+/** Anthropic stop_reason → OpenAI finish_reason (§11.1; unknown values → stop). */
+export function finishReason(doc: JsonDoc, n: JNode | null): string {
+  if (doc.strIs(n, "max_tokens") || doc.strIs(n, "model_context_window_exceeded")) return "length";
+  if (doc.strIs(n, "tool_use")) return "tool_calls";
+  if (doc.strIs(n, "refusal")) return "content_filter";
+  return "stop";
+}
+
+/** Anthropic usage → Usage, OpenAI semantics (§4.5, §11.2): prompt includes cache reads and writes. */
+function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwriteInput: bool): void {
+  if (u === null || u.kind != Kind.Obj) return;
+  usage.reported = true;
+  const it = doc.get(u, "input_tokens");
+  if (it !== null || overwriteInput) {
+    const cc = doc.int(doc.get(u, "cache_creation_input_tokens"));
+    const cr = doc.int(doc.get(u, "cache_read_input_tokens"));
+    if (it !== null) {
+      usage.input = doc.int(it) + cc + cr;
+      usage.cachedInput = cr;
+    }
+  }
+  const ot = doc.get(u, "output_tokens");
+  if (ot !== null) usage.output = doc.int(ot);
+  const th = doc.get(doc.get(u, "output_tokens_details"), "thinking_tokens");
+  if (th !== null) usage.reasoning = doc.int(th);
+  usage.total = usage.input + usage.output;
+}
+
+class AnthropicJson extends ResponseHandler {
+  constructor(private req: ClientRequest) { super(); this.wholeBody = true; this.rewrites = true; }
+
+  onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
+    if (!eos) return false;
+    const doc = parseJson(chunk);
+    const root = doc.root;
+    if (root === null || root.kind != Kind.Obj) {
+      this.status = 502;
+      out.all(Uint8Array.wrap(new ApiError(502, "upstream_error", "bad_upstream_response", "The Anthropic backend returned a response that is not valid JSON.").body()));
+      return true;
+    }
+    readUsage(doc, doc.get(root, "usage"), this.usage, true);
+    const w = new JsonWriter(out);
+    w.obj();
+    const id = doc.get(root, "id"), model = doc.get(root, "model");
+    if (id !== null && id.kind == Kind.Str) w.kRaw("id", doc, id); else w.kStr("id", "chatcmpl-gateway");
+    w.kStr("object", "chat.completion").kInt("created", this.req.nowSeconds);
+    if (model !== null && model.kind == Kind.Str) w.kRaw("model", doc, model); else w.kStr("model", this.req.upstreamModel);
+    w.key("choices").arr().obj().kInt("index", 0).key("message").obj().kStr("role", "assistant").key("content");
+    const content = doc.get(root, "content");
+    // All text blocks concatenated (escaped contents of JSON strings concatenate safely).
+    let textBlocks = 0, toolBlocks = 0;
+    if (content !== null && content.kind == Kind.Arr) {
+      for (let i = 0; i < content.length; i++) {
+        const blk = content.items![i];
+        const t = doc.get(blk, "type");
+        if (doc.strIs(t, "text")) {
+          const text = doc.get(blk, "text");
+          if (text === null || text.kind != Kind.Str) continue;
+          if (textBlocks++ == 0) out.byte(0x22);
+          out.bytes(doc.src, text.start + 1, text.end - 1);
+        } else if (doc.strIs(t, "tool_use")) toolBlocks++;
+      }
+    }
+    if (textBlocks > 0) out.byte(0x22); else out.str("null");
+    w.key("refusal").nul();
+    if (toolBlocks > 0) {
+      w.key("tool_calls").arr();
+      for (let i = 0; i < content!.length; i++) {
+        const blk = content!.items![i];
+        if (!doc.strIs(doc.get(blk, "type"), "tool_use")) continue;
+        const input = doc.get(blk, "input");
+        w.obj().kRaw("id", doc, doc.get(blk, "id")!).kStr("type", "function").key("function").obj().kRaw("name", doc, doc.get(blk, "name")!);
+        w.key("arguments");
+        if (input !== null) w.strBytes(doc.src, input.start, input.end); else w.str("{}");
+        w.end().end();
+      }
+      w.end();
+    }
+    w.end(); // message
+    w.key("logprobs").nul().kStr("finish_reason", finishReason(doc, doc.get(root, "stop_reason"))).end().end();
+    w.key("usage");
+    writeUsage(w, this.usage);
+    w.end();
+    return true;
+  }
+}
+
+/** Anthropic error envelope → OpenAI error envelope (529 overloaded → 503). */
+class AnthropicError extends ResponseHandler {
+  constructor(private upstreamStatus: i32) {
+    super();
+    this.wholeBody = true;
+    this.rewrites = true;
+    this.status = upstreamStatus == 529 ? 503 : 0;
+  }
+  onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
+    if (!eos) return false;
+    const doc = parseJson(chunk);
+    const err = doc.get(doc.root, "error");
+    let type = "upstream_error", message = "The Anthropic backend answered with HTTP " + this.upstreamStatus.toString() + ".";
+    if (err !== null && err.kind == Kind.Obj) {
+      const t = doc.get(err, "type"), m = doc.get(err, "message");
+      if (t !== null && t.kind == Kind.Str) type = doc.str(t);
+      if (m !== null && m.kind == Kind.Str) message = doc.str(m);
+    }
+    const code = type == "rate_limit_error" ? "rate_limit_exceeded" : type;
+    out.all(Uint8Array.wrap(new ApiError(this.upstreamStatus, type, code, message).body()));
+    this.contentType = "application/json";
+    return true;
+  }
+}
+
+/** Anthropic SSE → chat.completion.chunk SSE, event by event (§12 state machine). */
+class AnthropicStream extends ResponseHandler {
+  private reader: SseReader = new SseReader();
+  private prefix: ByteBuilder = new ByteBuilder(128);
+  private chunk: ByteBuilder = new ByteBuilder(512);
+  private started: bool = false;
+  private finished: bool = false;
+  private toolIndex: i32[] = [];
+  private tools: i32 = 0;
+  private wantUsage: bool;
+
+  constructor(private req: ClientRequest) {
+    super();
+    this.rewrites = true;
+    this.wantUsage = req.clientWantsUsage();
+  }
+
+  /** `{"id":..,"object":"chat.completion.chunk","created":..,"model":..,` shared by every chunk. */
+  private start(doc: JsonDoc, msg: JNode | null): void {
+    const p = this.prefix;
+    p.reset();
+    p.str("{\"id\":");
+    const id = doc.get(msg, "id"), model = doc.get(msg, "model");
+    if (id !== null && id.kind == Kind.Str) doc.copyTo(id, p); else p.str("\"chatcmpl-gateway\"");
+    p.str(",\"object\":\"chat.completion.chunk\",\"created\":");
+    p.int(this.req.nowSeconds);
+    p.str(",\"model\":");
+    if (model !== null && model.kind == Kind.Str) doc.copyTo(model, p); else p.jsonString(this.req.upstreamModel);
+    p.byte(0x2c);
+    this.started = true;
+  }
+
+  /** Emits one chunk whose delta is `delta` (raw JSON) and finish_reason `finish` ("" = null). */
+  private emit(out: ByteBuilder, delta: ByteBuilder, finish: string): void {
+    const c = this.chunk;
+    c.reset();
+    c.bytes(this.prefix.buf, 0, this.prefix.len);
+    c.str("\"choices\":[{\"index\":0,\"delta\":");
+    c.bytes(delta.buf, 0, delta.len);
+    c.str(",\"logprobs\":null,\"finish_reason\":");
+    if (finish.length) c.jsonString(finish); else c.str("null");
+    c.str("}]}");
+    writeSse(out, "", c.buf, 0, c.len);
+  }
+
+  private emitError(out: ByteBuilder, type: string, message: string): void {
+    const e = new ApiError(500, type, type == "overloaded_error" ? "overloaded" : type, message);
+    writeSse(out, "", Uint8Array.wrap(e.body()));
+    this.finished = true;
+  }
+
+  onBody(data: Uint8Array, eos: bool, out: ByteBuilder): bool {
+    const reader = this.reader;
+    reader.feed(data);
+    if (eos) reader.finish();
+    const events = reader.events;
+    const delta = new ByteBuilder(256);
+    for (let i = 0; i < events.length && !this.finished; i++) {
+      const ev = unchecked(events[i]);
+      const doc = parseJson(ev.data);
+      const root = doc.root;
+      if (root === null || root.kind != Kind.Obj) continue;
+      const type = doc.get(root, "type");
+      if (doc.strIs(type, "ping")) { out.str(": ping\n\n"); continue; }
+      if (doc.strIs(type, "error")) {
+        const err = doc.get(root, "error");
+        this.emitError(out, doc.str(doc.get(err, "type")), doc.str(doc.get(err, "message")));
+        continue;
+      }
+      if (doc.strIs(type, "message_start")) {
+        const msg = doc.get(root, "message");
+        this.start(doc, msg);
+        readUsage(doc, doc.get(msg, "usage"), this.usage, true);
+        delta.reset(); delta.str("{\"role\":\"assistant\",\"content\":\"\"}");
+        this.emit(out, delta, "");
+        continue;
+      }
+      if (!this.started) this.start(doc, null);
+      if (doc.strIs(type, "content_block_start")) {
+        const blk = doc.get(root, "content_block");
+        if (doc.strIs(doc.get(blk, "type"), "tool_use")) {
+          const bi = <i32>doc.int(doc.get(root, "index"), -1);
+          if (bi < 0 || bi > 4096) continue;
+          while (this.toolIndex.length <= bi) this.toolIndex.push(-1);
+          const k = this.tools++;
+          this.toolIndex[bi] = k;
+          delta.reset();
+          delta.str("{\"tool_calls\":[{\"index\":"); delta.int(k); delta.str(",\"id\":");
+          const id = doc.get(blk, "id"), name = doc.get(blk, "name");
+          if (id !== null) doc.copyTo(id, delta); else delta.str("\"\"");
+          delta.str(",\"type\":\"function\",\"function\":{\"name\":");
+          if (name !== null) doc.copyTo(name, delta); else delta.str("\"\"");
+          delta.str(",\"arguments\":\"\"}}]}");
+          this.emit(out, delta, "");
+        } else if (doc.strIs(doc.get(blk, "type"), "text")) {
+          const text = doc.get(blk, "text");
+          if (text !== null && text.kind == Kind.Str && text.end - text.start > 2) {
+            delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
+            this.emit(out, delta, "");
+          }
+        }
+        continue;
+      }
+      if (doc.strIs(type, "content_block_delta")) {
+        const d = doc.get(root, "delta");
+        const dt = doc.get(d, "type");
+        if (doc.strIs(dt, "text_delta")) {
+          const text = doc.get(d, "text");
+          if (text === null || text.kind != Kind.Str) continue;
+          delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
+          this.emit(out, delta, "");
+        } else if (doc.strIs(dt, "input_json_delta")) {
+          const pj = doc.get(d, "partial_json");
+          const bi = <i32>doc.int(doc.get(root, "index"), -1);
+          if (pj === null || pj.kind != Kind.Str || pj.end - pj.start == 2) continue;
+          if (bi < 0 || bi >= this.toolIndex.length || this.toolIndex[bi] < 0) continue;
+          delta.reset();
+          delta.str("{\"tool_calls\":[{\"index\":"); delta.int(this.toolIndex[bi]);
+          delta.str(",\"function\":{\"arguments\":"); doc.copyTo(pj, delta); delta.str("}}]}");
+          this.emit(out, delta, "");
+        }
+        // thinking / signature / citations deltas have no Chat Completions equivalent.
+        continue;
+      }
+      if (doc.strIs(type, "message_delta")) {
+        readUsage(doc, doc.get(root, "usage"), this.usage, false);
+        const sr = doc.get(doc.get(root, "delta"), "stop_reason");
+        if (sr !== null && sr.kind == Kind.Str) {
+          delta.reset(); delta.str("{}");
+          this.emit(out, delta, finishReason(doc, sr));
+        }
+        continue;
+      }
+      if (doc.strIs(type, "message_stop")) {
+        if (this.wantUsage) {
+          const c = this.chunk;
+          c.reset();
+          c.bytes(this.prefix.buf, 0, this.prefix.len);
+          c.str("\"choices\":[],\"usage\":");
+          writeChunkUsage(c, this.usage);
+          c.byte(0x7d);
+          writeSse(out, "", c.buf, 0, c.len);
+        }
+        out.str("data: [DONE]\n\n");
+        this.finished = true;
+      }
+    }
+    events.length = 0;
+    if (eos && !this.finished) this.emitError(out, "upstream_error", "The Anthropic stream ended before message_stop.");
+    return true;
+  }
+}
