@@ -52,6 +52,42 @@ export class Backend {
   deployment: string = "";
   /** max_tokens sent when the client gave none (Anthropic requires one). */
   defaultMaxTokens: i64 = 4096;
+  /** OpenAI-compatible vendor preset ("" = none). */
+  preset: string = "";
+  /** Top-level request fields removed before sending (fields this provider rejects). */
+  dropFields: string[] = [];
+  /** Top-level request fields renamed before sending, as from, to, from, to… */
+  renameFields: string[] = [];
+  /** Ask for usage in streams with stream_options.include_usage ("request") or not ("never"). */
+  streamUsage: string = "request";
+  /** Rewrite responses into strict OpenAI shape (finish_reason values, usage variants, errors). */
+  normalize: bool = false;
+  /** Send tool_choice "required" as "any" (Mistral). */
+  toolChoiceAny: bool = false;
+  /** Rewrite tool call ids to 9 alphanumerics, consistently (Mistral rejects other ids). */
+  toolCallId9: bool = false;
+}
+
+/** Known OpenAI-compatible vendors (providers.md §9): defaults any backend field can override. */
+class Preset {
+  constructor(public name: string, public host: string, public basePath: string, public normalize: bool,
+              public toolChoiceAny: bool = false, public toolCallId9: bool = false, public renames: string[] = []) {}
+}
+const PRESETS: Preset[] = [
+  new Preset("openai", "api.openai.com", "/v1", false),
+  new Preset("mistral", "api.mistral.ai", "/v1", true, true, true, ["seed", "random_seed"]),
+  new Preset("groq", "api.groq.com", "/openai/v1", true),
+  new Preset("deepseek", "api.deepseek.com", "/v1", true),
+  new Preset("together", "api.together.xyz", "/v1", true),
+  new Preset("fireworks", "api.fireworks.ai", "/inference/v1", true),
+  new Preset("openrouter", "openrouter.ai", "/api/v1", true),
+  new Preset("xai", "api.x.ai", "/v1", true),
+  new Preset("ollama", "localhost:11434", "/v1", true),
+  new Preset("vllm", "", "/v1", true),
+];
+function findPreset(name: string): Preset | null {
+  for (let i = 0; i < PRESETS.length; i++) if (PRESETS[i].name == name) return PRESETS[i];
+  return null;
 }
 
 export class ModelRule {
@@ -223,13 +259,66 @@ export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
 
 function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend | null {
   if (n.kind != Kind.Obj) { v.fail(path, "must be an object"); return null; }
-  if (!v.onlyKeys(n, path, ["name", "schema", "cluster", "host", "base_path", "auth", "api_version", "deployment", "default_max_tokens"])) return null;
+  if (!v.onlyKeys(n, path, ["name", "schema", "preset", "cluster", "host", "base_path", "auth", "api_version", "deployment",
+    "default_max_tokens", "drop_fields", "rename_fields", "stream_usage", "normalize"])) return null;
   const b = new Backend();
+  const presetName = v.str(n, "preset", path, false, "");
+  if (presetName === null) return null;
+  let preset: Preset | null = null;
+  if (presetName.length) {
+    preset = findPreset(presetName);
+    if (preset === null) {
+      const names = new Array<string>();
+      for (let i = 0; i < PRESETS.length; i++) names.push(PRESETS[i].name);
+      v.fail(path + ".preset", "unknown preset \"" + presetName + "\" (known: " + names.join(", ") + ")");
+      return null;
+    }
+  }
   const name = v.str(n, "name", path, true, "");
-  const schema = v.str(n, "schema", path, true, "");
+  const schema = v.str(n, "schema", path, preset === null, "openai");
+  if (preset !== null && schema !== null && schema != "openai") { v.fail(path + ".preset", "presets are for schema \"openai\""); return null; }
   const cluster = v.str(n, "cluster", path, true, "");
-  const host = v.str(n, "host", path, true, "");
-  const basePath = v.str(n, "base_path", path, false, schema !== null && schema == "azure-openai" ? "/openai" : "/v1");
+  const host = v.str(n, "host", path, preset === null || preset.host.length == 0, preset !== null ? preset.host : "");
+  const basePath = v.str(n, "base_path", path, false, preset !== null ? preset.basePath : schema !== null && schema == "azure-openai" ? "/openai" : "/v1");
+  b.preset = presetName;
+  if (preset !== null) {
+    b.normalize = preset.normalize;
+    b.toolChoiceAny = preset.toolChoiceAny;
+    b.toolCallId9 = preset.toolCallId9;
+    b.renameFields = preset.renames;
+  }
+  const norm = v.doc.get(n, "normalize");
+  if (norm !== null) {
+    if (norm.kind != Kind.Bool) { v.fail(path + ".normalize", "must be a boolean"); return null; }
+    b.normalize = norm.flag;
+  }
+  const su = v.str(n, "stream_usage", path, false, "request");
+  if (su === null) return null;
+  if (su != "request" && su != "never") { v.fail(path + ".stream_usage", "must be \"request\" or \"never\""); return null; }
+  b.streamUsage = su;
+  const drop = v.doc.get(n, "drop_fields");
+  if (drop !== null) {
+    if (drop.kind != Kind.Arr) { v.fail(path + ".drop_fields", "must be an array of field names"); return null; }
+    for (let i = 0; i < drop.length; i++) {
+      const f = drop.items![i];
+      if (f.kind != Kind.Str) { v.fail(path + ".drop_fields[" + i.toString() + "]", "must be a string"); return null; }
+      const fname = v.doc.str(f);
+      if (fname == "model" || fname == "messages" || fname == "input") { v.fail(path + ".drop_fields[" + i.toString() + "]", "\"" + fname + "\" cannot be dropped"); return null; }
+      b.dropFields.push(fname);
+    }
+  }
+  const ren = v.doc.get(n, "rename_fields");
+  if (ren !== null) {
+    if (ren.kind != Kind.Obj) { v.fail(path + ".rename_fields", "must be an object of from: to names"); return null; }
+    const rn = new Array<string>();
+    for (let i = 0; i < ren.keys!.length; i++) {
+      const to = ren.items![i];
+      const from = v.doc.str(ren.keys![i]);
+      if (to.kind != Kind.Str || !tokenSafe(v.doc.str(to))) { v.fail(path + ".rename_fields." + from, "must be a field name"); return null; }
+      rn.push(from); rn.push(v.doc.str(to));
+    }
+    b.renameFields = rn;
+  }
   const apiVersion = v.str(n, "api_version", path, false, schema !== null ? defaultApiVersion(schema) : "");
   const deployment = v.str(n, "deployment", path, false, "");
   b.defaultMaxTokens = v.int(n, "default_max_tokens", path, 4096, 1, 1 << 24);

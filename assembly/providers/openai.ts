@@ -29,6 +29,22 @@ export class OpenAIProvider extends Provider {
       out.path = backend.basePath + "/deployments/" + deployment + op + "?api-version=" + backend.apiVersion;
     } else out.path = backend.basePath + op;
 
+    // Vendor differences first (providers.md §9): fields this provider rejects or names otherwise.
+    const dropped = new Set<string>();
+    for (let i = 0; i < backend.dropFields.length; i++) {
+      const f = backend.dropFields[i];
+      const idx = doc.indexOf(root, f);
+      if (idx >= 0) { edits.removeMember(root, idx); dropped.add(f); }
+    }
+    for (let i = 0; i + 1 < backend.renameFields.length; i += 2) {
+      const from = backend.renameFields[i];
+      const idx = doc.indexOf(root, from);
+      if (idx < 0 || dropped.has(from)) continue;
+      const b = new ByteBuilder(backend.renameFields[i + 1].length + 2);
+      b.jsonString(backend.renameFields[i + 1]);
+      edits.replaceNode(root.keys![idx], b.toBytes());
+    }
+
     const up = req.rule.upstreamModel;
     if (up.length > 0 && up != req.model) {
       const b = new ByteBuilder(up.length + 2);
@@ -38,7 +54,7 @@ export class OpenAIProvider extends Provider {
 
     // Usage in streams: OpenAI reports it only when asked (stream_options.include_usage). Token
     // limits need it, so ask, and remember to hide it again from a client that did not ask.
-    if (req.endpoint == Endpoint.ChatCompletions && req.stream) {
+    if (req.endpoint == Endpoint.ChatCompletions && req.stream && backend.streamUsage == "request" && !dropped.has("stream_options")) {
       const so = doc.get(root, "stream_options");
       if (so === null || so.kind == Kind.Null) {
         if (so === null) edits.addMember(root, "stream_options", "{\"include_usage\":true}");
@@ -51,6 +67,12 @@ export class OpenAIProvider extends Provider {
       }
     }
 
+    if (backend.toolChoiceAny) {
+      const tc = doc.get(root, "tool_choice");
+      if (tc !== null && doc.strIs(tc, "required") && !dropped.has("tool_choice")) edits.replaceNode(tc, bytesOf("\"any\""));
+    }
+    if (backend.toolCallId9) rewriteToolCallIds(doc, root, edits);
+
     if (edits.count > 0) {
       const b = new ByteBuilder(doc.src.length + 64);
       edits.apply(b);
@@ -60,9 +82,82 @@ export class OpenAIProvider extends Provider {
   }
 
   response(req: ClientRequest, status: i32, contentType: string): ResponseHandler {
-    if (status >= 200 && status < 300 && contentType.startsWith("text/event-stream")) return new OpenAIStream(req.usageInjected);
-    return new OpenAIJson(status >= 200 && status < 300);
+    const normalize = req.backend.normalize;
+    if (status >= 200 && status < 300 && contentType.startsWith("text/event-stream")) {
+      return new OpenAIStream(req.usageInjected || normalize, !req.clientWantsUsage());
+    }
+    if (status >= 200 && status < 300) return new OpenAIJson(normalize);
+    return new OpenAIError(status, normalize);
   }
+}
+
+/** Mistral accepts only 9-character alphanumeric tool call ids: map every id the same way. */
+function rewriteToolCallIds(doc: JsonDoc, root: JNode, edits: Edits): void {
+  const msgs = doc.get(root, "messages");
+  if (msgs === null || msgs.kind != Kind.Arr) return;
+  for (let i = 0; i < msgs.length; i++) {
+    const m = msgs.items![i];
+    const id = doc.get(m, "tool_call_id");
+    if (id !== null && id.kind == Kind.Str) edits.replaceNode(id, shortId(doc, id));
+    const calls = doc.get(m, "tool_calls");
+    if (calls === null || calls.kind != Kind.Arr) continue;
+    for (let j = 0; j < calls.length; j++) {
+      const cid = doc.get(calls.items![j], "id");
+      if (cid !== null && cid.kind == Kind.Str) edits.replaceNode(cid, shortId(doc, cid));
+    }
+  }
+}
+
+const ALNUM = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/** A 9-char alphanumeric id derived from the original (ids already in that form are kept). */
+function shortId(doc: JsonDoc, n: JNode): Uint8Array {
+  const span = doc.strSpan(n);
+  let ok = span.length == 9;
+  for (let i = span.start; ok && i < span.end; i++) {
+    const c = span.buf[i];
+    ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+  }
+  const out = new Uint8Array(11);
+  out[0] = 0x22; out[10] = 0x22;
+  if (ok) { for (let i = 0; i < 9; i++) out[1 + i] = span.buf[span.start + i]; return out; }
+  // FNV-1a 64 over the id bytes: deterministic, so a call and its result map to the same id.
+  let h: u64 = 0xcbf29ce484222325;
+  for (let i = span.start; i < span.end; i++) { h ^= <u64>span.buf[i]; h *= 0x100000001b3; }
+  for (let i = 0; i < 9; i++) { out[1 + i] = <u8>ALNUM.charCodeAt(<i32>(h % 62)); h /= 62; if (h == 0) h = 0x9e3779b97f4a7c15; }
+  return out;
+}
+
+const FINISH_OK: string[] = ["stop", "length", "tool_calls", "content_filter", "function_call"];
+
+/** Vendor finish_reason values → the five OpenAI accepts (§9, §11.1); unknown → "stop". */
+function normalFinish(v: string): string {
+  if (FINISH_OK.includes(v)) return v;
+  if (v == "model_length" || v == "max_tokens") return "length";
+  if (v == "tool_use") return "tool_calls";
+  return "stop";
+}
+
+/** Adds edits that make every choices[].finish_reason a valid OpenAI value. */
+function fixFinishReasons(doc: JsonDoc, root: JNode, edits: Edits): void {
+  const choices = doc.get(root, "choices");
+  if (choices === null || choices.kind != Kind.Arr) return;
+  for (let i = 0; i < choices.length; i++) {
+    const fr = doc.get(choices.items![i], "finish_reason");
+    if (fr === null || fr.kind != Kind.Str) continue;
+    const v = doc.str(fr);
+    const nv = normalFinish(v);
+    if (nv != v) { const b = new ByteBuilder(16); b.jsonString(nv); edits.replaceNode(fr, b.toBytes()); }
+  }
+}
+
+/** Usage wherever a vendor puts it: `usage`, or Groq's `x_groq.usage`. */
+function usageNode(doc: JsonDoc, root: JNode): JNode | null {
+  const u = doc.get(root, "usage");
+  if (u !== null && u.kind == Kind.Obj) return u;
+  const xg = doc.get(doc.get(root, "x_groq"), "usage");
+  if (xg !== null && xg.kind == Kind.Obj) return xg;
+  return null;
 }
 
 function urlSegmentSafe(s: string): bool {
@@ -80,40 +175,79 @@ export function readOpenAIUsage(doc: JsonDoc, u: JNode, usage: Usage): void {
   usage.input = doc.int(doc.get(u, "prompt_tokens"));
   usage.output = doc.int(doc.get(u, "completion_tokens"));
   usage.total = doc.int(doc.get(u, "total_tokens"), usage.input + usage.output);
-  usage.cachedInput = doc.int(doc.get(doc.get(u, "prompt_tokens_details"), "cached_tokens"));
+  const ptd = doc.get(u, "prompt_tokens_details");
+  // DeepSeek reports cache hits as prompt_cache_hit_tokens instead of prompt_tokens_details.
+  usage.cachedInput = ptd !== null ? doc.int(doc.get(ptd, "cached_tokens")) : doc.int(doc.get(u, "prompt_cache_hit_tokens"));
   usage.reasoning = doc.int(doc.get(doc.get(u, "completion_tokens_details"), "reasoning_tokens"));
 }
 
-/** Non-streaming JSON (success or error): passed through unchanged; usage read at the end. */
+/** Non-streaming JSON success: passed through (normalized when configured); usage read at the end. */
 class OpenAIJson extends ResponseHandler {
-  constructor(private success: bool) {
+  constructor(private normalize: bool) {
     super();
-    this.wholeBody = success;
+    this.wholeBody = true;
+    this.rewrites = normalize;
   }
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
-    if (this.success && eos) {
-      const doc = parseJson(chunk);
-      if (doc.ok) {
-        const u = doc.get(doc.root, "usage");
-        if (u !== null && u.kind == Kind.Obj) readOpenAIUsage(doc, u, this.usage);
-      }
-    }
-    return false;
+    if (!eos) return false;
+    const doc = parseJson(chunk);
+    const root = doc.root;
+    if (root === null || root.kind != Kind.Obj) return false;
+    const u = usageNode(doc, root);
+    if (u !== null) readOpenAIUsage(doc, u, this.usage);
+    if (!this.normalize) return false;
+    const edits = new Edits(doc);
+    fixFinishReasons(doc, root, edits);
+    if (edits.count == 0) return false;
+    edits.apply(out);
+    return true;
   }
 }
 
 /**
- * Chat completion stream. Usage comes in a final chunk with `choices: []`. When we injected
- * include_usage, that chunk is dropped and the `"usage": null` member OpenAI then adds to every
- * other chunk is removed, so the client gets exactly the stream it asked for.
+ * Error answers. OpenAI's are already in the client's shape; with normalize, vendor shapes
+ * (`{"object":"error","message":…}` from vLLM, `{"error":"text"}`, `{"message":…}`) are rewrapped.
+ */
+class OpenAIError extends ResponseHandler {
+  constructor(private upstreamStatus: i32, private normalize: bool) {
+    super();
+    this.wholeBody = normalize;
+    this.rewrites = normalize;
+  }
+  onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
+    if (!this.normalize || !eos) return false;
+    const doc = parseJson(chunk);
+    const err = doc.get(doc.root, "error");
+    if (err !== null && err.kind == Kind.Obj) return false;
+    let message = "The backend answered with HTTP " + this.upstreamStatus.toString() + ".";
+    if (err !== null && err.kind == Kind.Str) message = doc.str(err);
+    else {
+      const m = doc.get(doc.root, "message");
+      if (m !== null && m.kind == Kind.Str) message = doc.str(m);
+      else if (doc.root === null && chunk.length > 0 && chunk.length < 1024) message = String.UTF8.decodeUnsafe(chunk.dataStart, chunk.length);
+    }
+    const type = this.upstreamStatus == 429 ? "rate_limit_exceeded" : this.upstreamStatus >= 500 ? "server_error" : "invalid_request_error";
+    out.all(Uint8Array.wrap(new ApiError(this.upstreamStatus, type, "", message).body()));
+    this.contentType = "application/json";
+    return true;
+  }
+}
+
+/**
+ * Chat completion stream. Pass-through mode (rewrite=false) forwards bytes untouched and only
+ * reads usage. Rewrite mode re-frames every event: it hides usage from a client that did not ask
+ * for it (the `choices: []` usage chunk is dropped and `"usage": null` members removed, so the
+ * client gets exactly the stream it asked for) and, with normalize, fixes vendor deviations.
+ * The mode is fixed for the whole stream: mixing raw chunks with re-framed events would
+ * duplicate a partial event carried across a chunk boundary.
  */
 class OpenAIStream extends ResponseHandler {
   private reader: SseReader = new SseReader();
   private scratch: ByteBuilder = new ByteBuilder(512);
 
-  constructor(private strip: bool) {
+  constructor(private rewrite: bool, private hideUsage: bool) {
     super();
-    this.rewrites = strip;
+    this.rewrites = rewrite;
   }
 
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
@@ -123,24 +257,35 @@ class OpenAIStream extends ResponseHandler {
     const events = reader.events;
     for (let i = 0; i < events.length; i++) {
       const ev = unchecked(events[i]);
-      if (ev.dataIs("[DONE]")) { if (this.strip) writeSse(out, ev.name, ev.data); continue; }
+      if (ev.dataIs("[DONE]")) { if (this.rewrite) writeSse(out, ev.name, ev.data); continue; }
       const doc = parseJson(ev.data);
       const root = doc.root;
-      if (root === null || root.kind != Kind.Obj) { if (this.strip) writeSse(out, ev.name, ev.data); continue; }
-      const ui = doc.indexOf(root, "usage");
-      const u = ui >= 0 ? root.items![ui] : null;
-      if (u !== null && u.kind == Kind.Obj) readOpenAIUsage(doc, u, this.usage);
-      if (!this.strip) continue;
-      if (u === null) { writeSse(out, ev.name, ev.data); continue; }
-      const choices = doc.get(root, "choices");
-      if (u.kind == Kind.Obj && choices !== null && choices.kind == Kind.Arr && choices.length == 0) continue; // the usage chunk
+      if (root === null || root.kind != Kind.Obj) { if (this.rewrite) writeSse(out, ev.name, ev.data); continue; }
+      const u = usageNode(doc, root);
+      if (u !== null) readOpenAIUsage(doc, u, this.usage);
+      if (!this.rewrite) continue;
+      // A vendor error object without the `error` envelope (vLLM) becomes an OpenAI error event.
+      if (doc.strIs(doc.get(root, "object"), "error") && doc.get(root, "error") === null) {
+        const m = doc.get(root, "message");
+        writeSse(out, "", Uint8Array.wrap(new ApiError(500, "server_error", "", m !== null ? doc.str(m) : "upstream error").body()));
+        continue;
+      }
       const edits = new Edits(doc);
-      edits.removeMember(root, ui);
+      if (this.hideUsage) {
+        const choices = doc.get(root, "choices");
+        if (u !== null && choices !== null && choices.kind == Kind.Arr && choices.length == 0) continue; // the usage chunk
+        const ui = doc.indexOf(root, "usage");
+        if (ui >= 0) edits.removeMember(root, ui);
+        const xi = doc.indexOf(root, "x_groq");
+        if (xi >= 0 && u !== null && doc.get(root, "usage") === null) edits.removeMember(root, xi);
+      }
+      fixFinishReasons(doc, root, edits);
+      if (edits.count == 0) { writeSse(out, ev.name, ev.data); continue; }
       this.scratch.reset();
       edits.apply(this.scratch);
       writeSse(out, ev.name, this.scratch.buf, 0, this.scratch.len);
     }
     events.length = 0;
-    return this.strip;
+    return this.rewrite;
   }
 }
