@@ -258,7 +258,8 @@ export class GatewayStream extends Context {
   onLog(): void {
     if (this.endpoint == Endpoint.Unknown || this.endpoint == Endpoint.Models) return;
     const req = this.req;
-    const status = this.localStatus != 0 ? this.localStatus : this.status;
+    const handler0 = this.handler;
+    const status = this.localStatus != 0 ? this.localStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
     let line = "ai-gateway: request endpoint=" + this.path + " model=" + (req !== null ? req.model : "-") +
       " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
     const handler = this.handler;

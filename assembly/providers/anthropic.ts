@@ -436,8 +436,11 @@ class AnthropicJson extends ResponseHandler {
       for (let i = 0; i < content!.length; i++) {
         const blk = content!.items![i];
         if (!doc.strIs(doc.get(blk, "type"), "tool_use")) continue;
-        const input = doc.get(blk, "input");
-        w.obj().kRaw("id", doc, doc.get(blk, "id")!).kStr("type", "function").key("function").obj().kRaw("name", doc, doc.get(blk, "name")!);
+        const input = doc.get(blk, "input"), id = doc.get(blk, "id"), name = doc.get(blk, "name");
+        w.obj().key("id");
+        if (id !== null && id.kind == Kind.Str) w.raw(doc, id); else w.str("toolu_missing_" + i.toString());
+        w.kStr("type", "function").key("function").obj().key("name");
+        if (name !== null && name.kind == Kind.Str) w.raw(doc, name); else w.str("");
         w.key("arguments");
         if (input !== null) w.strBytes(doc.src, input.start, input.end); else w.str("{}");
         w.end().end();
