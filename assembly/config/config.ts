@@ -347,7 +347,14 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     if (type === null) return null;
     const a = new AuthConfig();
     a.type = type;
-    if (type == "none") { b.auth = a; return b; }
+    if (type == "none") {
+      if (v.doc.get(auth, "key") !== null || v.doc.get(auth, "env") !== null || v.doc.get(auth, "header") !== null) {
+        v.fail(ap + ".type", "\"none\" takes no key, env or header");
+        return null;
+      }
+      b.auth = a;
+      return b;
+    }
     if (type == "bearer") a.header = "authorization";
     else if (type == "header") {
       const h = v.str(auth, "header", ap, true, "");

@@ -399,51 +399,100 @@ export function parseJson(src: Uint8Array, maxDepth: i32 = MAX_DEPTH, end: i32 =
 }
 
 /**
- * Byte-level edits on a parsed document: replace spans, insert before positions, remove object
- * members. apply() writes the edited document in one pass. Edits must not overlap.
+ * Byte-level edits on a parsed document: replace spans, insert before positions, remove or add
+ * object members. apply() writes the edited document in one pass.
+ *
+ * Member removals and additions are resolved per object at apply() time, so any combination
+ * (adjacent removals, removing every member then adding one) keeps exactly one comma between
+ * the members that remain. Span replacements must not overlap each other or removed members.
  */
 export class Edits {
   private at: i32[] = [];
   private to: i32[] = [];
   private with: Uint8Array[] = [];
+  private memberObj: JNode[] = [];
+  /** Member index to remove, or -1 for an addition (then memberAdd holds `"key":value`). */
+  private memberIdx: i32[] = [];
+  private memberAdd: Uint8Array[] = [];
   constructor(public doc: JsonDoc) {}
 
-  get count(): i32 { return this.at.length; }
+  get count(): i32 { return this.at.length + this.memberObj.length; }
 
   replace(start: i32, end: i32, bytes: Uint8Array): void { this.at.push(start); this.to.push(end); this.with.push(bytes); }
   insert(pos: i32, bytes: Uint8Array): void { this.replace(pos, pos, bytes); }
   replaceNode(n: JNode, bytes: Uint8Array): void { this.replace(n.start, n.end, bytes); }
 
-  /** Removes member i of obj together with one adjacent comma. */
+  /** Removes member i of obj. */
   removeMember(obj: JNode, i: i32): void {
-    const keys = obj.keys!, items = obj.items!;
-    const n = keys.length;
-    if (i < 0 || i >= n) return;
-    let start = unchecked(keys[i]).start, end = unchecked(items[i]).end;
-    if (i + 1 < n) end = unchecked(keys[i + 1]).start; // take the following comma and whitespace
-    else if (i > 0) start = unchecked(items[i - 1]).end; // last member: take the preceding comma
-    this.replace(start, end, new Uint8Array(0));
+    if (obj.kind != Kind.Obj || i < 0 || i >= obj.keys!.length) return;
+    this.memberObj.push(obj); this.memberIdx.push(i); this.memberAdd.push(EMPTY_BYTES);
   }
 
   /** Adds a member `"key":<raw json>` at the end of obj. */
   addMember(obj: JNode, key: string, rawValue: string): void {
+    if (obj.kind != Kind.Obj) return;
     const b = new ByteBuilder(key.length + rawValue.length + 8);
-    if (obj.keys!.length > 0) b.byte(0x2c);
     b.jsonString(key);
     b.byte(0x3a);
     b.str(rawValue);
-    this.insert(obj.end - 1, b.toBytes());
+    this.memberObj.push(obj); this.memberIdx.push(-1); this.memberAdd.push(b.toBytes());
+  }
+
+  /** Turns the member edits of each object into span edits. */
+  private resolveMembers(): void {
+    const n = this.memberObj.length;
+    const done = new Array<bool>(n);
+    for (let e = 0; e < n; e++) {
+      if (unchecked(done[e])) continue;
+      const obj = unchecked(this.memberObj[e]);
+      const keys = obj.keys!, items = obj.items!;
+      const m = keys.length;
+      const removed = new Array<bool>(m);
+      for (let f = e; f < n; f++) {
+        if (unchecked(this.memberObj[f]) !== obj) continue;
+        const idx = unchecked(this.memberIdx[f]);
+        if (idx >= 0) unchecked((removed[idx] = true));
+      }
+      // Runs of removed members: take the following separator when a kept member follows,
+      // else the preceding one, else (everything removed) just the members.
+      let kept = 0;
+      let i = 0;
+      while (i < m) {
+        if (!unchecked(removed[i])) { kept++; i++; continue; }
+        let j = i;
+        while (j + 1 < m && unchecked(removed[j + 1])) j++;
+        let start: i32, end: i32;
+        if (j + 1 < m) { start = unchecked(keys[i]).start; end = unchecked(keys[j + 1]).start; }
+        else if (i > 0) { start = unchecked(items[i - 1]).end; end = unchecked(items[j]).end; }
+        else { start = unchecked(keys[i]).start; end = unchecked(items[j]).end; }
+        this.replace(start, end, EMPTY_BYTES);
+        i = j + 1;
+      }
+      let added = 0;
+      const b = new ByteBuilder(64);
+      for (let f = e; f < n; f++) {
+        if (unchecked(this.memberObj[f]) !== obj) continue;
+        unchecked((done[f] = true));
+        if (unchecked(this.memberIdx[f]) >= 0) continue;
+        if (kept + added > 0) b.byte(0x2c);
+        b.all(unchecked(this.memberAdd[f]));
+        added++;
+      }
+      if (added > 0) this.insert(obj.end - 1, b.toBytes());
+    }
+    this.memberObj.length = 0; this.memberIdx.length = 0; this.memberAdd.length = 0;
   }
 
   apply(out: ByteBuilder): void {
+    if (this.memberObj.length > 0) this.resolveMembers();
     const n = this.at.length;
-    // Insertion sort by position: edit lists are tiny (a handful per body).
+    // Insertion sort by position (ties: insertions before replacements): edit lists are tiny.
     const order = new Array<i32>(n);
     for (let i = 0; i < n; i++) unchecked((order[i] = i));
     for (let i = 1; i < n; i++) {
       const k = unchecked(order[i]);
       let j = i - 1;
-      while (j >= 0 && unchecked(this.at[unchecked(order[j])]) > unchecked(this.at[k])) { unchecked((order[j + 1] = order[j])); j--; }
+      while (j >= 0 && this.after(unchecked(order[j]), k)) { unchecked((order[j + 1] = order[j])); j--; }
       unchecked((order[j + 1] = k));
     }
     const src = this.doc.src;
@@ -458,4 +507,14 @@ export class Edits {
     }
     out.bytes(src, pos, src.length);
   }
+
+  /** Edit x sorts after edit y. */
+  private after(x: i32, y: i32): bool {
+    const ax = unchecked(this.at[x]), ay = unchecked(this.at[y]);
+    if (ax != ay) return ax > ay;
+    const xIns = unchecked(this.to[x]) == ax, yIns = unchecked(this.to[y]) == ay;
+    return !xIns && yIns;
+  }
 }
+
+const EMPTY_BYTES = new Uint8Array(0);

@@ -30,14 +30,21 @@ export class SseReader {
   private hasData: bool = false;
   private name: string = "";
   private skipLF: bool = false;
+  private atStart: bool = true;
   /** Bytes held in the carried partial line (bounded by the caller's limits). */
   get pendingBytes(): i32 { return this.partial.len + this.data.len; }
 
   feed(chunk: Uint8Array, len: i32 = -1): void {
     const end = len < 0 || len > chunk.length ? chunk.length : len;
     let p = 0;
-    if (this.skipLF && end > 0) {
-      if (unchecked(chunk[0]) == 0x0a) p = 1;
+    if (this.atStart && end > 0) {
+      // A UTF-8 byte order mark at the very start of the stream is ignored (WHATWG §9.2.6).
+      // (A BOM split across the first chunks is not handled: no provider sends one that way.)
+      if (end >= 3 && unchecked(chunk[0]) == 0xef && unchecked(chunk[1]) == 0xbb && unchecked(chunk[2]) == 0xbf) p = 3;
+      this.atStart = false;
+    }
+    if (this.skipLF && p < end) {
+      if (unchecked(chunk[p]) == 0x0a) p++;
       this.skipLF = false;
     }
     let lineStart = p;

@@ -107,6 +107,7 @@ export class ByteBuilder {
   }
 
   int(v: i64): void {
+    if (v == i64.MIN_VALUE) { this.str("-9223372036854775808"); return; } // -v would overflow
     if (v < 0) { this.byte(0x2d); v = -v; }
     if (v < 10) { this.byte(<u8>(0x30 + v)); return; }
     let digits = 0;
