@@ -5,7 +5,17 @@
 import type { FuncType, ValType } from "./envoy-abi.ts";
 
 export type ExternKind = "func" | "table" | "memory" | "global" | "tag";
-export interface Import { module: string; name: string; kind: ExternKind; type?: FuncType }
+export interface Limits { min: number; max?: number; shared?: boolean }
+export interface Import {
+  module: string;
+  name: string;
+  kind: ExternKind;
+  type?: FuncType;
+  /** Limits of an imported memory or table (a host must create one to link the module). */
+  limits?: Limits;
+  /** Element type of an imported table. */
+  element?: "funcref" | "externref";
+}
 export interface Export { name: string; kind: ExternKind; type?: FuncType }
 export interface ModuleInfo {
   imports: Import[];
@@ -38,7 +48,12 @@ class Reader {
     if (!v) throw new Error(`wasm: unsupported value type 0x${t.toString(16)}`);
     return v;
   }
-  limits(): void { const flags = this.byte(); this.u32(); if (flags & 1) this.u32(); }
+  limits(): Limits {
+    const flags = this.byte();
+    const min = this.u32();
+    const max = flags & 1 ? this.u32() : undefined;
+    return { min, max, shared: (flags & 2) !== 0 };
+  }
 }
 
 export function parseModule(bytes: Uint8Array): ModuleInfo {
@@ -76,10 +91,13 @@ export function parseModule(bytes: Uint8Array): ModuleInfo {
             const t = r.u32();
             funcTypeIdx.push(t);
             imports.push({ module, name, kind, type: types[t] });
+          } else if (kind === "table") {
+            const element = r.byte() === 0x6f ? "externref" : "funcref";
+            imports.push({ module, name, kind, element, limits: r.limits() });
+          } else if (kind === "memory") {
+            imports.push({ module, name, kind, limits: r.limits() });
           } else {
-            if (kind === "table") { r.byte(); r.limits(); }
-            else if (kind === "memory") r.limits();
-            else if (kind === "global") { r.valtype(); r.byte(); }
+            if (kind === "global") { r.valtype(); r.byte(); }
             else if (kind === "tag") { r.byte(); r.u32(); }
             imports.push({ module, name, kind });
           }

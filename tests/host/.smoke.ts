@@ -1,0 +1,15 @@
+import { PluginHost } from "./plugin-host.ts";
+import { probe } from "./probes/assemble.ts";
+const wasm = probe("recorder");
+const host = await PluginHost.load({ wasm, plugin: { configuration: "010000E" }, workers: 1 });
+const s = host.worker(0).newStream();
+s.requestHeaders([[":method", "POST"], [":path", "/x"], [":authority", "h"]]);
+s.requestBody("hello");
+s.requestBody("world");
+s.requestBody("", true);
+s.responseHeaders([[":status", "200"]]);
+s.responseBody("ok", true);
+console.log(host.logs.map((l) => `${l.vm} ${l.message}`).join("\n"));
+console.log("up", s.upstream.headers?.toObject(), s.upstreamBody(), s.upstream.endStream);
+console.log("down", s.downstream.headers?.toObject(), s.downstreamBody(), s.ended, host.liveContexts());
+host.close();

@@ -1,0 +1,10 @@
+  ;; Ticks (reference §5.3): armed in on_configure, per root context per VM; stop after 3.
+  (global $ticks (mut i32) (i32.const 0))
+  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
+    (call $say1 (str "arm") (call $proxy_set_tick_period_milliseconds (i32.const 20)))
+    (i32.const 1))
+  (func (export "proxy_on_tick") (param $root i32)
+    (global.set $ticks (i32.add (global.get $ticks) (i32.const 1)))
+    (call $say2 (str "tick") (local.get $root) (global.get $ticks))
+    (if (i32.ge_u (global.get $ticks) (i32.const 3))
+      (then (drop (call $proxy_set_tick_period_milliseconds (i32.const 0))))))
