@@ -5,6 +5,7 @@
 import { HmacSha256, hmacSha256 } from "../../assembly/util/hmac";
 import { hexEncode } from "../../assembly/util/hex";
 import { bytesOf } from "../../assembly/util/bytes";
+import { sha256 } from "../../assembly/util/sha256";
 
 function unhex(s: string): Uint8Array {
   const out = new Uint8Array(s.length >> 1);
@@ -71,6 +72,20 @@ describe("HMAC-SHA256 RFC 4231", () => {
     h.restart();
     for (let i = 0; i < 3; i++) {
       expect(hexEncode(h.update(c.data, 0, c.data.length).digest())).toBe(c.mac, "round " + i.toString());
+    }
+  });
+
+  it("hashes keys longer than the 64-byte block, and only those (RFC 2104 §2)", () => {
+    // By definition HMAC(K, m) == HMAC(SHA-256(K), m) exactly when len(K) > 64.
+    const m = bytesOf("message");
+    const lens: i32[] = [63, 64, 65, 128, 200];
+    for (let i = 0; i < lens.length; i++) {
+      const key = new Uint8Array(lens[i]);
+      for (let j = 0; j < key.length; j++) key[j] = <u8>(j * 7 + 1);
+      const direct = hexEncode(hmacSha256(key, m));
+      const viaHash = hexEncode(hmacSha256(sha256(key), m));
+      if (lens[i] > 64) expect(direct).toBe(viaHash, lens[i].toString() + "-byte key");
+      else expect(direct).not.toBe(viaHash, lens[i].toString() + "-byte key");
     }
   });
 
