@@ -5,6 +5,8 @@ export class Usage {
   output: i64 = 0;
   /** Input tokens served from the provider's prompt cache (a subset of input). */
   cachedInput: i64 = 0;
+  /** Input tokens written to the provider's prompt cache (a subset of input). */
+  cacheWrite: i64 = 0;
   /** Reasoning tokens (a subset of output). */
   reasoning: i64 = 0;
   total: i64 = 0;

@@ -38,6 +38,8 @@ export class JsonWriter {
   int(v: i64): JsonWriter { this.pre(); this.out.int(v); return this; }
   bool(v: bool): JsonWriter { this.pre(); this.out.str(v ? "true" : "false"); return this; }
   nul(): JsonWriter { this.pre(); this.out.str("null"); return this; }
+  /** Starts a value the caller writes itself into `out` (must be exactly one JSON value). */
+  value(): ByteBuilder { this.pre(); return this.out; }
   /** A pre-formatted JSON value. */
   json(s: string): JsonWriter { this.pre(); this.out.str(s); return this; }
   /** A value copied verbatim from a parsed document. */

@@ -180,6 +180,17 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
       w.end();
       continue;
     }
+    if (toolOpen && doc.strIs(role, "user")) {
+      // Tool results and the user text that follows them form one user turn (§10.1).
+      const c = doc.get(m, "content");
+      if (c !== null && c.kind == Kind.Str) { if (c.end - c.start > 2) w.obj().kStr("type", "text").kRaw("text", doc, c).end(); }
+      else if (c !== null && c.kind == Kind.Arr) {
+        const e = writeUserParts(doc, c, w, path + ".content");
+        if (e !== null) return e;
+      } else return badRequest("invalid_value", path + ".content must be a string or an array of content parts.", "messages");
+      w.end().end(); toolOpen = false; wrote++;
+      continue;
+    }
     if (toolOpen) { w.end().end(); toolOpen = false; wrote++; }
     if (doc.strIs(role, "user")) {
       w.obj().kStr("role", "user").key("content");
@@ -385,6 +396,7 @@ function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwriteInput: 
     if (it !== null) {
       usage.input = doc.int(it) + cc + cr;
       usage.cachedInput = cr;
+      usage.cacheWrite = cc;
     }
   }
   const ot = doc.get(u, "output_tokens");
@@ -414,6 +426,7 @@ class AnthropicJson extends ResponseHandler {
     w.kStr("object", "chat.completion").kInt("created", this.req.nowSeconds);
     if (model !== null && model.kind == Kind.Str) w.kRaw("model", doc, model); else w.kStr("model", this.req.upstreamModel);
     w.key("choices").arr().obj().kInt("index", 0).key("message").obj().kStr("role", "assistant").key("content");
+    const cv = w.value();
     const content = doc.get(root, "content");
     // All text blocks concatenated (escaped contents of JSON strings concatenate safely).
     let textBlocks = 0, toolBlocks = 0;
@@ -424,12 +437,12 @@ class AnthropicJson extends ResponseHandler {
         if (doc.strIs(t, "text")) {
           const text = doc.get(blk, "text");
           if (text === null || text.kind != Kind.Str) continue;
-          if (textBlocks++ == 0) out.byte(0x22);
-          out.bytes(doc.src, text.start + 1, text.end - 1);
+          if (textBlocks++ == 0) cv.byte(0x22);
+          cv.bytes(doc.src, text.start + 1, text.end - 1);
         } else if (doc.strIs(t, "tool_use")) toolBlocks++;
       }
     }
-    if (textBlocks > 0) out.byte(0x22); else out.str("null");
+    if (textBlocks > 0) cv.byte(0x22); else cv.str("null");
     w.key("refusal").nul();
     if (toolBlocks > 0) {
       w.key("tool_calls").arr();
@@ -522,7 +535,8 @@ class AnthropicStream extends ResponseHandler {
     c.bytes(delta.buf, 0, delta.len);
     c.str(",\"logprobs\":null,\"finish_reason\":");
     if (finish.length) c.jsonString(finish); else c.str("null");
-    c.str("}]}");
+    // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (§1.6).
+    c.str(this.wantUsage ? "}],\"usage\":null}" : "}]}");
     writeSse(out, "", c.buf, 0, c.len);
   }
 

@@ -87,7 +87,8 @@ export class OpenAIProvider extends Provider {
       return new OpenAIStream(req.usageInjected || normalize, !req.clientWantsUsage());
     }
     if (status >= 200 && status < 300) return new OpenAIJson(normalize);
-    return new OpenAIError(status, normalize);
+    // Azure error bodies lack `type`/`param` (e.g. {"error":{"code":"429","message":…}}): always fix.
+    return new OpenAIError(status, normalize || this.azure);
   }
 }
 
@@ -218,16 +219,23 @@ class OpenAIError extends ResponseHandler {
     if (!this.normalize || !eos) return false;
     const doc = parseJson(chunk);
     const err = doc.get(doc.root, "error");
-    if (err !== null && err.kind == Kind.Obj) return false;
     let message = "The backend answered with HTTP " + this.upstreamStatus.toString() + ".";
-    if (err !== null && err.kind == Kind.Str) message = doc.str(err);
+    let code = "";
+    if (err !== null && err.kind == Kind.Obj) {
+      // Already the OpenAI envelope: keep the provider's bytes.
+      if (doc.get(err, "type") !== null && doc.get(err, "message") !== null) return false;
+      const m = doc.get(err, "message");
+      if (m !== null && m.kind == Kind.Str) message = doc.str(m);
+      const c = doc.get(err, "code");
+      if (c !== null && c.kind == Kind.Str) code = doc.str(c);
+    } else if (err !== null && err.kind == Kind.Str) message = doc.str(err);
     else {
       const m = doc.get(doc.root, "message");
       if (m !== null && m.kind == Kind.Str) message = doc.str(m);
       else if (doc.root === null && chunk.length > 0 && chunk.length < 1024) message = String.UTF8.decodeUnsafe(chunk.dataStart, chunk.length);
     }
     const type = this.upstreamStatus == 429 ? "rate_limit_exceeded" : this.upstreamStatus >= 500 ? "server_error" : "invalid_request_error";
-    out.all(Uint8Array.wrap(new ApiError(this.upstreamStatus, type, "", message).body()));
+    out.all(Uint8Array.wrap(new ApiError(this.upstreamStatus, type, code, message).body()));
     this.contentType = "application/json";
     return true;
   }

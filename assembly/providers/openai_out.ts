@@ -10,6 +10,7 @@ export function writeChunkUsage(b: ByteBuilder, u: Usage): void {
   b.str(",\"completion_tokens\":"); b.int(u.output);
   b.str(",\"total_tokens\":"); b.int(u.input + u.output);
   b.str(",\"prompt_tokens_details\":{\"cached_tokens\":"); b.int(u.cachedInput);
+  if (u.cacheWrite > 0) { b.str(",\"cache_write_tokens\":"); b.int(u.cacheWrite); }
   b.str("},\"completion_tokens_details\":{\"reasoning_tokens\":"); b.int(u.reasoning);
   b.str("}}");
 }
