@@ -194,7 +194,9 @@ class Parser {
   pos: i32 = 0;
   err: string = "";
   errAt: i32 = -1;
-  constructor(public s: Uint8Array, public end: i32, public maxDepth: i32) {}
+  /** Raw loads: every index is checked against `end` (≤ s.length) before it is read. */
+  base: usize;
+  constructor(public s: Uint8Array, public end: i32, public maxDepth: i32) { this.base = s.dataStart; }
 
   fail(msg: string): JNode | null {
     if (this.errAt < 0) { this.err = msg; this.errAt = this.pos; }
@@ -205,7 +207,7 @@ class Parser {
     const s = this.s, end = this.end;
     let p = this.pos;
     while (p < end) {
-      const c = unchecked(s[p]);
+      const c = load<u8>(this.base + <usize>(p));
       if (c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09) p++; else break;
     }
     this.pos = p;
@@ -214,7 +216,7 @@ class Parser {
   value(depth: i32): JNode | null {
     this.ws();
     if (this.pos >= this.end) return this.fail("unexpected end of JSON");
-    const c = unchecked(this.s[this.pos]);
+    const c = load<u8>(this.base + <usize>(this.pos));
     if (c == 0x7b) return this.object(depth);
     if (c == 0x5b) return this.array(depth);
     if (c == 0x22) return this.string();
@@ -242,21 +244,21 @@ class Parser {
     node.keys = keys; node.items = items;
     this.pos++;
     this.ws();
-    if (this.pos < this.end && unchecked(this.s[this.pos]) == 0x7d) { this.pos++; node.end = this.pos; return node; }
+    if (this.pos < this.end && load<u8>(this.base + <usize>(this.pos)) == 0x7d) { this.pos++; node.end = this.pos; return node; }
     while (true) {
       this.ws();
-      if (this.pos >= this.end || unchecked(this.s[this.pos]) != 0x22) return this.fail("expected object key");
+      if (this.pos >= this.end || load<u8>(this.base + <usize>(this.pos)) != 0x22) return this.fail("expected object key");
       const k = this.string();
       if (k === null) return null;
       this.ws();
-      if (this.pos >= this.end || unchecked(this.s[this.pos]) != 0x3a) return this.fail("expected ':'");
+      if (this.pos >= this.end || load<u8>(this.base + <usize>(this.pos)) != 0x3a) return this.fail("expected ':'");
       this.pos++;
       const v = this.value(depth + 1);
       if (v === null) return null;
       keys.push(k); items.push(v);
       this.ws();
       if (this.pos >= this.end) return this.fail("unexpected end of JSON");
-      const c = unchecked(this.s[this.pos]);
+      const c = load<u8>(this.base + <usize>(this.pos));
       this.pos++;
       if (c == 0x2c) continue;
       if (c == 0x7d) break;
@@ -274,14 +276,14 @@ class Parser {
     node.items = items;
     this.pos++;
     this.ws();
-    if (this.pos < this.end && unchecked(this.s[this.pos]) == 0x5d) { this.pos++; node.end = this.pos; return node; }
+    if (this.pos < this.end && load<u8>(this.base + <usize>(this.pos)) == 0x5d) { this.pos++; node.end = this.pos; return node; }
     while (true) {
       const v = this.value(depth + 1);
       if (v === null) return null;
       items.push(v);
       this.ws();
       if (this.pos >= this.end) return this.fail("unexpected end of JSON");
-      const c = unchecked(this.s[this.pos]);
+      const c = load<u8>(this.base + <usize>(this.pos));
       this.pos++;
       if (c == 0x2c) continue;
       if (c == 0x5d) break;
@@ -298,15 +300,15 @@ class Parser {
     let p = this.pos + 1;
     while (true) {
       if (p >= end) { this.pos = p; return this.fail("unterminated string"); }
-      const c = unchecked(s[p]);
+      const c = load<u8>(this.base + <usize>(p));
       if (c == 0x22) break;
       if (c == 0x5c) {
         node.flag = true;
         if (p + 1 >= end) { this.pos = p; return this.fail("unterminated string"); }
-        const e = unchecked(s[p + 1]);
+        const e = load<u8>(this.base + <usize>(p + 1));
         if (e == 0x75) {
           if (p + 6 > end) { this.pos = p; return this.fail("invalid \\u escape"); }
-          for (let k = 2; k < 6; k++) if (hexVal(unchecked(s[p + k])) < 0) { this.pos = p; return this.fail("invalid \\u escape"); }
+          for (let k = 2; k < 6; k++) if (hexVal(load<u8>(this.base + <usize>(p + k))) < 0) { this.pos = p; return this.fail("invalid \\u escape"); }
           p += 6;
         } else if (e == 0x22 || e == 0x5c || e == 0x2f || e == 0x62 || e == 0x66 || e == 0x6e || e == 0x72 || e == 0x74) {
           p += 2;
@@ -323,10 +325,10 @@ class Parser {
       else if (c >= 0xf0 && c <= 0xf4) { n = 3; if (c == 0xf0) lo = 0x90; else if (c == 0xf4) hi = 0x8f; }
       else { this.pos = p; return this.fail("invalid UTF-8"); }
       if (p + n >= end) { this.pos = p; return this.fail("invalid UTF-8"); }
-      const c1 = unchecked(s[p + 1]);
+      const c1 = load<u8>(this.base + <usize>(p + 1));
       if (c1 < lo || c1 > hi) { this.pos = p; return this.fail("invalid UTF-8"); }
       for (let k = 2; k <= n; k++) {
-        const ck = unchecked(s[p + k]);
+        const ck = load<u8>(this.base + <usize>(p + k));
         if (ck < 0x80 || ck > 0xbf) { this.pos = p; return this.fail("invalid UTF-8"); }
       }
       p += n + 1;
@@ -339,39 +341,39 @@ class Parser {
   number(): JNode | null {
     const s = this.s, end = this.end, start = this.pos;
     let p = start;
-    if (unchecked(s[p]) == 0x2d) p++;
+    if (load<u8>(this.base + <usize>(p)) == 0x2d) p++;
     if (p >= end) { this.pos = p; return this.fail("invalid number"); }
-    let c = unchecked(s[p]);
+    let c = load<u8>(this.base + <usize>(p));
     let intVal: f64 = 0;
     let simple = true;
     if (c == 0x30) p++;
     else if (c >= 0x31 && c <= 0x39) {
       while (p < end) {
-        c = unchecked(s[p]);
+        c = load<u8>(this.base + <usize>(p));
         if (c < 0x30 || c > 0x39) break;
         intVal = intVal * 10 + <f64>(c - 0x30);
         p++;
       }
     } else { this.pos = p; return this.fail("invalid number"); }
-    if (p < end && unchecked(s[p]) == 0x2e) {
+    if (p < end && load<u8>(this.base + <usize>(p)) == 0x2e) {
       simple = false;
       p++;
       const d0 = p;
-      while (p < end && unchecked(s[p]) >= 0x30 && unchecked(s[p]) <= 0x39) p++;
+      while (p < end && load<u8>(this.base + <usize>(p)) >= 0x30 && load<u8>(this.base + <usize>(p)) <= 0x39) p++;
       if (p == d0) { this.pos = p; return this.fail("invalid number"); }
     }
-    if (p < end && (unchecked(s[p]) | 0x20) == 0x65) {
+    if (p < end && (load<u8>(this.base + <usize>(p)) | 0x20) == 0x65) {
       simple = false;
       p++;
-      if (p < end && (unchecked(s[p]) == 0x2b || unchecked(s[p]) == 0x2d)) p++;
+      if (p < end && (load<u8>(this.base + <usize>(p)) == 0x2b || load<u8>(this.base + <usize>(p)) == 0x2d)) p++;
       const d0 = p;
-      while (p < end && unchecked(s[p]) >= 0x30 && unchecked(s[p]) <= 0x39) p++;
+      while (p < end && load<u8>(this.base + <usize>(p)) >= 0x30 && load<u8>(this.base + <usize>(p)) <= 0x39) p++;
       if (p == d0) { this.pos = p; return this.fail("invalid number"); }
     }
     const node = new JNode(Kind.Num, start);
     node.end = p;
     // Long digit runs lose precision in the running product; parseFloat rounds correctly.
-    if (simple && p - start < 16) node.num = unchecked(s[start]) == 0x2d ? -intVal : intVal;
+    if (simple && p - start < 16) node.num = load<u8>(this.base + <usize>(start)) == 0x2d ? -intVal : intVal;
     else node.num = parseFloat(String.UTF8.decodeUnsafe(s.dataStart + <usize>start, <usize>(p - start)));
     this.pos = p;
     return node;

@@ -84,7 +84,7 @@ export class OpenAIProvider extends Provider {
   response(req: ClientRequest, status: i32, contentType: string): ResponseHandler {
     const normalize = req.backend.normalize;
     if (status >= 200 && status < 300 && contentType.startsWith("text/event-stream")) {
-      return new OpenAIStream(req.usageInjected || normalize, !req.clientWantsUsage());
+      return new OpenAIStream(req.usageInjected || normalize, !req.clientWantsUsage(), normalize);
     }
     if (status >= 200 && status < 300) return new OpenAIJson(normalize);
     // Azure error bodies lack `type`/`param` (e.g. {"error":{"code":"429","message":…}}): always fix.
@@ -127,6 +127,33 @@ function shortId(doc: JsonDoc, n: JNode): Uint8Array {
   for (let i = span.start; i < span.end; i++) { h ^= <u64>span.buf[i]; h *= 0x100000001b3; }
   for (let i = 0; i < 9; i++) { out[1 + i] = <u8>ALNUM.charCodeAt(<i32>(h % 62)); h /= 62; if (h == 0) h = 0x9e3779b97f4a7c15; }
   return out;
+}
+
+const USAGE_KEY = bytesOf("\"usage\"");
+const USAGE_NULL = bytesOf("\"usage\":null");
+const FINISH_STR = bytesOf("\"finish_reason\":\"");
+const OBJECT_ERROR = bytesOf("\"error\"");
+
+function startsWithAt(d: Uint8Array, at: i32, lit: Uint8Array): bool {
+  const n = lit.length;
+  if (at < 0 || at + n > d.length) return false;
+  for (let i = 0; i < n; i++) if (unchecked(d[at + i]) != unchecked(lit[i])) return false;
+  return true;
+}
+
+function indexOfBytes(d: Uint8Array, lit: Uint8Array, from: i32): i32 {
+  const n = lit.length, last = d.length - n;
+  if (n == 0 || from < 0) return -1;
+  // Raw loads over [0, d.length): bounds are established by `last`.
+  const base = d.dataStart, lp = lit.dataStart;
+  const first = load<u8>(lp);
+  for (let i = from; i <= last; i++) {
+    if (load<u8>(base + <usize>i) != first) continue;
+    let k = 1;
+    while (k < n && load<u8>(base + <usize>(i + k)) == load<u8>(lp + <usize>k)) k++;
+    if (k == n) return i;
+  }
+  return -1;
 }
 
 const FINISH_OK: string[] = ["stop", "length", "tool_calls", "content_filter", "function_call"];
@@ -253,9 +280,36 @@ class OpenAIStream extends ResponseHandler {
   private reader: SseReader = new SseReader();
   private scratch: ByteBuilder = new ByteBuilder(512);
 
-  constructor(private rewrite: bool, private hideUsage: bool) {
+  constructor(private rewrite: bool, private hideUsage: bool, private normalize: bool) {
     super();
     this.rewrites = rewrite;
+  }
+
+  /**
+   * Most events need no JSON tree: without a `"usage"` key (or with `"usage":null`) and without a
+   * finish_reason to normalize, the event is forwarded as is, or with the `"usage":null` member
+   * cut out. An unescaped `"usage"` followed by `:` can only be an object key, since quotes inside
+   * JSON strings are escaped. Returns false when the event needs the full parse.
+   */
+  private fastPath(name: string, d: Uint8Array, out: ByteBuilder): bool {
+    if (this.normalize && (indexOfBytes(d, FINISH_STR, 0) >= 0 || indexOfBytes(d, OBJECT_ERROR, 0) >= 0)) return false;
+    const ui = indexOfBytes(d, USAGE_KEY, 0);
+    if (ui < 0) { if (this.rewrite) writeSse(out, name, d); return true; }
+    if (!startsWithAt(d, ui, USAGE_NULL)) return false; // a usage object: read it
+    if (indexOfBytes(d, USAGE_KEY, ui + USAGE_NULL.length) >= 0) return false; // more than one: be careful
+    if (!this.rewrite) return true;
+    if (!this.hideUsage) { writeSse(out, name, d); return true; }
+    const end = ui + USAGE_NULL.length;
+    let a = ui, b = end;
+    if (a > 0 && unchecked(d[a - 1]) == 0x2c) a--;
+    else if (b < d.length && unchecked(d[b]) == 0x2c) b++;
+    else return false;
+    const s = this.scratch;
+    s.reset();
+    s.bytes(d, 0, a);
+    s.bytes(d, b, d.length);
+    writeSse(out, name, s.buf, 0, s.len);
+    return true;
   }
 
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
@@ -266,6 +320,7 @@ class OpenAIStream extends ResponseHandler {
     for (let i = 0; i < events.length; i++) {
       const ev = unchecked(events[i]);
       if (ev.dataIs("[DONE]")) { if (this.rewrite) writeSse(out, ev.name, ev.data); continue; }
+      if (this.fastPath(ev.name, ev.data, out)) continue;
       const doc = parseJson(ev.data);
       const root = doc.root;
       if (root === null || root.kind != Kind.Obj) { if (this.rewrite) writeSse(out, ev.name, ev.data); continue; }

@@ -48,8 +48,9 @@ export class SseReader {
       this.skipLF = false;
     }
     let lineStart = p;
+    const base = chunk.dataStart;
     while (p < end) {
-      const c = unchecked(chunk[p]);
+      const c = load<u8>(base + <usize>p); // p < end <= chunk.length
       if (c != 0x0a && c != 0x0d) { p++; continue; }
       if (this.partial.len > 0) {
         this.partial.bytes(chunk, lineStart, p);
@@ -109,9 +110,11 @@ export function writeSse(out: ByteBuilder, name: string, data: Uint8Array, start
   if (name.length > 0) { out.str("event: "); out.str(name); out.byte(0x0a); }
   out.str("data: ");
   // A newline inside data must become a new data: line to keep the framing intact.
+  if (end > data.length) end = data.length;
   let run = start;
+  const base = data.dataStart;
   for (let i = start; i < end; i++) {
-    if (unchecked(data[i]) == 0x0a) { out.bytes(data, run, i); out.str("\ndata: "); run = i + 1; }
+    if (load<u8>(base + <usize>i) == 0x0a) { out.bytes(data, run, i); out.str("\ndata: "); run = i + 1; }
   }
   out.bytes(data, run, end);
   out.byte(0x0a);

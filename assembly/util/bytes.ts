@@ -27,7 +27,8 @@ export class ByteBuilder {
 
   @inline byte(b: u8): void {
     this.ensure(1);
-    unchecked((this.buf[this.len++] = b));
+    store<u8>(this.buf.dataStart + <usize>this.len, b); // len < capacity after ensure
+    this.len++;
   }
 
   /** Appends src[start, end). Callers pass in-range bounds; out-of-range spans are clamped. */
@@ -83,9 +84,12 @@ export class ByteBuilder {
   /** Appends raw UTF-8 bytes as the content of a JSON string (escaping quotes, backslashes, controls). */
   jsonStringBytes(src: Uint8Array, start: i32, end: i32): void {
     this.byte(0x22);
+    if (start < 0) start = 0;
+    if (end > src.length) end = src.length;
     let run = start;
+    const base = src.dataStart;
     for (let i = start; i < end; i++) {
-      const c = unchecked(src[i]);
+      const c = load<u8>(base + <usize>i);
       if (c == 0x22 || c == 0x5c || c < 0x20) {
         this.bytes(src, run, i);
         if (c < 0x20) this.controlEscape(c); else { this.byte(0x5c); this.byte(c); }
@@ -144,7 +148,8 @@ export function wrap(buf: ArrayBuffer): Uint8Array { return Uint8Array.wrap(buf)
 export function spanEquals(src: Uint8Array, start: i32, end: i32, lit: string): bool {
   const n = end - start;
   if (n != lit.length || start < 0 || end > src.length) return false;
-  for (let i = 0; i < n; i++) if (<u32>unchecked(src[start + i]) != <u32>lit.charCodeAt(i)) return false;
+  const p = src.dataStart + <usize>start, q = changetype<usize>(lit);
+  for (let i = 0; i < n; i++) if (<u32>load<u8>(p + <usize>i) != <u32>load<u16>(q + (<usize>i << 1))) return false;
   return true;
 }
 
