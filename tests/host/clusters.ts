@@ -203,8 +203,10 @@ export class Clusters implements ClusterManager {
     const fail = (err: NodeJS.ErrnoException | undefined) => {
       if (done) return;
       finish();
-      const sessionErr = (session as { lastError?: NodeJS.ErrnoException }).lastError;
-      const cf = responded ? null : connectFailure(err?.code === "ECONNREFUSED" ? err : sessionErr ?? err ?? {} as NodeJS.ErrnoException);
+      // Pending streams of a session that failed to connect error with ERR_HTTP2_STREAM_CANCEL and
+      // the connect error as `cause` (the session's own error event comes later).
+      const cause = (err?.cause as NodeJS.ErrnoException | undefined) ?? (session as { lastError?: NodeJS.ErrnoException }).lastError;
+      const cf = responded ? null : connectFailure(cause?.code ? cause : err ?? {} as NodeJS.ErrnoException);
       if (cf) cb.onReset(cf.reason, cf.tfr, true);
       else if (s.rstCode && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !err) cb.onReset("remote reset", "", !responded);
       else cb.onReset("connection termination", "", !responded);

@@ -317,22 +317,23 @@ export class StreamDriver {
       resolveRoute: opts.resolveRoute,
     };
     this.stream = new HttpStream({
-      headers: (h, eos) => { up.headers = h; up.endStream = eos; },
+      // Snapshot: later changes to the live map must not show up as "sent".
+      headers: (h, eos) => { up.headers = record ? h.copy() : h; up.endStream = eos; },
       data: (d: BodyBuffer, eos) => {
         up.bytes += d.length;
         if (record && d.length) up.chunks.push(d.toBytes());
         up.endStream = eos;
       },
-      trailers: (t) => { up.trailers = t; up.endStream = true; },
+      trailers: (t) => { up.trailers = t.copy(); up.endStream = true; },
       abort: () => { up.aborted = true; },
     }, {
-      headers: (h, eos) => { down.headers = h; down.endStream = eos; },
+      headers: (h, eos) => { down.headers = record ? h.copy() : h; down.endStream = eos; },
       data: (d, eos) => {
         down.bytes += d.length;
         if (record && d.length) down.chunks.push(d);
         down.endStream = eos;
       },
-      trailers: (t) => { down.trailers = t; down.endStream = true; },
+      trailers: (t) => { down.trailers = t.copy(); down.endStream = true; },
       reset: (reason) => { down.reset = reason; },
     }, streamOpts);
     this.stream.filter = worker.createFilter(this.stream);

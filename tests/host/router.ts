@@ -153,6 +153,7 @@ export class RouterFilter implements UpstreamSink {
       h.set("x-envoy-upstream-service-time", String(Math.round(performance.now() - this.requestCompleteAt)));
     }
     this.responseStarted = true;
+    this.stream.info.responseCodeDetails = "via_upstream"; // router.cc onUpstreamHeaders
     if (eos) this.complete();
     this.stream.encodeHeaders(h, eos);
   }

@@ -84,10 +84,20 @@ export function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
   });
 }
 
-/** One HTTP/1.1 request on its own connection; resolves with status, headers and body. */
-export function request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}):
+/**
+ * One HTTP/1.1 request on its own connection; resolves with status, headers and body. Rejects after
+ * `timeoutMs` (default 10 s) so a stream that never completes fails the test and its cleanup runs.
+ */
+export function request(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number } = {}):
   Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`no complete response from ${url} within ${opts.timeoutMs ?? 10_000} ms`));
+    }, opts.timeoutMs ?? 10_000);
+    const done = <T>(f: (v: T) => void) => (v: T) => { clearTimeout(timer); f(v); };
+    resolve = done(resolve);
+    reject = done(reject);
     const req = http.request(url, { method: opts.method ?? "GET", headers: opts.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));

@@ -25,6 +25,7 @@
   (import "env" "proxy_get_metric" (func $proxy_get_metric (param i32 i32) (result i32)))
   (import "env" "proxy_call_foreign_function" (func $proxy_call_foreign_function (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_set_tick_period_milliseconds" (func $proxy_set_tick_period_milliseconds (param i32) (result i32)))
+  (import "env" "proxy_set_property" (func $proxy_set_property (param i32 i32 i32 i32) (result i32)))
 
   (memory (export "memory") 4)
   (func (export "proxy_abi_version_0_2_1"))
