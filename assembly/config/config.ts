@@ -7,6 +7,11 @@
 
 import { JsonDoc, JNode, Kind, parseJson } from "../json/json";
 import { bytesOf } from "../util/bytes";
+import { AuthConfig, Env, FieldChecker, headerSafe, parseAuth } from "./auth";
+import { sha256 } from "../util/sha256";
+import { hexEncode } from "../util/hex";
+
+export { AuthConfig, Env, headerSafe } from "./auth";
 
 export const SUPPORTED_SCHEMAS: string[] = ["openai", "azure-openai", "anthropic"];
 
@@ -25,14 +30,6 @@ function urlSafe(s: string): bool {
     if (!ok) return false;
   }
   return true;
-}
-
-/** How the gateway authenticates to a backend. The secret is resolved at load time. */
-export class AuthConfig {
-  /** "bearer" → `Authorization: Bearer <key>`; "header" → `<header>: <key>`; "none". */
-  type: string = "none";
-  header: string = "";
-  secret: string = "";
 }
 
 export class Backend {
@@ -109,6 +106,12 @@ export class Config {
   maxResponseBytes: i64 = 8388608;
   /** Request header the Envoy route reads the cluster from (route `cluster_header`). */
   clusterHeader: string = "x-ai-gateway-cluster";
+  /** Gateway API keys: lower-case hex SHA-256 of the key → client name. */
+  clientKeys: Map<string, string> = new Map();
+  /** Trust this request header (set by an earlier filter: jwt_authn, ext_authz) as the client name. */
+  clientHeader: string = "";
+  /** Whether requests must carry a known client identity. */
+  get clientsRequired(): bool { return this.clientKeys.size > 0 || this.clientHeader.length > 0; }
 }
 
 export class ConfigResult {
@@ -116,14 +119,11 @@ export class ConfigResult {
   error: string = "";
 }
 
-/** Environment lookup (WASI environ in the filter, a map in unit tests). */
-export abstract class Env {
-  abstract get(name: string): string | null;
-}
 
-class Validator {
+class Validator extends FieldChecker {
   error: string = "";
-  constructor(public doc: JsonDoc) {}
+  constructor(private d: JsonDoc) { super(); }
+  get doc(): JsonDoc { return this.d; }
 
   fail(path: string, msg: string): bool {
     if (this.error.length == 0) this.error = path + ": " + msg;
@@ -164,16 +164,17 @@ class Validator {
   }
 }
 
-function join(path: string, key: string): string { return path.length ? path + "." + key : key; }
-
-/** No control characters (CR/LF/NUL would allow header injection when the value becomes a header). */
-export function headerSafe(s: string): bool {
-  for (let i = 0; i < s.length; i++) {
+function isHex64(s: string): bool {
+  if (s.length != 64) return false;
+  for (let i = 0; i < 64; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c == 0x7f) return false;
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
   }
   return true;
 }
+
+function join(path: string, key: string): string { return path.length ? path + "." + key : key; }
+
 
 function tokenSafe(s: string): bool {
   // RFC 9110 token characters: what a header name or cluster name may contain.
@@ -197,7 +198,7 @@ export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
   const root = doc.root!;
   const v = new Validator(doc);
   if (root.kind != Kind.Obj) { res.error = "configuration: must be a JSON object"; return res; }
-  if (!v.onlyKeys(root, "", ["backends", "models", "max_request_bytes", "max_response_bytes", "cluster_header"])) { res.error = v.error; return res; }
+  if (!v.onlyKeys(root, "", ["backends", "models", "max_request_bytes", "max_response_bytes", "cluster_header", "clients", "client_header"])) { res.error = v.error; return res; }
 
   const cfg = new Config();
   cfg.maxRequestBytes = v.int(root, "max_request_bytes", "", cfg.maxRequestBytes, 1, 1 << 30);
@@ -206,6 +207,37 @@ export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
   if (ch !== null) {
     if (!tokenSafe(ch)) v.fail("cluster_header", "must be a valid header name");
     cfg.clusterHeader = ch.toLowerCase();
+  }
+
+  const chdr = v.str(root, "client_header", "", false, "");
+  if (chdr !== null && chdr.length) {
+    if (!tokenSafe(chdr)) v.fail("client_header", "must be a valid header name");
+    cfg.clientHeader = chdr.toLowerCase();
+  }
+  const clients = doc.get(root, "clients");
+  if (clients !== null) {
+    if (clients.kind != Kind.Arr) v.fail("clients", "must be an array of {name, key_sha256}");
+    else {
+      for (let i = 0; i < clients.length && v.error.length == 0; i++) {
+        const cp = "clients[" + i.toString() + "]";
+        const c = clients.items![i];
+        if (c.kind != Kind.Obj) { v.fail(cp, "must be an object"); break; }
+        if (!v.onlyKeys(c, cp, ["name", "key_sha256", "key"])) break;
+        const name = v.str(c, "name", cp, true, "");
+        if (name === null) break;
+        const h = doc.get(c, "key_sha256"), k = doc.get(c, "key");
+        let hash = "";
+        if (h !== null && k === null) {
+          hash = doc.str(h).toLowerCase();
+          if (h.kind != Kind.Str || !isHex64(hash)) { v.fail(cp + ".key_sha256", "must be 64 hex characters (sha256 of the key)"); break; }
+        } else if (k !== null && h === null && k.kind == Kind.Str && k.end - k.start > 2) {
+          // Convenience for local setups; production configs keep only hashes.
+          hash = hexEncode(sha256(bytesOf(doc.str(k))));
+        } else { v.fail(cp, "exactly one of \"key_sha256\" or \"key\" is required"); break; }
+        if (cfg.clientKeys.has(hash)) { v.fail(cp + ".key_sha256", "the same key is already given to client \"" + cfg.clientKeys.get(hash) + "\""); break; }
+        cfg.clientKeys.set(hash, name);
+      }
+    }
   }
 
   const backends = doc.get(root, "backends");
@@ -340,46 +372,9 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
 
   const auth = v.doc.get(n, "auth");
   if (auth !== null) {
-    const ap = path + ".auth";
-    if (auth.kind != Kind.Obj) { v.fail(ap, "must be an object"); return null; }
-    if (!v.onlyKeys(auth, ap, ["type", "key", "env", "header"])) return null;
-    const type = v.str(auth, "type", ap, true, "");
-    if (type === null) return null;
-    const a = new AuthConfig();
-    a.type = type;
-    if (type == "none") {
-      if (v.doc.get(auth, "key") !== null || v.doc.get(auth, "env") !== null || v.doc.get(auth, "header") !== null) {
-        v.fail(ap + ".type", "\"none\" takes no key, env or header");
-        return null;
-      }
-      b.auth = a;
-      return b;
-    }
-    if (type == "bearer") a.header = "authorization";
-    else if (type == "header") {
-      const h = v.str(auth, "header", ap, true, "");
-      if (h === null) return null;
-      if (!tokenSafe(h)) { v.fail(ap + ".header", "must be a valid header name"); return null; }
-      a.header = h.toLowerCase();
-    } else { v.fail(ap + ".type", "unsupported auth type \"" + type + "\" (supported: bearer, header, none)"); return null; }
-    const keyNode = v.doc.get(auth, "key"), envNode = v.doc.get(auth, "env");
-    if ((keyNode === null) == (envNode === null)) { v.fail(ap, "exactly one of \"key\" or \"env\" is required"); return null; }
-    let secret: string;
-    if (keyNode !== null) {
-      const k = v.str(auth, "key", ap, true, "");
-      if (k === null) return null;
-      secret = k;
-    } else {
-      const e = v.str(auth, "env", ap, true, "");
-      if (e === null) return null;
-      const val = env.get(e);
-      if (val === null || val.length == 0) { v.fail(ap + ".env", "environment variable " + e + " is not set in the Wasm VM (vm_config.environment_variables)"); return null; }
-      // The value never goes into an error message: it is a secret.
-      if (!headerSafe(val)) { v.fail(ap + ".env", "environment variable " + e + " contains control characters"); return null; }
-      secret = val;
-    }
-    a.secret = type == "bearer" ? "Bearer " + secret : secret;
-    b.auth = a;
+    const ac = parseAuth(v, env, auth, path + ".auth");
+    if (ac === null) return null;
+    b.auth = ac;
   }
   return b;
 }

@@ -10,14 +10,17 @@
 import {
   Context, RootContext, log, LogLevelValues, stream_context, send_local_response, HeaderPair, Headers,
   FilterHeadersStatusValues, FilterDataStatusValues, GrpcStatusValues, get_buffer_bytes, set_buffer_bytes,
-  BufferTypeValues, clear_route_cache, get_current_time_nanoseconds,
+  BufferTypeValues, clear_route_cache, continue_request,
 } from "@solo-io/proxy-runtime/assembly";
 import { parseJson, Kind } from "../json/json";
 import { ApiError, badRequest } from "../errors";
 import { ByteBuilder, bytesOf } from "../util/bytes";
 import { ClientRequest, Endpoint, ResponseHandler, UpstreamRequest } from "../providers/provider";
 import { providerFor } from "../providers/registry";
-import { GatewayRoot } from "./root";
+import { GatewayRoot, nowSeconds } from "./root";
+import { TokenWaiter } from "./credentials";
+import { sha256 } from "../util/sha256";
+import { hexEncode, uriEncode } from "../util/hex";
 
 /** Client credentials never go upstream: the gateway adds the backend's own. */
 const CLIENT_CREDENTIAL_HEADERS: string[] = [
@@ -33,7 +36,17 @@ function classify(method: string, path: string): Endpoint {
   return Endpoint.Unknown;
 }
 
-export class GatewayStream extends Context {
+/** Log-safe rendering of a client-controlled value: no control characters, bounded length. */
+function logSafe(s: string): string {
+  let clean = true;
+  for (let i = 0; i < s.length && clean; i++) { const c = s.charCodeAt(i); if (c < 0x20 || c == 0x7f || c == 0x20) clean = false; }
+  if (clean && s.length <= 128) return s;
+  let out = "";
+  for (let i = 0; i < s.length && i < 128; i++) { const c = s.charCodeAt(i); out += c < 0x20 || c == 0x7f || c == 0x20 ? "_" : String.fromCharCode(c); }
+  return out;
+}
+
+export class GatewayStream extends Context implements TokenWaiter {
   private gw: GatewayRoot;
   private endpoint: Endpoint = Endpoint.Unknown;
   private method: string = "";
@@ -44,6 +57,10 @@ export class GatewayStream extends Context {
   private handler: ResponseHandler | null = null;
   private status: i32 = 0;
   private out: ByteBuilder | null = null;
+  /** Client identity (gateway API key name or trusted header), "-" when none is configured. */
+  client: string = "-";
+  /** Index of the backend API key used, for 401/403 penalties (-1: none). */
+  private keyIndex: i32 = -1;
 
   constructor(context_id: u32, root: RootContext) {
     super(context_id, root);
@@ -70,7 +87,16 @@ export class GatewayStream extends Context {
     const fullPath = h.get(":path");
     const q = fullPath.indexOf("?");
     this.path = q >= 0 ? fullPath.substring(0, q) : fullPath;
+    const who = this.identify(cfg.clientHeader, cfg.clientKeys);
     for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) h.remove(unchecked(CLIENT_CREDENTIAL_HEADERS[i]));
+    if (cfg.clientHeader.length) h.remove(cfg.clientHeader);
+    if (who === null) {
+      this.endpoint = classify(this.method, this.path);
+      this.fail(new ApiError(401, "invalid_request_error", "invalid_api_key",
+        cfg.clientHeader.length ? "The request carries no client identity." : "Incorrect or missing API key for this gateway."));
+      return FilterHeadersStatusValues.StopIteration;
+    }
+    this.client = who;
     // The route header decides the upstream cluster: a client must never set it.
     h.remove(cfg.clusterHeader);
 
@@ -108,6 +134,35 @@ export class GatewayStream extends Context {
     h.remove("accept-encoding");
     // Hold the headers until the body decided the backend (needs allow_on_headers_stop_iteration, §3.2).
     return FilterHeadersStatusValues.StopIteration;
+  }
+
+  /** Client name, or null when identity is required and missing/unknown. */
+  private identify(trusted: string, keys: Map<string, string>): string | null {
+    const h = stream_context.headers.request;
+    if (trusted.length) {
+      const v = h.get(trusted);
+      return v.length > 0 && v.length <= 256 ? logSafe(v) : null;
+    }
+    if (keys.size == 0) return "-";
+    let key = h.get("authorization");
+    if (key.length > 7 && key.substring(0, 7).toLowerCase() == "bearer ") key = key.substring(7);
+    else if (key.length > 0) key = "";
+    if (key.length == 0) key = h.get("x-api-key");
+    if (key.length == 0) key = h.get("api-key");
+    if (key.length == 0) return null;
+    const hash = hexEncode(sha256(Uint8Array.wrap(String.UTF8.encode(key.trim()))));
+    return keys.has(hash) ? keys.get(hash) : null;
+  }
+
+  waiterId(): u32 { return this.context_id; }
+
+  tokenReady(token: string): void {
+    stream_context.headers.request.replace("authorization", "Bearer " + token);
+    continue_request();
+  }
+
+  tokenFailed(message: string): void {
+    this.fail(new ApiError(503, "server_error", "upstream_auth_unavailable", message));
   }
 
   private tooLarge(): void {
@@ -172,7 +227,7 @@ export class GatewayStream extends Context {
     const req = new ClientRequest(doc, root, rule);
     req.endpoint = this.endpoint;
     req.model = model;
-    req.nowSeconds = <i64>(get_current_time_nanoseconds() / 1000000000);
+    req.nowSeconds = nowSeconds();
     const streamNode = doc.get(root, "stream");
     req.stream = streamNode !== null && streamNode.kind == Kind.Bool && streamNode.flag;
     const backend = rule.backend;
@@ -188,16 +243,50 @@ export class GatewayStream extends Context {
       set_buffer_bytes(BufferTypeValues.HttpRequestBody, 0, <u32>body_buffer_length, newBody.toArrayBuffer());
       length = newBody.len;
     }
+    const now = nowSeconds();
+    const creds = this.gw.creds[backend.index];
+    const auth = backend.auth;
+    let path = up.path;
+    let secretIdx = -1;
+    if (auth.rotates) secretIdx = creds.pickKey(now);
+    if (auth.type == "query" && secretIdx >= 0) {
+      path += (path.includes("?") ? "&" : "?") + auth.param + "=" + uriEncode(auth.secrets[secretIdx], true);
+    }
     const h = stream_context.headers.request;
-    h.replace(":path", up.path);
+    h.replace(":path", path);
     h.replace(":authority", backend.host);
     h.replace(this.gw.config!.clusterHeader, backend.cluster);
     h.replace("content-length", length.toString());
     for (let i = 0; i + 1 < up.headers.length; i += 2) h.replace(up.headers[i], up.headers[i + 1]);
-    const auth = backend.auth;
-    if (auth.type != "none") h.replace(auth.header, auth.secret);
+    this.keyIndex = secretIdx;
+    if ((auth.type == "bearer" || auth.type == "header") && secretIdx >= 0) h.replace(auth.header, auth.secrets[secretIdx]);
+    else if (auth.type == "aws-sigv4") {
+      // Signed last, over the exact bytes and path that go upstream.
+      const bytes = newBody !== null ? newBody.buf : Uint8Array.wrap(raw);
+      const signed = creds.sign("POST", path, backend.host, bytes, length, now);
+      if (signed === null) {
+        this.fail(new ApiError(500, "server_error", "signing_failed", "The gateway could not sign the request for backend " + backend.name + "."));
+        return FilterDataStatusValues.StopIterationNoBuffer;
+      }
+      const set = signed.headersToSet;
+      for (let i = 0; i + 1 < set.length; i += 2) h.replace(set[i], set[i + 1]);
+    }
     // The cluster header changed: make Envoy pick the route again (§3.9, §3.12).
     clear_route_cache();
+    if (auth.usesTokens) {
+      const token = creds.currentToken(now);
+      if (token.length > 0) {
+        h.replace("authorization", "Bearer " + token);
+        if (creds.wantsRefresh(now)) this.gw.fetchToken(creds); // refresh ahead of expiry, not waiting
+      } else {
+        // First token (or expired): wait for it; the request resumes from the token callback.
+        if (!this.gw.waitForToken(creds, this)) {
+          this.fail(new ApiError(503, "server_error", "upstream_auth_unavailable", "Could not obtain credentials for backend " + backend.name + "."));
+          return FilterDataStatusValues.StopIterationNoBuffer;
+        }
+        return FilterDataStatusValues.StopIterationAndBuffer;
+      }
+    }
     return FilterDataStatusValues.Continue;
   }
 
@@ -206,6 +295,12 @@ export class GatewayStream extends Context {
     if (this.localStatus != 0 || req === null) return FilterHeadersStatusValues.Continue;
     const h = stream_context.headers.response;
     this.status = <i32>I32.parseInt(h.get(":status"));
+    if (this.status == 401 || this.status == 403) {
+      // The provider refused our credential: rotate away from that key / drop that token.
+      const creds = this.gw.creds[req.backend.index];
+      if (this.keyIndex >= 0) creds.markBad(this.keyIndex, nowSeconds());
+      if (req.backend.auth.usesTokens) creds.dropToken();
+    }
     const enc = h.get("content-encoding");
     if (enc.length > 0 && enc != "identity") {
       // We asked for identity; a provider that compresses anyway is passed through untranslated.
@@ -260,7 +355,7 @@ export class GatewayStream extends Context {
     const req = this.req;
     const handler0 = this.handler;
     const status = this.localStatus != 0 ? this.localStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
-    let line = "ai-gateway: request endpoint=" + this.path + " model=" + (req !== null ? req.model : "-") +
+    let line = "ai-gateway: request client=" + this.client + " endpoint=" + logSafe(this.path) + " model=" + (req !== null ? logSafe(req.model) : "-") +
       " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
     const handler = this.handler;
     if (handler !== null && handler.usage.reported) {

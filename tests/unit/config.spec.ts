@@ -79,9 +79,9 @@ describe("parseConfig rejects invalid configurations with the field path", () =>
       [withBackends(backend("oa") + "," + backend("b2", ',"x":1')), "backends[1].x: unknown field " + ALLOWED],
       // auth
       [withAuth('"sk"'), "backends[0].auth: must be an object"],
-      [withAuth('{"type":"bearer","key":"k","secret":"s"}'), "backends[0].auth.secret: unknown field (allowed: type, key, env, header)"],
+      [withAuth('{"type":"bearer","key":"k","secret":"s"}'), "backends[0].auth.secret: unknown field (allowed: type, key, env, header, param, bad_key_seconds)"],
       [withAuth('{"key":"k"}'), "backends[0].auth.type: required"],
-      [withAuth('{"type":"basic","key":"k"}'), 'backends[0].auth.type: unsupported auth type "basic" (supported: bearer, header, none)'],
+      [withAuth('{"type":"basic","key":"k"}'), 'backends[0].auth.type: unsupported auth type "basic" (supported: none, bearer, header, query, aws-sigv4, gcp-service-account, azure-entra)'],
       [withAuth('{"type":"bearer","key":"k","env":"OPENAI_KEY"}'), 'backends[0].auth: exactly one of "key" or "env" is required'],
       [withAuth('{"type":"bearer"}'), 'backends[0].auth: exactly one of "key" or "env" is required'],
       [withAuth('{"type":"bearer","key":""}'), "backends[0].auth.key: must not be empty"],
@@ -126,7 +126,8 @@ describe("parseConfig rejects invalid configurations with the field path", () =>
     const cases: string[][] = [
       ['{"nope":1}', "backends, models, max_request_bytes, max_response_bytes, cluster_header"],
       [withBackends(backend("oa", ',"nope":1')), "name, schema, cluster, host, base_path, auth"],
-      [withAuth('{"nope":1}'), "type, key, env, header"],
+      // The allowed fields depend on the auth type, so the type comes first.
+      [withAuth('{"type":"bearer","nope":1}'), "type, key, env, header"],
       [withModels('[{"nope":1}]'), "match, backend, upstream_model"],
     ];
     for (let i = 0; i < cases.length; i++) {
