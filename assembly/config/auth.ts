@@ -112,7 +112,8 @@ function keyList(v: FieldChecker, env: Env, auth: JNode, ap: string): string[] |
   for (let i = 0; i < items.length; i++) {
     const it = items[i];
     const fp = ap + "." + field + (node.kind == Kind.Arr ? "[" + i.toString() + "]" : "");
-    if (it.kind != Kind.Str || it.end - it.start <= 2) { v.fail(fp, "must be a non-empty string"); return null; }
+    if (it.kind != Kind.Str) { v.fail(fp, "must be a string"); return null; }
+    if (it.end - it.start <= 2) { v.fail(fp, "must not be empty"); return null; }
     let val = v.doc.str(it);
     if (keyNode === null) {
       const name = val;
