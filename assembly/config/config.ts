@@ -10,6 +10,7 @@ import { bytesOf } from "../util/bytes";
 import { AuthConfig, Env, FieldChecker, headerSafe, parseAuth } from "./auth";
 import { sha256 } from "../util/sha256";
 import { hexEncode } from "../util/hex";
+import { Rule, KEY_CLIENT, KEY_MODEL, KEY_BACKEND, KEY_HEADER_PREFIX } from "../limits/policy";
 
 export { AuthConfig, Env, headerSafe } from "./auth";
 
@@ -97,6 +98,23 @@ export class ModelRule {
   constructor(backend: Backend) { this.backend = backend; }
 }
 
+export class LimitsConfig {
+  /** "local": counters in proxy-wasm shared data (all workers of one Envoy); "global": the RLS. */
+  mode: string = "local";
+  rules: Rule[] = [];
+  /** global: the Envoy cluster (HTTP/2) of envoyproxy/ratelimit, its domain, timeout, failure mode. */
+  rlsCluster: string = "ratelimit";
+  domain: string = "ai_gateway";
+  timeoutMs: u32 = 100;
+  /** What to do when the limit service fails or is slow: allow (true) or deny with 503 (false). */
+  failOpen: bool = true;
+  /** Admission estimate: output tokens when the request sets no max_tokens; request bytes per input token. */
+  defaultOutputTokens: i64 = 1024;
+  bytesPerToken: i64 = 4;
+  /** Request headers the rules key or match on (lower case). */
+  headers: string[] = [];
+}
+
 export class Config {
   backends: Backend[] = [];
   models: ModelRule[] = [];
@@ -110,6 +128,7 @@ export class Config {
   clientKeys: Map<string, string> = new Map();
   /** Trust this request header (set by an earlier filter: jwt_authn, ext_authz) as the client name. */
   clientHeader: string = "";
+  limits: LimitsConfig | null = null;
   /** Whether requests must carry a known client identity. */
   get clientsRequired(): bool { return this.clientKeys.size > 0 || this.clientHeader.length > 0; }
 }
@@ -198,7 +217,7 @@ export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
   const root = doc.root!;
   const v = new Validator(doc);
   if (root.kind != Kind.Obj) { res.error = "configuration: must be a JSON object"; return res; }
-  if (!v.onlyKeys(root, "", ["backends", "models", "max_request_bytes", "max_response_bytes", "cluster_header", "clients", "client_header"])) { res.error = v.error; return res; }
+  if (!v.onlyKeys(root, "", ["backends", "models", "max_request_bytes", "max_response_bytes", "cluster_header", "clients", "client_header", "limits"])) { res.error = v.error; return res; }
 
   const cfg = new Config();
   cfg.maxRequestBytes = v.int(root, "max_request_bytes", "", cfg.maxRequestBytes, 1, 1 << 30);
@@ -284,9 +303,107 @@ export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
     }
   }
 
+  const limits = doc.get(root, "limits");
+  if (limits !== null && v.error.length == 0) cfg.limits = parseLimits(v, limits);
+
   if (v.error.length) { res.error = v.error; return res; }
   res.config = cfg;
   return res;
+}
+
+const WINDOWS: string[] = ["second", "minute", "hour", "day"];
+const WINDOW_SECONDS: i64[] = [1, 60, 3600, 86400];
+
+function keyOk(k: string): bool {
+  return k == KEY_CLIENT || k == KEY_MODEL || k == KEY_BACKEND || (k.startsWith(KEY_HEADER_PREFIX) && tokenSafe(k.substring(KEY_HEADER_PREFIX.length)));
+}
+
+function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
+  const doc = v.doc;
+  const lc = new LimitsConfig();
+  if (n.kind != Kind.Obj) { v.fail("limits", "must be an object"); return null; }
+  if (!v.onlyKeys(n, "limits", ["mode", "rules", "rls_cluster", "domain", "timeout_ms", "failure_mode", "default_output_tokens", "bytes_per_token"])) return null;
+  const mode = v.str(n, "mode", "limits", false, "local");
+  if (mode === null) return null;
+  if (mode != "local" && mode != "global") { v.fail("limits.mode", "must be \"local\" or \"global\""); return null; }
+  lc.mode = mode;
+  const cl = v.str(n, "rls_cluster", "limits", false, "ratelimit");
+  const dom = v.str(n, "domain", "limits", false, "ai_gateway");
+  const fm = v.str(n, "failure_mode", "limits", false, "allow");
+  if (cl === null || dom === null || fm === null) return null;
+  if (!tokenSafe(cl)) { v.fail("limits.rls_cluster", "must be a valid Envoy cluster name"); return null; }
+  if (dom.length == 0) { v.fail("limits.domain", "must not be empty"); return null; }
+  if (fm != "allow" && fm != "deny") { v.fail("limits.failure_mode", "must be \"allow\" or \"deny\""); return null; }
+  lc.rlsCluster = cl; lc.domain = dom; lc.failOpen = fm == "allow";
+  lc.timeoutMs = <u32>v.int(n, "timeout_ms", "limits", 100, 1, 60000);
+  lc.defaultOutputTokens = v.int(n, "default_output_tokens", "limits", 1024, 0, 1 << 24);
+  lc.bytesPerToken = v.int(n, "bytes_per_token", "limits", 4, 1, 64);
+  const rules = doc.get(n, "rules");
+  if (rules === null || rules.kind != Kind.Arr || rules.length == 0) { v.fail("limits.rules", "required: a non-empty array of rules"); return null; }
+  for (let i = 0; i < rules.length; i++) {
+    const rp = "limits.rules[" + i.toString() + "]";
+    const rn = rules.items![i];
+    if (rn.kind != Kind.Obj) { v.fail(rp, "must be an object"); return null; }
+    if (!v.onlyKeys(rn, rp, ["name", "key", "window", "tokens", "cost", "match"])) return null;
+    const r = new Rule();
+    const name = v.str(rn, "name", rp, true, "");
+    const window = v.str(rn, "window", rp, false, "minute");
+    if (name === null || window === null) return null;
+    if (!tokenSafe(name)) { v.fail(rp + ".name", "must be a plain name ([A-Za-z0-9._-])"); return null; }
+    for (let j = 0; j < lc.rules.length; j++) if (lc.rules[j].name == name) { v.fail(rp + ".name", "duplicate rule name \"" + name + "\""); return null; }
+    const wi = WINDOWS.indexOf(window);
+    if (wi < 0) { v.fail(rp + ".window", "must be one of " + WINDOWS.join(", ")); return null; }
+    r.name = name; r.unit = window; r.windowSeconds = WINDOW_SECONDS[wi];
+    const tokens = doc.get(rn, "tokens");
+    if (tokens === null) { v.fail(rp + ".tokens", "required"); return null; }
+    // The RLS carries limits as uint32 requests_per_unit.
+    r.limit = v.int(rn, "tokens", rp, 0, 1, 4294967295);
+    if (v.error.length) return null;
+    const keys = doc.get(rn, "key");
+    if (keys !== null) {
+      if (keys.kind != Kind.Arr) { v.fail(rp + ".key", "must be an array of client, model, backend or header:<name>"); return null; }
+      for (let j = 0; j < keys.length; j++) {
+        const k = keys.items![j];
+        const ks = k.kind == Kind.Str ? doc.str(k).toLowerCase() : "";
+        if (!keyOk(ks)) { v.fail(rp + ".key[" + j.toString() + "]", "must be client, model, backend or header:<name>"); return null; }
+        r.keys.push(ks);
+        if (ks.startsWith(KEY_HEADER_PREFIX) && !lc.headers.includes(ks.substring(7))) lc.headers.push(ks.substring(7));
+      }
+    }
+    const cost = doc.get(rn, "cost");
+    if (cost !== null) {
+      if (cost.kind != Kind.Obj) { v.fail(rp + ".cost", "must be an object of weights"); return null; }
+      if (!v.onlyKeys(cost, rp + ".cost", ["input", "cached_input", "output", "reasoning", "request"])) return null;
+      const fields = ["input", "cached_input", "output", "reasoning", "request"];
+      const vals = new Array<f64>(5);
+      for (let j = 0; j < 5; j++) {
+        const w = doc.get(cost, fields[j]);
+        vals[j] = -1;
+        if (w === null) continue;
+        if (w.kind != Kind.Num || w.num < 0 || w.num > 1e6) { v.fail(rp + ".cost." + fields[j], "must be a number between 0 and 1000000"); return null; }
+        vals[j] = w.num;
+      }
+      if (vals[0] >= 0) r.cost.input = vals[0];
+      r.cost.cachedInput = vals[1] >= 0 ? vals[1] : r.cost.input;
+      if (vals[2] >= 0) r.cost.output = vals[2];
+      r.cost.reasoning = vals[3] >= 0 ? vals[3] : r.cost.output;
+      if (vals[4] >= 0) r.cost.perRequest = vals[4];
+    }
+    const match = doc.get(rn, "match");
+    if (match !== null) {
+      if (match.kind != Kind.Obj) { v.fail(rp + ".match", "must be an object of key: pattern"); return null; }
+      for (let j = 0; j < match.keys!.length; j++) {
+        const k = doc.str(match.keys![j]).toLowerCase();
+        const g = match.items![j];
+        if (!keyOk(k)) { v.fail(rp + ".match." + k, "unknown key (client, model, backend or header:<name>)"); return null; }
+        if (g.kind != Kind.Str) { v.fail(rp + ".match." + k, "must be a string pattern ('*' wildcards)"); return null; }
+        r.matchKeys.push(k); r.matchGlobs.push(doc.str(g));
+        if (k.startsWith(KEY_HEADER_PREFIX) && !lc.headers.includes(k.substring(7))) lc.headers.push(k.substring(7));
+      }
+    }
+    lc.rules.push(r);
+  }
+  return lc;
 }
 
 function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend | null {

@@ -9,6 +9,7 @@ import { providerFor } from "../providers/registry";
 import { WasiEnv } from "./env";
 import { GatewayStream } from "./stream";
 import { BackendCredentials, TokenWaiter } from "./credentials";
+import { LocalLimiter } from "./limits";
 
 /** Unix seconds from the host clock. */
 export function nowSeconds(): i64 { return <i64>(get_current_time_nanoseconds() / 1000000000); }
@@ -16,6 +17,8 @@ export function nowSeconds(): i64 { return <i64>(get_current_time_nanoseconds() 
 export class GatewayRoot extends RootContext {
   config: Config | null = null;
   router: Router | null = null;
+  /** Local-mode token limits (null: no limits, or global mode). */
+  limiter: LocalLimiter | null = null;
   /** Per backend (by Backend.index): keys, signer, tokens. */
   creds: BackendCredentials[] = [];
   /** http_call tokens of token fetches in flight → the backend they are for. */
@@ -74,6 +77,8 @@ export class GatewayRoot extends RootContext {
     const creds = new Array<BackendCredentials>();
     for (let i = 0; i < cfg.backends.length; i++) creds.push(new BackendCredentials(cfg.backends[i]));
     this.creds = creds;
+    const lim = cfg.limits;
+    if (lim !== null && lim.mode == "local") this.limiter = new LocalLimiter(lim);
     log(LogLevelValues.info, "ai-gateway: configured " + cfg.backends.length.toString() + " backends, " +
       cfg.models.length.toString() + " model routes");
     return true;

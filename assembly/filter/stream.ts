@@ -19,6 +19,9 @@ import { ClientRequest, Endpoint, ResponseHandler, UpstreamRequest } from "../pr
 import { providerFor } from "../providers/registry";
 import { GatewayRoot, nowSeconds } from "./root";
 import { TokenWaiter } from "./credentials";
+import { Admission } from "./limits";
+import { RequestFacts, estimate } from "../limits/policy";
+import { Usage } from "../usage";
 import { sha256 } from "../util/sha256";
 import { hexEncode, uriEncode } from "../util/hex";
 
@@ -61,16 +64,24 @@ export class GatewayStream extends Context implements TokenWaiter {
   client: string = "-";
   /** Index of the backend API key used, for 401/403 penalties (-1: none). */
   private keyIndex: i32 = -1;
+  /** Request header values the limit rules key on (name, value, …), read while headers are available. */
+  private limitHeaders: string[] = [];
+  private admission: Admission | null = null;
+  /** Admission estimate, used as the cost when no usage arrives (client abort, broken stream). */
+  private estimated: Usage | null = null;
+  private requestBytes: i64 = 0;
+  private responseBytes: i64 = 0;
 
   constructor(context_id: u32, root: RootContext) {
     super(context_id, root);
     this.gw = changetype<GatewayRoot>(root);
   }
 
-  private reply(status: i32, body: ArrayBuffer, details: string): void {
+  private reply(status: i32, body: ArrayBuffer, details: string, extra: string[] = []): void {
     this.localStatus = status;
     const headers: Headers = [];
     headers.push(new HeaderPair(String.UTF8.encode("content-type"), String.UTF8.encode("application/json")));
+    for (let i = 0; i + 1 < extra.length; i += 2) headers.push(new HeaderPair(String.UTF8.encode(extra[i]), String.UTF8.encode(extra[i + 1])));
     send_local_response(<u32>status, details, body, headers, GrpcStatusValues.InvalidCode);
   }
 
@@ -97,6 +108,10 @@ export class GatewayStream extends Context implements TokenWaiter {
       return FilterHeadersStatusValues.StopIteration;
     }
     this.client = who;
+    const lim = cfg.limits;
+    if (lim !== null) {
+      for (let i = 0; i < lim.headers.length; i++) { this.limitHeaders.push(lim.headers[i]); this.limitHeaders.push(h.get(lim.headers[i])); }
+    }
     // The route header decides the upstream cluster: a client must never set it.
     h.remove(cfg.clusterHeader);
 
@@ -152,6 +167,35 @@ export class GatewayStream extends Context implements TokenWaiter {
     if (key.length == 0) return null;
     const hash = hexEncode(sha256(Uint8Array.wrap(String.UTF8.encode(key.trim()))));
     return keys.has(hash) ? keys.get(hash) : null;
+  }
+
+  private facts(req: ClientRequest): RequestFacts {
+    const f = new RequestFacts();
+    f.client = this.client;
+    f.model = req.model;
+    f.backend = req.backend.name;
+    f.headers = this.limitHeaders;
+    return f;
+  }
+
+  /** x-ratelimit-* headers (OpenAI's names) for the most restrictive rule of an admission. */
+  private limitHeaderPairs(adm: Admission): string[] {
+    if (adm.rule === null) return [];
+    return [
+      "x-ratelimit-limit-tokens", adm.limit.toString(),
+      "x-ratelimit-remaining-tokens", adm.remaining.toString(),
+      "x-ratelimit-reset-tokens", adm.resetSeconds.toString() + "s",
+    ];
+  }
+
+  private rateLimited(adm: Admission): void {
+    const r = adm.rule!;
+    const headers = this.limitHeaderPairs(adm);
+    headers.push("retry-after"); headers.push((adm.resetSeconds > 0 ? adm.resetSeconds : 1).toString());
+    const msg = "Rate limit reached for tokens (rule " + r.name + ", per " + r.unit + "): limit " + adm.limit.toString() +
+      ", used " + adm.used.toString() + ", requested " + adm.requested.toString() + ". Please try again in " + adm.resetSeconds.toString() + "s.";
+    const e = new ApiError(429, "tokens", "rate_limit_exceeded", msg);
+    this.reply(429, e.body(), "ai_gateway_rate_limited", headers);
   }
 
   waiterId(): u32 { return this.context_id; }
@@ -236,6 +280,19 @@ export class GatewayStream extends Context implements TokenWaiter {
     const err = provider.prepare(req, up);
     if (err !== null) { this.fail(err); return FilterDataStatusValues.StopIterationNoBuffer; }
     this.req = req;
+    this.requestBytes = <i64>body_buffer_length;
+
+    const limiter = this.gw.limiter;
+    if (limiter !== null) {
+      const lc = limiter.cfg;
+      const mt = doc.get(root, "max_completion_tokens");
+      const mt2 = mt !== null && mt.kind == Kind.Num ? mt : doc.get(root, "max_tokens");
+      const est = estimate(this.requestBytes, doc.int(mt2, 0), lc.defaultOutputTokens, lc.bytesPerToken);
+      this.estimated = est;
+      const adm = limiter.admit(this.facts(req), est, nowSeconds());
+      this.admission = adm;
+      if (!adm.ok) { this.rateLimited(adm); return FilterDataStatusValues.StopIterationNoBuffer; }
+    }
 
     let length = <i32>body_buffer_length;
     const newBody = up.body;
@@ -307,6 +364,11 @@ export class GatewayStream extends Context implements TokenWaiter {
       log(LogLevelValues.warn, "ai-gateway: upstream answered with content-encoding " + enc + "; passing through, usage unknown");
       return FilterHeadersStatusValues.Continue;
     }
+    const adm = this.admission;
+    if (adm !== null && adm.rule !== null) {
+      const pairs = this.limitHeaderPairs(adm);
+      for (let i = 0; i + 1 < pairs.length; i += 2) h.replace(pairs[i], pairs[i + 1]);
+    }
     const handler = providerFor(req.backend.schema)!.response(req, this.status, h.get("content-type").toLowerCase());
     if (end_of_stream) return FilterHeadersStatusValues.Continue;
     this.handler = handler;
@@ -325,6 +387,7 @@ export class GatewayStream extends Context implements TokenWaiter {
   }
 
   onResponseBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
+    this.responseBytes += <i64>body_buffer_length;
     const handler = this.handler;
     if (handler === null) return FilterDataStatusValues.Continue;
     if (handler.wholeBody) {
@@ -350,7 +413,28 @@ export class GatewayStream extends Context implements TokenWaiter {
     return FilterDataStatusValues.Continue;
   }
 
+  /** What this request cost: reported usage, else (abort, broken stream) an estimate, else nothing. */
+  private actualUsage(): Usage {
+    const handler = this.handler;
+    if (handler !== null && handler.usage.reported) return handler.usage;
+    const u = new Usage();
+    const est = this.estimated;
+    // No usage: the provider never answered (or refused): nothing was spent upstream, unless
+    // a response was streaming when it stopped; then count the input and what was streamed.
+    if (est !== null && this.localStatus == 0 && this.status >= 200 && this.status < 300 && this.responseBytes > 0) {
+      const lim = this.gw.limiter;
+      const bpt = lim !== null ? lim.cfg.bytesPerToken : 4;
+      u.input = est.input;
+      u.output = (this.responseBytes + bpt - 1) / bpt;
+      u.total = u.input + u.output;
+    }
+    return u;
+  }
+
   onLog(): void {
+    const adm = this.admission;
+    const limiter = this.gw.limiter;
+    if (adm !== null && limiter !== null && adm.ok) limiter.commit(adm, this.actualUsage(), nowSeconds());
     if (this.endpoint == Endpoint.Unknown || this.endpoint == Endpoint.Models) return;
     const req = this.req;
     const handler0 = this.handler;
