@@ -69,11 +69,13 @@ export class Backend {
 /** Known OpenAI-compatible vendors (providers.md §9): defaults any backend field can override. */
 class Preset {
   constructor(public name: string, public host: string, public basePath: string, public normalize: bool,
-              public toolChoiceAny: bool = false, public toolCallId9: bool = false, public renames: string[] = []) {}
+              public toolChoiceAny: bool = false, public toolCallId9: bool = false, public renames: string[] = [],
+              public streamUsage: string = "request") {}
 }
 const PRESETS: Preset[] = [
   new Preset("openai", "api.openai.com", "/v1", false),
-  new Preset("mistral", "api.mistral.ai", "/v1", true, true, true, ["seed", "random_seed"]),
+  // Mistral rejects unknown fields (stream_options → 422) and sends usage on the last chunk anyway.
+  new Preset("mistral", "api.mistral.ai", "/v1", true, true, true, ["seed", "random_seed"], "never"),
   new Preset("groq", "api.groq.com", "/openai/v1", true),
   new Preset("deepseek", "api.deepseek.com", "/v1", true),
   new Preset("together", "api.together.xyz", "/v1", true),
@@ -441,7 +443,7 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     if (norm.kind != Kind.Bool) { v.fail(path + ".normalize", "must be a boolean"); return null; }
     b.normalize = norm.flag;
   }
-  const su = v.str(n, "stream_usage", path, false, "request");
+  const su = v.str(n, "stream_usage", path, false, preset !== null ? preset.streamUsage : "request");
   if (su === null) return null;
   if (su != "request" && su != "never") { v.fail(path + ".stream_usage", "must be \"request\" or \"never\""); return null; }
   b.streamUsage = su;

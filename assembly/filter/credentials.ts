@@ -58,7 +58,6 @@ export function httpCallRaw(cluster: string, headers: string[], body: ArrayBuffe
 
 export class BackendCredentials {
   ring: KeyRing | null = null;
-  private ringSyncedAt: i64 = -1;
   private signer: SigV4Signer | null = null;
   // OAuth token state
   token: string = "";
@@ -80,12 +79,9 @@ export class BackendCredentials {
   pickKey(now: i64): i32 {
     const ring = this.ring;
     if (ring === null) return this.backend.auth.secrets.length > 0 ? 0 : -1;
-    // Penalties set by other workers: look at most once a second.
-    if (now != this.ringSyncedAt) {
-      this.ringSyncedAt = now;
-      const sd = get_shared_data(this.sharedKey + ".bad");
-      if (sd.result == WasmResultValues.Ok && sd.value.byteLength > 0) ring.merge(String.UTF8.decode(sd.value));
-    }
+    // Penalties set by other workers: one shared-data read per request, multi-key backends only.
+    const sd = get_shared_data(this.sharedKey + ".bad");
+    if (sd.result == WasmResultValues.Ok && sd.value.byteLength > 0) ring.merge(String.UTF8.decode(sd.value));
     return ring.pick(now);
   }
 

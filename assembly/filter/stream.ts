@@ -28,6 +28,8 @@ import { hexEncode, uriEncode } from "../util/hex";
 /** Client credentials never go upstream: the gateway adds the backend's own. */
 const CLIENT_CREDENTIAL_HEADERS: string[] = [
   "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "openai-organization", "openai-project",
+  // A client's own AWS signature parts must not ride along with ours (or stand in for a missing one).
+  "x-amz-security-token", "x-amz-date", "x-amz-content-sha256",
 ];
 
 const EMPTY = new Uint8Array(0);

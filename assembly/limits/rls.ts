@@ -253,7 +253,7 @@ export class RlsStatus {
 }
 
 export class RlsResponse {
-  /** "" when the bytes decoded; otherwise why not, and the other fields are incomplete. */
+  /** "" when the bytes decoded; otherwise why not, and every other field keeps its default. */
   error: string = "";
   overallCode: i32 = CODE_UNKNOWN;
   statuses: RlsStatus[] = [];
@@ -448,6 +448,8 @@ export function decodeRateLimitResponse(src: Uint8Array, start: i32 = 0, end: i3
       r.leave(outer);
     } else r.skip(wt, at);
   }
-  res.error = r.error;
-  return res;
+  if (r.ok) return res;
+  const bad = new RlsResponse(); // nothing half-decoded leaks out
+  bad.error = r.error;
+  return bad;
 }

@@ -179,6 +179,26 @@ function fixFinishReasons(doc: JsonDoc, root: JNode, edits: Edits): void {
   }
 }
 
+/**
+ * Fields OpenAI always sends and strict clients (and the OpenAI schema) require, which vendors
+ * omit: choices[].logprobs and message.refusal (both nullable); `tool_calls: null` is removed
+ * (the schema allows the field only as an array).
+ */
+function fixChoiceShape(doc: JsonDoc, root: JNode, edits: Edits): void {
+  const choices = doc.get(root, "choices");
+  if (choices === null || choices.kind != Kind.Arr) return;
+  for (let i = 0; i < choices.length; i++) {
+    const ch = choices.items![i];
+    if (ch.kind != Kind.Obj) continue;
+    if (doc.indexOf(ch, "logprobs") < 0) edits.addMember(ch, "logprobs", "null");
+    const msg = doc.get(ch, "message");
+    if (msg === null || msg.kind != Kind.Obj) continue;
+    if (doc.indexOf(msg, "refusal") < 0) edits.addMember(msg, "refusal", "null");
+    const tc = doc.indexOf(msg, "tool_calls");
+    if (tc >= 0 && msg.items![tc].kind == Kind.Null) edits.removeMember(msg, tc);
+  }
+}
+
 /** Usage wherever a vendor puts it: `usage`, or Groq's `x_groq.usage`. */
 function usageNode(doc: JsonDoc, root: JNode): JNode | null {
   const u = doc.get(root, "usage");
@@ -226,6 +246,7 @@ class OpenAIJson extends ResponseHandler {
     if (!this.normalize) return false;
     const edits = new Edits(doc);
     fixFinishReasons(doc, root, edits);
+    fixChoiceShape(doc, root, edits);
     if (edits.count == 0) return false;
     edits.apply(out);
     return true;
@@ -248,20 +269,23 @@ class OpenAIError extends ResponseHandler {
     const err = doc.get(doc.root, "error");
     let message = "The backend answered with HTTP " + this.upstreamStatus.toString() + ".";
     let code = "";
+    let errType = "";
     if (err !== null && err.kind == Kind.Obj) {
-      // Already the OpenAI envelope: keep the provider's bytes.
-      if (doc.get(err, "type") !== null && doc.get(err, "message") !== null) return false;
+      // Already the OpenAI envelope (message, type, param, code present): keep the provider's bytes.
+      if (doc.get(err, "type") !== null && doc.get(err, "message") !== null && doc.indexOf(err, "param") >= 0 && doc.indexOf(err, "code") >= 0) return false;
       const m = doc.get(err, "message");
       if (m !== null && m.kind == Kind.Str) message = doc.str(m);
       const c = doc.get(err, "code");
       if (c !== null && c.kind == Kind.Str) code = doc.str(c);
+      const t = doc.get(err, "type");
+      if (t !== null && t.kind == Kind.Str) errType = doc.str(t);
     } else if (err !== null && err.kind == Kind.Str) message = doc.str(err);
     else {
       const m = doc.get(doc.root, "message");
       if (m !== null && m.kind == Kind.Str) message = doc.str(m);
       else if (doc.root === null && chunk.length > 0 && chunk.length < 1024) message = String.UTF8.decodeUnsafe(chunk.dataStart, chunk.length);
     }
-    const type = this.upstreamStatus == 429 ? "rate_limit_exceeded" : this.upstreamStatus >= 500 ? "server_error" : "invalid_request_error";
+    const type = errType.length ? errType : this.upstreamStatus == 429 ? "rate_limit_exceeded" : this.upstreamStatus >= 500 ? "server_error" : "invalid_request_error";
     out.all(Uint8Array.wrap(new ApiError(this.upstreamStatus, type, code, message).body()));
     this.contentType = "application/json";
     return true;
