@@ -123,9 +123,12 @@ export class BackendCredentials {
 
   // ---- OAuth tokens ----
 
-  /** A usable token now, or "" (then call startFetch / wait). Adopts tokens other workers fetched. */
+  /**
+   * A usable token now, or "" (then fetch and wait). Shared data is the source of truth, read on
+   * every request: a token another worker fetched is adopted, and one another worker dropped
+   * (the provider refused it) is not used again here.
+   */
   currentToken(now: i64): string {
-    if (this.token.length > 0 && this.expiresAt - 60 > now) return this.token;
     const sd = get_shared_data(this.sharedKey + ".token");
     if (sd.result == WasmResultValues.Ok && sd.value.byteLength > 0) {
       const s = String.UTF8.decode(sd.value);
@@ -135,11 +138,28 @@ export class BackendCredentials {
         if (exp - 60 > now) { this.expiresAt = exp; this.token = s.substring(nl + 1); return this.token; }
       }
     }
+    this.token = "";
+    this.expiresAt = 0;
     return "";
   }
 
-  /** Whether the token should be refreshed in the background (less than 5 minutes left). */
-  wantsRefresh(now: i64): bool { return !this.fetching && this.expiresAt - 300 <= now; }
+  /**
+   * Whether this worker should refresh the (still valid) token in the background: less than 5
+   * minutes left and no other worker holds the refresh lease (a CAS-claimed slot in shared data),
+   * so one worker refreshes for all.
+   */
+  wantsRefresh(now: i64): bool {
+    if (this.fetching || this.expiresAt - 300 > now) return false;
+    const key = this.sharedKey + ".refresh";
+    const sd = get_shared_data(key);
+    let cas: u32 = 0;
+    if (sd.result == WasmResultValues.Ok) {
+      cas = sd.cas;
+      if (sd.value.byteLength > 0 && I64.parseInt(String.UTF8.decode(sd.value)) > now) return false;
+    }
+    const lease = now + <i64>(this.backend.auth.tokenTimeoutMs / 1000) + 2;
+    return set_shared_data(key, String.UTF8.encode(lease.toString()), cas) == WasmResultValues.Ok;
+  }
 
   /** Starts fetching a token; returns the http_call token, or -1 when it could not start. */
   startFetch(now: i64): i64 {

@@ -11,6 +11,7 @@ import { get_shared_data, set_shared_data, WasmResultValues } from "@solo-io/pro
 import { LimitsConfig } from "../config/config";
 import { Rule, RequestFacts, applies, costOf, descriptorKey, windowStart, Counter } from "../limits/policy";
 import { Usage } from "../usage";
+import { RlsRequest, RlsDescriptor, RlsResponse, rateLimitRequestBytes, CODE_OVER_LIMIT, UNIT_SECOND, UNIT_MINUTE, UNIT_HOUR, UNIT_DAY } from "../limits/rls";
 
 export class Reservation {
   constructor(public rule: Rule, public key: string, public window: i64, public amount: i64) {}
@@ -85,7 +86,10 @@ export class LocalLimiter {
       if (!applies(r, f)) continue;
       const key = PREFIX + descriptorKey(r, f);
       const w = windowStart(now, r.windowSeconds);
-      const amount = costOf(r.cost, est);
+      // An estimate larger than the whole limit reserves the whole limit: such a request is
+      // admitted into an empty window rather than never.
+      let amount = costOf(r.cost, est);
+      if (amount > r.limit) amount = r.limit;
       const after = addTo(key, w, amount, r.limit, 0);
       if (after <= -2) {
         adm.ok = false;
@@ -124,4 +128,85 @@ export class LocalLimiter {
     }
     adm.reservations = [];
   }
+}
+
+// ---- Global mode: envoyproxy/ratelimit over proxy_grpc_call ----
+
+/**
+ * Check before, debit after (reference ratelimit-service.md §7): the check sends one descriptor
+ * per applicable rule with the per-descriptor hits_addend wrapper set to 0 (counts nothing) and
+ * denies on OVER_LIMIT or on a status whose limit is exhausted (remaining 0; a 0-hit check still
+ * answers OK at used == limit); the debit sends the same descriptors with the actual cost.
+ * Each descriptor carries the rule's limit as an override, so this configuration is the single
+ * source of truth: the service only needs the domain in its own config.
+ */
+export class GlobalLimiter {
+  constructor(public cfg: LimitsConfig) {}
+
+  rulesFor(f: RequestFacts): Rule[] {
+    const out = new Array<Rule>();
+    for (let i = 0; i < this.cfg.rules.length; i++) if (applies(this.cfg.rules[i], f)) out.push(this.cfg.rules[i]);
+    return out;
+  }
+
+  /** The request bytes for rules with hits (0 for a check), or null when there is nothing to send. */
+  encode(rules: Rule[], f: RequestFacts, hits: i64[] | null): Uint8Array | null {
+    if (rules.length == 0) return null;
+    const req = new RlsRequest(this.cfg.domain);
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i];
+      const d = new RlsDescriptor();
+      d.entry("rule", r.name);
+      for (let k = 0; k < r.keys.length; k++) {
+        const v = f.value(r.keys[k]);
+        d.entry(r.keys[k], v.length ? v : "-");
+      }
+      d.limitOverride(<u32>r.limit, unitOf(r.unit));
+      d.hits(hits === null ? 0 : <u64>(hits[i] > 0 ? hits[i] : 0));
+      req.add(d);
+    }
+    return rateLimitRequestBytes(req);
+  }
+
+  /**
+   * Reads a check answer into an Admission (ok, and the most restrictive status for headers).
+   * Like the local reservation, a request is denied when what remains is less than its own
+   * estimated cost (est), so one request cannot overshoot a limit; only concurrent requests can.
+   */
+  decide(rules: Rule[], res: RlsResponse, now: i64, est: Usage | null): Admission {
+    const adm = new Admission();
+    const n = res.statuses.length < rules.length ? res.statuses.length : rules.length;
+    for (let i = 0; i < n; i++) {
+      const st = res.statuses[i];
+      const lim = st.currentLimit;
+      if (lim === null) continue; // no limit matched this descriptor
+      const r = rules[i];
+      const limit = <i64>lim.requestsPerUnit;
+      const remaining = <i64>st.limitRemaining;
+      const reset = st.hasDurationUntilReset ? st.resetSeconds : windowStart(now, r.windowSeconds) + r.windowSeconds - now;
+      let need = est !== null ? costOf(r.cost, est) : 0;
+      if (need > limit) need = limit; // larger than the whole limit: admitted into an empty window only
+      const denied = st.code == CODE_OVER_LIMIT || remaining == 0 || remaining < need;
+      if (denied && adm.ok) {
+        adm.ok = false;
+        adm.rule = r; adm.limit = limit; adm.remaining = remaining; adm.resetSeconds = reset;
+        adm.used = limit - remaining; adm.requested = need;
+      } else if (adm.ok && (adm.rule === null || remaining < adm.remaining)) {
+        adm.rule = r; adm.limit = limit; adm.remaining = remaining; adm.resetSeconds = reset;
+      }
+    }
+    if (res.overLimit && adm.ok) {
+      // Over limit overall without a status saying which: deny on the first rule.
+      adm.ok = false;
+      if (rules.length) { adm.rule = rules[0]; adm.limit = rules[0].limit; adm.remaining = 0; adm.resetSeconds = windowStart(now, rules[0].windowSeconds) + rules[0].windowSeconds - now; }
+    }
+    return adm;
+  }
+}
+
+function unitOf(u: string): i32 {
+  if (u == "second") return UNIT_SECOND;
+  if (u == "hour") return UNIT_HOUR;
+  if (u == "day") return UNIT_DAY;
+  return UNIT_MINUTE;
 }

@@ -9,7 +9,7 @@ import { providerFor } from "../providers/registry";
 import { WasiEnv } from "./env";
 import { GatewayStream } from "./stream";
 import { BackendCredentials, TokenWaiter } from "./credentials";
-import { LocalLimiter } from "./limits";
+import { LocalLimiter, GlobalLimiter } from "./limits";
 
 /** Unix seconds from the host clock. */
 export function nowSeconds(): i64 { return <i64>(get_current_time_nanoseconds() / 1000000000); }
@@ -19,6 +19,8 @@ export class GatewayRoot extends RootContext {
   router: Router | null = null;
   /** Local-mode token limits (null: no limits, or global mode). */
   limiter: LocalLimiter | null = null;
+  /** Global-mode token limits on the rate limit service (null: no limits, or local mode). */
+  global: GlobalLimiter | null = null;
   /** Per backend (by Backend.index): keys, signer, tokens. */
   creds: BackendCredentials[] = [];
   /** http_call tokens of token fetches in flight → the backend they are for. */
@@ -79,6 +81,7 @@ export class GatewayRoot extends RootContext {
     this.creds = creds;
     const lim = cfg.limits;
     if (lim !== null && lim.mode == "local") this.limiter = new LocalLimiter(lim);
+    if (lim !== null && lim.mode == "global") this.global = new GlobalLimiter(lim);
     log(LogLevelValues.info, "ai-gateway: configured " + cfg.backends.length.toString() + " backends, " +
       cfg.models.length.toString() + " model routes");
     return true;

@@ -10,7 +10,7 @@
 import {
   Context, RootContext, log, LogLevelValues, stream_context, send_local_response, HeaderPair, Headers,
   FilterHeadersStatusValues, FilterDataStatusValues, GrpcStatusValues, get_buffer_bytes, set_buffer_bytes,
-  BufferTypeValues, clear_route_cache, continue_request,
+  BufferTypeValues, clear_route_cache, continue_request, BaseContext, WasmResultValues,
 } from "@solo-io/proxy-runtime/assembly";
 import { parseJson, Kind } from "../json/json";
 import { ApiError, badRequest } from "../errors";
@@ -20,6 +20,9 @@ import { providerFor } from "../providers/registry";
 import { GatewayRoot, nowSeconds } from "./root";
 import { TokenWaiter } from "./credentials";
 import { Admission } from "./limits";
+import { Rule } from "../limits/policy";
+import { decodeRateLimitResponse, RLS_SERVICE, RLS_METHOD } from "../limits/rls";
+import { costOf } from "../limits/policy";
 import { RequestFacts, estimate } from "../limits/policy";
 import { Usage } from "../usage";
 import { sha256 } from "../util/sha256";
@@ -51,6 +54,14 @@ function logSafe(s: string): string {
   return out;
 }
 
+function onCheckAnswer(origin: BaseContext, grpcStatus: u32, message: ArrayBuffer): void {
+  changetype<GatewayStream>(origin).checkAnswered(grpcStatus, message);
+}
+
+function onDebitAnswer(_origin: BaseContext, grpcStatus: u32, _message: ArrayBuffer): void {
+  if (grpcStatus != 0) log(LogLevelValues.warn, "ai-gateway: rate limit debit failed with gRPC status " + grpcStatus.toString());
+}
+
 export class GatewayStream extends Context implements TokenWaiter {
   private gw: GatewayRoot;
   private endpoint: Endpoint = Endpoint.Unknown;
@@ -73,6 +84,10 @@ export class GatewayStream extends Context implements TokenWaiter {
   private estimated: Usage | null = null;
   private requestBytes: i64 = 0;
   private responseBytes: i64 = 0;
+  /** Asynchronous steps the paused request waits for (limit check, first OAuth token). */
+  private pending: i32 = 0;
+  /** Global mode: the rules the check covered (the debit uses the same descriptors). */
+  private globalRules: Rule[] = [];
 
   constructor(context_id: u32, root: RootContext) {
     super(context_id, root);
@@ -195,7 +210,8 @@ export class GatewayStream extends Context implements TokenWaiter {
     const headers = this.limitHeaderPairs(adm);
     headers.push("retry-after"); headers.push((adm.resetSeconds > 0 ? adm.resetSeconds : 1).toString());
     const msg = "Rate limit reached for tokens (rule " + r.name + ", per " + r.unit + "): limit " + adm.limit.toString() +
-      ", used " + adm.used.toString() + ", requested " + adm.requested.toString() + ". Please try again in " + adm.resetSeconds.toString() + "s.";
+      ", used " + adm.used.toString() + (adm.requested > 0 ? ", requested " + adm.requested.toString() : "") +
+      ". Please try again in " + adm.resetSeconds.toString() + "s.";
     const e = new ApiError(429, "tokens", "rate_limit_exceeded", msg);
     this.reply(429, e.body(), "ai_gateway_rate_limited", headers);
   }
@@ -203,8 +219,45 @@ export class GatewayStream extends Context implements TokenWaiter {
   waiterId(): u32 { return this.context_id; }
 
   tokenReady(token: string): void {
+    if (this.localStatus != 0) return;
     stream_context.headers.request.replace("authorization", "Bearer " + token);
-    continue_request();
+    this.resumeOne();
+  }
+
+  /** One awaited step finished; continue the request when none is left. */
+  private resumeOne(): void {
+    if (this.localStatus != 0) return;
+    if (--this.pending <= 0) { this.pending = 0; continue_request(); }
+  }
+
+  /**
+   * The limit service failed (unreachable, timeout, error, undecodable answer): allow or deny per
+   * limits.failure_mode. Returns true when the request may go on.
+   */
+  private limitServiceFailed(why: string): bool {
+    const lc = this.gw.global!.cfg;
+    log(LogLevelValues.warn, "ai-gateway: rate limit check failed (" + why + "); failure_mode=" + (lc.failOpen ? "allow" : "deny"));
+    if (lc.failOpen) return true;
+    this.fail(new ApiError(503, "server_error", "rate_limit_service_unavailable", "The rate limit service is unavailable."));
+    return false;
+  }
+
+  /** The rate limit service answered the check (runs with this stream as effective context). */
+  checkAnswered(grpcStatus: u32, message: ArrayBuffer): void {
+    if (this.localStatus != 0) return;
+    if (grpcStatus != 0) {
+      if (this.limitServiceFailed("gRPC status " + grpcStatus.toString())) this.resumeOne();
+      return;
+    }
+    const res = decodeRateLimitResponse(Uint8Array.wrap(message));
+    if (!res.ok) {
+      if (this.limitServiceFailed(res.error)) this.resumeOne();
+      return;
+    }
+    const adm = this.gw.global!.decide(this.globalRules, res, nowSeconds(), this.estimated);
+    this.admission = adm;
+    if (!adm.ok) { this.rateLimited(adm); return; }
+    this.resumeOne();
   }
 
   tokenFailed(message: string): void {
@@ -284,16 +337,30 @@ export class GatewayStream extends Context implements TokenWaiter {
     this.req = req;
     this.requestBytes = <i64>body_buffer_length;
 
-    const limiter = this.gw.limiter;
-    if (limiter !== null) {
-      const lc = limiter.cfg;
+    const lcfg = this.gw.config!.limits;
+    if (lcfg !== null) {
       const mt = doc.get(root, "max_completion_tokens");
       const mt2 = mt !== null && mt.kind == Kind.Num ? mt : doc.get(root, "max_tokens");
-      const est = estimate(this.requestBytes, doc.int(mt2, 0), lc.defaultOutputTokens, lc.bytesPerToken);
-      this.estimated = est;
-      const adm = limiter.admit(this.facts(req), est, nowSeconds());
+      this.estimated = estimate(this.requestBytes, doc.int(mt2, 0), lcfg.defaultOutputTokens, lcfg.bytesPerToken);
+    }
+    const limiter = this.gw.limiter;
+    if (limiter !== null) {
+      const adm = limiter.admit(this.facts(req), this.estimated!, nowSeconds());
       this.admission = adm;
       if (!adm.ok) { this.rateLimited(adm); return FilterDataStatusValues.StopIterationNoBuffer; }
+    }
+    const global = this.gw.global;
+    if (global !== null) {
+      const f = this.facts(req);
+      const rules = global.rulesFor(f);
+      const bytes = global.encode(rules, f, null);
+      if (bytes !== null) {
+        this.globalRules = rules;
+        const r = this.gw.grpcCall(global.cfg.rlsCluster, RLS_SERVICE, RLS_METHOD, [], changetype<ArrayBuffer>(bytes.buffer),
+          global.cfg.timeoutMs, this, onCheckAnswer);
+        if (r == WasmResultValues.Ok) this.pending++;
+        else if (!this.limitServiceFailed("the rate limit service cluster \"" + global.cfg.rlsCluster + "\" cannot be called")) return FilterDataStatusValues.StopIterationNoBuffer;
+      }
     }
 
     let length = <i32>body_buffer_length;
@@ -343,10 +410,11 @@ export class GatewayStream extends Context implements TokenWaiter {
           this.fail(new ApiError(503, "server_error", "upstream_auth_unavailable", "Could not obtain credentials for backend " + backend.name + "."));
           return FilterDataStatusValues.StopIterationNoBuffer;
         }
-        return FilterDataStatusValues.StopIterationAndBuffer;
+        this.pending++;
       }
     }
-    return FilterDataStatusValues.Continue;
+    // Paused until the limit check and/or the token arrive (resumeOne continues the request).
+    return this.pending > 0 ? FilterDataStatusValues.StopIterationAndBuffer : FilterDataStatusValues.Continue;
   }
 
   onResponseHeaders(_n: u32, end_of_stream: bool): FilterHeadersStatusValues {
@@ -437,6 +505,18 @@ export class GatewayStream extends Context implements TokenWaiter {
     const adm = this.admission;
     const limiter = this.gw.limiter;
     if (adm !== null && limiter !== null && adm.ok) limiter.commit(adm, this.actualUsage(), nowSeconds());
+    const global = this.gw.global;
+    const req0 = this.req;
+    if (global !== null && req0 !== null && this.globalRules.length > 0 && (adm === null || adm.ok)) {
+      const usage = this.actualUsage();
+      const hits = new Array<i64>(this.globalRules.length);
+      let any = false;
+      for (let i = 0; i < hits.length; i++) { hits[i] = costOf(this.globalRules[i].cost, usage); if (hits[i] > 0) any = true; }
+      const bytes = any ? global.encode(this.globalRules, this.facts(req0), hits) : null;
+      // Owned by the root context, so the debit outlives this stream (§4.4).
+      if (bytes !== null) this.gw.grpcCall(global.cfg.rlsCluster, RLS_SERVICE, RLS_METHOD, [], changetype<ArrayBuffer>(bytes.buffer),
+        global.cfg.timeoutMs * 10, this.gw, onDebitAnswer);
+    }
     if (this.endpoint == Endpoint.Unknown || this.endpoint == Endpoint.Models) return;
     const req = this.req;
     const handler0 = this.handler;

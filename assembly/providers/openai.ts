@@ -31,6 +31,12 @@ export class OpenAIProvider extends Provider {
 
     // Vendor differences first (providers.md §9): fields this provider rejects or names otherwise.
     const dropped = new Set<string>();
+    if (backend.streamUsage == "never") {
+      // A provider that rejects stream_options (Mistral: 422 extra_forbidden) must not get the
+      // client's either; it reports usage on its own.
+      const so = doc.indexOf(root, "stream_options");
+      if (so >= 0) { edits.removeMember(root, so); dropped.add("stream_options"); }
+    }
     for (let i = 0; i < backend.dropFields.length; i++) {
       const f = backend.dropFields[i];
       const idx = doc.indexOf(root, f);
