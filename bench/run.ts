@@ -1,41 +1,66 @@
-// `npm run bench`: filter CPU time per request on the passthrough (OpenAI → OpenAI) path, through
-// the host's socket-free stream driver (no sockets, no event loop in the timed code).
+// `npm run bench`: filter CPU time per request through the host's socket-free stream driver (no
+// sockets, no event loop in the timed code), and the SigV4 signer on its own.
 //
 // Scenarios
-//   a) 2 KB chat request + 1 KB JSON response
+//   a) 2 KB chat request + 1 KB JSON response (OpenAI → OpenAI passthrough)
 //   b) 2 KB streaming request + SSE response of 200 content chunks (as OpenAI sends it with
 //      include_usage, which the gateway injects and then strips)
 //   c) the same with 2000 content chunks: per-chunk cost must not grow with stream length
+//   d) OpenAI → Anthropic: a 2 KB chat request (system prompt, multi-turn with a tool call and
+//      its result, one tool definition) translated to a Messages request, and a 1 KB Anthropic
+//      JSON response translated back to a chat.completion
+//   e) the same request streaming + an Anthropic SSE stream of 200 events (message_start,
+//      content_block_start, 195 text deltas, content_block_stop, message_delta, message_stop)
+//      translated event by event into chat.completion.chunk events
+//   f) the same with 2000 events: per-event cost must not grow with stream length
+//   s) SigV4 signing of a Bedrock Converse POST with a 2 KiB body (assembly/auth/sigv4.ts built
+//      alone from bench/wasm/sigv4.ts, plain WebAssembly, no proxy-wasm host); per KiB = the slope
+//      between a 2 KiB and a 66 KiB body
 // Compared in the same run with
 //   no-op   tests/filters/noop (build/noop.wasm): the same runtime, every callback returns
 //           Continue — what the host and the proxy-wasm plumbing cost before the filter works
 //   native  V8's own TextDecoder + JSON.parse + JSON.stringify of the same bodies (for streams,
-//           of every event's payload) — what "just parsing the JSON" costs in the host's engine
+//           of every event's data payload) — what "just parsing the JSON" costs in the host's engine
+//   node:crypto (scenario s) the same signature with Node's OpenSSL SHA-256/HMAC (bench/sigv4.ts),
+//           with the derived signing key cached as the wasm signer does, and without the cache
 //
-//   node --import tsx bench/run.ts [--json] [--scale 0.2] [--only a,b,c] [--wasm other.wasm]
+//   node --import tsx bench/run.ts [--json] [--scale 0.2] [--only a,b,c,d,e,f,s] [--wasm other.wasm]
 //
 // Timing: process.hrtime.bigint() around each whole request (headers, body, response, teardown
 // with on_log/on_done/on_delete); for streams also around the response-body phase alone, divided
-// by the number of SSE events = per-chunk cost. Warm-up iterations first (V8 tiers wasm up),
-// then median and p90 over the measured iterations.
+// by the number of SSE events = per-event cost. Warm-up iterations first (V8 tiers wasm up),
+// then median and p90 over the measured iterations. Before anything is timed, each scenario's
+// traffic goes through once and the result is checked (routed, credentials, translated shape,
+// usage logged; identical Authorization headers for s), so no number is that of an error path.
 
-import { existsSync, statSync } from "node:fs";
+import { existsSync, statSync, readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
+import { isDeepStrictEqual } from "node:util";
 import { PluginHost, type Worker } from "../tests/host/plugin-host.ts";
-import { chatRequest, chatResponse, sseStream, type SseStream } from "./bodies.ts";
+import { assertChatCompletion, assertChatCompletionChunk } from "../tests/support/openai-schema.ts";
+import { parseOpenAISse } from "../tests/support/sse.ts";
+import { normalizeAnthropicRequest } from "../tests/providers/fixture-case.ts";
+import {
+  chatRequest, chatResponse, sseStream, anthropicChatRequest, anthropicMessage, anthropicSseStream, converseBody,
+  ANTHROPIC_TOOL, ANTHROPIC_TOOL_CALL_ID, type SseStream, type AnthropicSse,
+} from "./bodies.ts";
+import { NodeSigV4, WasmSigV4, type SigV4Input } from "./sigv4.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DEFAULT_GATEWAY_WASM = join(ROOT, "build", "ai-gateway.wasm");
 const NOOP_SRC = join(ROOT, "tests", "filters", "noop", "index.ts");
 const NOOP_WASM = join(ROOT, "build", "noop.wasm");
+const SIGV4_SRC = [join(ROOT, "bench", "wasm", "sigv4.ts"), join(ROOT, "assembly", "auth", "sigv4.ts")];
+const SIGV4_WASM = join(ROOT, "build", "bench-sigv4.wasm");
+const SIGV4_VECTOR = join(ROOT, "tests", "fixtures", "sigv4", "bedrock", "bedrock-converse");
 
 const args = process.argv.slice(2);
 const asJson = args.includes("--json");
 const argOf = (n: string) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : undefined; };
 const scale = Number(argOf("--scale") ?? "1");
-const only = new Set((argOf("--only") ?? "a,b,c").split(","));
+const only = new Set((argOf("--only") ?? "a,b,c,d,e,f,s").split(","));
 // --wasm build/ai-gateway.debug.wasm: the build with function names, for `node --cpu-prof`.
 const GATEWAY_WASM = argOf("--wasm") ?? DEFAULT_GATEWAY_WASM;
 if (!(scale > 0)) throw new Error("--scale must be a positive number");
@@ -46,13 +71,21 @@ const GATEWAY_CONFIG = JSON.stringify({
   models: [{ match: "gpt-4o-mini", backend: "openai" }, { match: "gpt-*", backend: "openai" }],
   max_request_bytes: 1048576,
 });
+// Scenarios d–f: one Anthropic backend (as tests/fixtures/providers/configs/anthropic.json).
+const ANTHROPIC_KEY = "sk-ant-bench-secret";
+const ANTHROPIC_CONFIG = JSON.stringify({
+  backends: [{ name: "claude", schema: "anthropic", cluster: "anthropic", host: "api.anthropic.com", auth: { type: "header", header: "x-api-key", key: ANTHROPIC_KEY } }],
+  models: [{ match: "claude-*", backend: "claude" }],
+  max_request_bytes: 1048576,
+});
 
 // ------------------------------------------------------------------------------------ set-up
 
-function ensureNoopBuilt(): void {
-  if (existsSync(NOOP_WASM) && statSync(NOOP_WASM).mtimeMs >= statSync(NOOP_SRC).mtimeMs) return;
-  if (!asJson) console.error("building build/noop.wasm …");
-  execFileSync(process.execPath, [join(ROOT, "scripts", "build.mjs"), "--entry", "tests/filters/noop/index.ts", "--out", "build/noop.wasm"],
+/** Builds a test entry with scripts/build.mjs when its wasm is older than any of its sources. */
+function ensureBuilt(entry: string, out: string, sources: string[]): void {
+  if (existsSync(out) && sources.every((src) => statSync(out).mtimeMs >= statSync(src).mtimeMs)) return;
+  if (!asJson) console.error(`building ${out.slice(ROOT.length + 1)} …`);
+  execFileSync(process.execPath, [join(ROOT, "scripts", "build.mjs"), "--entry", entry, "--out", out],
     { cwd: ROOT, stdio: asJson ? "ignore" : ["ignore", "ignore", "inherit"] });
 }
 
@@ -71,8 +104,13 @@ const JSON_RESPONSE_HEADERS = (len: number): [string, string][] => [
   [":status", "200"], ["content-type", "application/json"], ["content-length", String(len)], ["openai-version", "2020-10-01"],
 ];
 const SSE_RESPONSE_HEADERS: [string, string][] = [[":status", "200"], ["content-type", "text/event-stream; charset=utf-8"], ["openai-version", "2020-10-01"]];
+// What Anthropic answers with (tests/fixtures/providers/anthropic/*/upstream-response.meta.json).
+const ANTHROPIC_JSON_HEADERS = (len: number): [string, string][] => [
+  [":status", "200"], ["content-type", "application/json"], ["content-length", String(len)], ["request-id", "req_011CSHoEeqs5C35K2UUqR7Fy"],
+];
+const ANTHROPIC_SSE_HEADERS: [string, string][] = [[":status", "200"], ["content-type", "text/event-stream; charset=utf-8"], ["cache-control", "no-cache"], ["request-id", "req_011CSHoEeqs5C35K2UUqR7Fy"]];
 
-interface Exchange { request: Uint8Array; json?: Uint8Array; sse?: SseStream }
+interface Exchange { provider: "openai" | "anthropic"; request: Uint8Array; json?: Uint8Array; sse?: SseStream | AnthropicSse }
 
 /** One request through the driver. Returns [total ns, response-body-phase ns]. */
 function runOnce(worker: Worker, x: Exchange, record: boolean) {
@@ -80,13 +118,14 @@ function runOnce(worker: Worker, x: Exchange, record: boolean) {
   const s = worker.newStream({ record });
   s.requestHeaders(REQUEST_HEADERS(x.request.length)).requestBody(x.request, true);
   let tb: bigint, te: bigint;
+  const anthropic = x.provider === "anthropic";
   if (x.json) {
-    s.responseHeaders(JSON_RESPONSE_HEADERS(x.json.length));
+    s.responseHeaders(anthropic ? ANTHROPIC_JSON_HEADERS(x.json.length) : JSON_RESPONSE_HEADERS(x.json.length));
     tb = process.hrtime.bigint();
     s.responseBody(x.json, true);
     te = process.hrtime.bigint();
   } else {
-    s.responseHeaders(SSE_RESPONSE_HEADERS);
+    s.responseHeaders(anthropic ? ANTHROPIC_SSE_HEADERS : SSE_RESPONSE_HEADERS);
     tb = process.hrtime.bigint();
     const ev = x.sse!.events;
     for (let i = 0; i < ev.length; i++) s.responseBody(ev[i], i === ev.length - 1);
@@ -98,8 +137,14 @@ function runOnce(worker: Worker, x: Exchange, record: boolean) {
 }
 
 /** Before timing anything: prove the filter did the real work on this exact traffic (routed,
- *  credentials set, usage stripped and logged), so the numbers are not those of an error path. */
+ *  credentials set, usage stripped and logged / translated both ways), so the numbers are not
+ *  those of an error path. */
 function checkGatewayWork(host: PluginHost, worker: Worker, x: Exchange): void {
+  if (x.provider === "anthropic") checkAnthropicTranslation(host, worker, x);
+  else checkOpenAIPassthrough(host, worker, x);
+}
+
+function checkOpenAIPassthrough(host: PluginHost, worker: Worker, x: Exchange): void {
   const logsBefore = host.logs.length;
   const { driver } = runOnce(worker, x, true);
   const up = driver.upstream.headers;
@@ -118,6 +163,89 @@ function checkGatewayWork(host: PluginHost, worker: Worker, x: Exchange): void {
   }
   const line = host.logs.slice(logsBefore).find((l) => / input_tokens=\d+/.test(l.message));
   if (!line) fail("no usage log line");
+}
+
+/** The request reached Anthropic as a Messages request (§10), the client got the OpenAI shape
+ *  back (schema-valid, the provider's text, usage in OpenAI semantics §11.2), usage was logged. */
+function checkAnthropicTranslation(host: PluginHost, worker: Worker, x: Exchange): void {
+  const logsBefore = host.logs.length;
+  const { driver } = runOnce(worker, x, true);
+  const fail = (why: string): never => { throw new Error(`benchmark sanity check failed (anthropic): ${why}\nlogs: ${host.logs.slice(logsBefore).map((l) => l.message).join("\n")}`); };
+  const same = (what: string, got: unknown, want: unknown) => { if (!isDeepStrictEqual(got, want)) fail(`${what}:\n  got  ${JSON.stringify(got)}\n  want ${JSON.stringify(want)}`); };
+
+  // Request side: Anthropic's URL, key and version header; the client's credential gone.
+  const up = driver.upstream.headers ?? fail("no request reached the upstream (local reply?)");
+  same("upstream :path", up.get(":path"), "/v1/messages");
+  same("upstream :authority", up.get(":authority"), "api.anthropic.com");
+  same("cluster header", up.get("x-ai-gateway-cluster"), "anthropic");
+  same("x-api-key", up.get("x-api-key"), ANTHROPIC_KEY);
+  same("anthropic-version", up.get("anthropic-version"), "2023-06-01");
+  same("upstream authorization", up.get("authorization"), undefined);
+  const upBody = driver.upstreamBody();
+  same("upstream content-length", up.get("content-length"), String(Buffer.byteLength(upBody)));
+  const sent = JSON.parse(td.decode(x.request));
+  const stream = sent.stream === true;
+  const [system, user1, call, result, answer, user2] = sent.messages;
+  const tc = call.tool_calls[0];
+  const fn = sent.tools[0].function;
+  same("upstream Messages body (normalised per fixtures README rule 4)", normalizeAnthropicRequest(JSON.parse(upBody)), normalizeAnthropicRequest({
+    model: sent.model, max_tokens: sent.max_completion_tokens,
+    system: system.content,
+    messages: [
+      { role: "user", content: user1.content },
+      { role: "assistant", content: [{ type: "tool_use", id: tc.id, name: tc.function.name, input: JSON.parse(tc.function.arguments) }] },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: result.tool_call_id, content: result.content }] },
+      { role: "assistant", content: answer.content },
+      { role: "user", content: user2.content },
+    ],
+    temperature: sent.temperature,
+    ...(stream ? { stream: true } : {}),
+    tools: [{ name: fn.name, description: fn.description, input_schema: fn.parameters }],
+    tool_choice: { type: "auto" },
+  }));
+  if (tc.id !== ANTHROPIC_TOOL_CALL_ID || fn.name !== ANTHROPIC_TOOL.function.name) fail("bench/bodies.ts changed under the check");
+
+  // Response side.
+  if (!driver.downstream.endStream) fail("the response did not complete");
+  const dh = driver.downstream.headers!;
+  const down = driver.downstreamBody();
+  let wantOutput: number, wantInput: number, wantCached: number;
+  if (x.json) {
+    const msg = JSON.parse(td.decode(x.json));
+    same("client content-type", dh.get("content-type")?.split(";")[0], "application/json");
+    same("client content-length", dh.get("content-length"), String(Buffer.byteLength(down)));
+    const body = JSON.parse(down);
+    assertChatCompletion(body, "client-facing completion");
+    const u = msg.usage;
+    wantInput = u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens;
+    wantOutput = u.output_tokens;
+    wantCached = u.cache_read_input_tokens;
+    same("completion", { id: body.id, object: body.object, model: body.model, choices: body.choices, prompt: body.usage.prompt_tokens, completion: body.usage.completion_tokens, total: body.usage.total_tokens, cached: body.usage.prompt_tokens_details?.cached_tokens }, {
+      id: msg.id, object: "chat.completion", model: msg.model,
+      choices: [{ index: 0, message: { role: "assistant", content: msg.content[0].text, refusal: null }, logprobs: null, finish_reason: "stop" }],
+      prompt: wantInput, completion: wantOutput, total: wantInput + wantOutput, cached: wantCached,
+    });
+  } else {
+    const sse = x.sse as AnthropicSse;
+    const start = JSON.parse(sse.payloads[0]).message;
+    const mdelta = JSON.parse(sse.payloads[sse.payloads.length - 2]);
+    same("client content-type", dh.get("content-type")?.split(";")[0], "text/event-stream");
+    const got = parseOpenAISse(down); // strict: only `data: ` events, LF, ends with [DONE]
+    if (!got.done) fail("the client's stream does not end with [DONE]");
+    got.chunks.forEach((c, i) => assertChatCompletionChunk(c, `client chunk ${i}`));
+    same("chunks", got.chunks.length, sse.texts.length + 2);
+    same("ids", [...new Set(got.chunks.map((c) => `${c.id} ${c.object} ${c.model} ${c.created}`))].length, 1);
+    same("first chunk", [got.chunks[0].id, got.chunks[0].choices[0].delta], [start.id, { role: "assistant", content: "" }]);
+    same("content deltas", got.chunks.slice(1, -1).map((c) => c.choices[0].delta.content), sse.texts);
+    same("finish chunk", got.chunks[got.chunks.length - 1].choices, [{ index: 0, delta: {}, logprobs: null, finish_reason: "stop" }]);
+    if (down.includes('"usage"')) fail("usage reached a client that did not ask for it");
+    wantInput = start.usage.input_tokens + start.usage.cache_creation_input_tokens + start.usage.cache_read_input_tokens;
+    wantOutput = mdelta.usage.output_tokens;
+    wantCached = start.usage.cache_read_input_tokens;
+  }
+  const line = host.logs.slice(logsBefore).find((l) => / input_tokens=\d+/.test(l.message))?.message ?? fail("no usage log line");
+  same("usage log line", /backend=(\S+) status=(\d+) input_tokens=(\d+) output_tokens=(\d+) cached_tokens=(\d+)/.exec(line)?.slice(1),
+    ["claude", "200", String(wantInput), String(wantOutput), String(wantCached)]);
 }
 
 function checkNoopPassthrough(worker: Worker, x: Exchange): void {
@@ -160,7 +288,8 @@ function nativeOnce(x: Exchange): number {
   if (x.json) sink += JSON.stringify(JSON.parse(td.decode(x.json))).length;
   else for (const ev of x.sse!.events) {
     const text = td.decode(ev);
-    const payload = text.slice(6, text.length - 2); // "data: " … "\n\n"
+    const at = text.indexOf("data: "); // after Anthropic's "event: …" line
+    const payload = text.slice(at + 6, text.length - 2); // "data: " … "\n\n"
     if (payload !== "[DONE]") sink += JSON.stringify(JSON.parse(payload)).length;
   }
   return Number(process.hrtime.bigint() - t0);
@@ -178,71 +307,176 @@ function timeNative(x: Exchange, warmup: number, iterations: number): Samples {
   return out;
 }
 
+// ------------------------------------------------------------------------------------ SigV4
+
+const BEDROCK_REQUEST = (body: Uint8Array): SigV4Input => ({
+  method: "POST", path: "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse", host: "bedrock-runtime.us-east-1.amazonaws.com",
+  contentType: "application/json", body, region: "us-east-1", service: "bedrock", amzDate: "20250101T000000Z",
+  accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+});
+
+/** The stored Bedrock Converse vector (tests/fixtures/sigv4/bedrock/bedrock-converse): input and authorization. */
+function sigv4Vector(): { input: SigV4Input; authorization: string } {
+  const ctx = JSON.parse(readFileSync(join(SIGV4_VECTOR, "context.json"), "utf8"));
+  const raw = readFileSync(join(SIGV4_VECTOR, "bedrock-converse.req"), "utf8");
+  const [head, body] = [raw.slice(0, raw.indexOf("\n\n")), raw.slice(raw.indexOf("\n\n") + 2)];
+  const [requestLine, ...lines] = head.split("\n");
+  const h = new Map(lines.map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1)]));
+  const [method, path] = requestLine.split(" ");
+  if (ctx.token || !ctx.addContentSha256 || [...h.keys()].sort().join() !== "content-type,host") throw new Error(`${SIGV4_VECTOR}: not the request shape this bench signs`);
+  return {
+    input: { method, path, host: h.get("host")!, contentType: h.get("content-type")!, body: Buffer.from(body, "utf8"), region: ctx.region, service: ctx.service, amzDate: ctx.amzDate, accessKeyId: ctx.akid, secretAccessKey: ctx.secret },
+    authorization: readFileSync(join(SIGV4_VECTOR, "bedrock-converse.authz"), "utf8").trim(),
+  };
+}
+
+interface SigSigner { name: string; prepare(r: SigV4Input): void; signOnce(r: SigV4Input): string }
+
+/** Before timing: every signer produces the stored vector's header and, for each benchmark body,
+ *  the same Authorization header as the others. */
+function checkSigners(signers: SigSigner[], bodies: SigV4Input[]): void {
+  const v = sigv4Vector();
+  for (const r of [v.input, ...bodies]) {
+    const got = signers.map((sg) => { sg.prepare(r); return sg.signOnce(r); });
+    const want = r === v.input ? v.authorization : got[0];
+    if (!/^AWS4-HMAC-SHA256 Credential=\S+, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date, Signature=[0-9a-f]{64}$/.test(want)) throw new Error(`benchmark sanity check failed: not a SigV4 header: ${want}`);
+    got.forEach((a, i) => {
+      if (a !== want) throw new Error(`benchmark sanity check failed: ${signers[i].name} signed the ${r.body.length}-byte body as\n  ${a}\nexpected\n  ${want}`);
+    });
+  }
+}
+
+function timeSigner(sg: SigSigner, r: SigV4Input, warmup: number, iterations: number): number[] {
+  for (let i = 0; i < warmup; i++) sink += sg.signOnce(r).length;
+  const out: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t0 = process.hrtime.bigint();
+    const a = sg.signOnce(r);
+    out.push(Number(process.hrtime.bigint() - t0));
+    sink += a.length;
+  }
+  return out;
+}
+
+async function benchSigV4() {
+  ensureBuilt("bench/wasm/sigv4.ts", SIGV4_WASM, [...SIGV4_SRC, ...["bytes", "sha256", "hmac", "hex"].map((f) => join(ROOT, "assembly", "util", f + ".ts"))]);
+  const wasm = await WasmSigV4.load(SIGV4_WASM);
+  const nodeCached = new NodeSigV4(true), nodeFresh = new NodeSigV4(false);
+  const signers: SigSigner[] = [
+    { name: "wasm (assembly/auth/sigv4.ts)", prepare: (r) => wasm.setRequest(r), signOnce: () => { wasm.sign(); return wasm.authorization(); } },
+    { name: "node:crypto, signing key cached", prepare: () => {}, signOnce: (r) => nodeCached.sign(r) },
+    { name: "node:crypto, key derived per request", prepare: () => {}, signOnce: (r) => nodeFresh.sign(r) },
+  ];
+  const SMALL = 2048, LARGE = 66 * 1024;
+  const sizes = [{ bytes: SMALL, warmup: 2000, iterations: 20000 }, { bytes: LARGE, warmup: 100, iterations: 1000 }];
+  const reqs = sizes.map((z) => BEDROCK_REQUEST(converseBody(z.bytes)));
+  checkSigners(signers, reqs);
+  const samples = signers.map(() => sizes.map(() => [] as number[]));
+  sizes.forEach((z, k) => {
+    const warmup = Math.max(1, Math.round(z.warmup * scale)), iterations = Math.max(5, Math.round(z.iterations * scale));
+    const rounds = 5;
+    for (let round = 0; round < rounds; round++) {
+      const n = Math.max(1, Math.round(iterations / rounds)), w = round === 0 ? warmup : Math.ceil(warmup / 10);
+      signers.forEach((sg, i) => { sg.prepare(reqs[k]); samples[i][k].push(...timeSigner(sg, reqs[k], w, n)); });
+    }
+  });
+  const rows = signers.map((sg, i) => {
+    const small = stats(samples[i][0]), large = stats(samples[i][1]);
+    return { signer: sg.name, request: small, large, perKiB: (large.median - small.median) / ((LARGE - SMALL) / 1024) };
+  });
+  // The wasm signer's key cache: one derivation for the whole run (one secret, day, region, service).
+  return { bodyBytes: SMALL, largeBodyBytes: LARGE, rows, wasmKeyDerivations: wasm.keyDerivations, ratio: { wasmOverNodeCached: rows[0].request.median / rows[1].request.median, wasmOverNodeFresh: rows[0].request.median / rows[2].request.median } };
+}
+
 // ------------------------------------------------------------------------------------ main
 
-interface Scenario { key: string; name: string; x: Exchange; warmup: number; iterations: number; chunks: number }
-const scenarios: Scenario[] = [
-  { key: "a", name: "2 KB request + 1 KB JSON response", x: { request: chatRequest(2048, false), json: chatResponse(1024) }, warmup: 500, iterations: 5000, chunks: 0 },
-  { key: "b", name: "2 KB request + SSE, 200 chunks", x: { request: chatRequest(2048, true), sse: sseStream(200) }, warmup: 50, iterations: 400, chunks: 200 },
-  { key: "c", name: "2 KB request + SSE, 2000 chunks", x: { request: chatRequest(2048, true), sse: sseStream(2000) }, warmup: 5, iterations: 50, chunks: 2000 },
-].filter((s) => only.has(s.key));
+interface Scenario { key: string; name: string; x: Exchange; warmup: number; iterations: number; chunks: number; streamLabel?: string }
+const scenarios: Scenario[] = ([
+  { key: "a", name: "2 KB request + 1 KB JSON response", x: { provider: "openai", request: chatRequest(2048, false), json: chatResponse(1024) }, warmup: 500, iterations: 5000, chunks: 0 },
+  { key: "b", name: "2 KB request + SSE, 200 chunks", x: { provider: "openai", request: chatRequest(2048, true), sse: sseStream(200) }, warmup: 50, iterations: 400, chunks: 200, streamLabel: "OpenAI, 200 content chunks" },
+  { key: "c", name: "2 KB request + SSE, 2000 chunks", x: { provider: "openai", request: chatRequest(2048, true), sse: sseStream(2000) }, warmup: 5, iterations: 50, chunks: 2000, streamLabel: "OpenAI, 2000 content chunks" },
+  { key: "d", name: "Anthropic: 2 KB req + 1 KB JSON", x: { provider: "anthropic", request: anthropicChatRequest(2048, false), json: anthropicMessage(1024) }, warmup: 500, iterations: 5000, chunks: 0 },
+  { key: "e", name: "Anthropic: 2 KB req + SSE, 200 ev", x: { provider: "anthropic", request: anthropicChatRequest(2048, true), sse: anthropicSseStream(200) }, warmup: 50, iterations: 400, chunks: 200, streamLabel: "Anthropic→OpenAI, 200 events" },
+  { key: "f", name: "Anthropic: 2 KB req + SSE, 2000 ev", x: { provider: "anthropic", request: anthropicChatRequest(2048, true), sse: anthropicSseStream(2000) }, warmup: 5, iterations: 50, chunks: 2000, streamLabel: "Anthropic→OpenAI, 2000 events" },
+] satisfies Scenario[]).filter((s) => only.has(s.key));
 
-ensureNoopBuilt();
-const gw = await loadWorker(GATEWAY_WASM, "ai_gateway", GATEWAY_CONFIG);
-const noop = await loadWorker(NOOP_WASM, "noop", "");
+if (scenarios.length) ensureBuilt("tests/filters/noop/index.ts", NOOP_WASM, [NOOP_SRC]);
+const gw = scenarios.some((s) => s.x.provider === "openai") ? await loadWorker(GATEWAY_WASM, "ai_gateway", GATEWAY_CONFIG) : undefined;
+const gwAnthropic = scenarios.some((s) => s.x.provider === "anthropic") ? await loadWorker(GATEWAY_WASM, "ai_gateway", ANTHROPIC_CONFIG) : undefined;
+const noop = scenarios.length ? await loadWorker(NOOP_WASM, "noop", "") : undefined;
 
 const results = [];
 for (const sc of scenarios) {
-  checkGatewayWork(gw.host, gw.worker, sc.x);
-  checkNoopPassthrough(noop.worker, sc.x);
+  const g = (sc.x.provider === "anthropic" ? gwAnthropic : gw)!;
+  checkGatewayWork(g.host, g.worker, sc.x);
+  checkNoopPassthrough(noop!.worker, sc.x);
   const warmup = Math.max(1, Math.round(sc.warmup * scale)), iterations = Math.max(5, Math.round(sc.iterations * scale));
   // Interleave the three measurements in rounds so a slow phase of the machine hits all alike.
   const rounds = 5;
   const acc: Record<"filter" | "noop" | "native", Samples> = { filter: { total: [], perChunk: [] }, noop: { total: [], perChunk: [] }, native: { total: [], perChunk: [] } };
   for (let r = 0; r < rounds; r++) {
     const n = Math.max(1, Math.round(iterations / rounds)), w = r === 0 ? warmup : Math.ceil(warmup / 10);
-    for (const [k, m] of [["filter", timeFilter(gw.worker, sc.x, w, n)], ["noop", timeFilter(noop.worker, sc.x, w, n)], ["native", timeNative(sc.x, w, n)]] as const) {
+    for (const [k, m] of [["filter", timeFilter(g.worker, sc.x, w, n)], ["noop", timeFilter(noop!.worker, sc.x, w, n)], ["native", timeNative(sc.x, w, n)]] as const) {
       acc[k].total.push(...m.total);
       acc[k].perChunk.push(...m.perChunk);
     }
   }
   const row = {
-    scenario: sc.key, name: sc.name, chunks: sc.chunks, iterations: acc.filter.total.length,
+    scenario: sc.key, name: sc.name, provider: sc.x.provider, chunks: sc.chunks, events: sc.x.sse?.events.length ?? 0, streamLabel: sc.streamLabel, iterations: acc.filter.total.length,
     filter: { request: stats(acc.filter.total), perChunk: sc.chunks ? stats(acc.filter.perChunk) : undefined },
     noop: { request: stats(acc.noop.total), perChunk: sc.chunks ? stats(acc.noop.perChunk) : undefined },
     native: { request: stats(acc.native.total), perChunk: sc.chunks ? stats(acc.native.perChunk) : undefined },
   };
   results.push({ ...row, ratio: { filterOverNoop: row.filter.request.median / row.noop.request.median, filterOverNative: row.filter.request.median / row.native.request.median } });
-  if (gw.worker.vm?.isFailed || noop.worker.vm?.isFailed) throw new Error(`a VM failed during scenario ${sc.key}`);
+  if (g.worker.vm?.isFailed || noop!.worker.vm?.isFailed) throw new Error(`a VM failed during scenario ${sc.key}`);
 }
 
-gw.host.close();
-noop.host.close();
+gw?.host.close();
+gwAnthropic?.host.close();
+noop?.host.close();
+
+const sigv4 = only.has("s") ? await benchSigV4() : undefined;
 
 if (asJson) {
-  console.log(JSON.stringify({ node: process.version, scale, sink: sink > 0, results }, null, 2));
+  console.log(JSON.stringify({ node: process.version, scale, sink: sink > 0, results, sigv4 }, null, 2));
 } else {
   const ns = (v: number) => Math.round(v).toLocaleString("en-US");
   const pad = (s: string, n: number) => s.padStart(n);
-  console.log(`\nai-gateway filter CPU per request (socket-free driver, Node ${process.version}, ns)\n`);
-  console.log(`${"scenario".padEnd(36)}${pad("filter med", 13)}${pad("p90", 12)}${pad("no-op med", 12)}${pad("p90", 11)}${pad("native med", 12)}${pad("p90", 11)}${pad("÷no-op", 9)}${pad("÷native", 9)}`);
-  for (const r of results) {
-    console.log(`${(r.scenario + ") " + r.name).padEnd(36)}${pad(ns(r.filter.request.median), 13)}${pad(ns(r.filter.request.p90), 12)}` +
-      `${pad(ns(r.noop.request.median), 12)}${pad(ns(r.noop.request.p90), 11)}${pad(ns(r.native.request.median), 12)}${pad(ns(r.native.request.p90), 11)}` +
-      `${pad(r.ratio.filterOverNoop.toFixed(2) + "x", 9)}${pad(r.ratio.filterOverNative.toFixed(2) + "x", 9)}`);
+  if (results.length) {
+    console.log(`\nai-gateway filter CPU per request (socket-free driver, Node ${process.version}, ns)\n`);
+    console.log(`${"scenario".padEnd(38)}${pad("filter med", 13)}${pad("p90", 12)}${pad("no-op med", 12)}${pad("p90", 11)}${pad("native med", 12)}${pad("p90", 11)}${pad("÷no-op", 9)}${pad("÷native", 9)}`);
+    for (const r of results) {
+      console.log(`${(r.scenario + ") " + r.name).padEnd(38)}${pad(ns(r.filter.request.median), 13)}${pad(ns(r.filter.request.p90), 12)}` +
+        `${pad(ns(r.noop.request.median), 12)}${pad(ns(r.noop.request.p90), 11)}${pad(ns(r.native.request.median), 12)}${pad(ns(r.native.request.p90), 11)}` +
+        `${pad(r.ratio.filterOverNoop.toFixed(2) + "x", 9)}${pad(r.ratio.filterOverNative.toFixed(2) + "x", 9)}`);
+    }
   }
   const streams = results.filter((r) => r.chunks);
   if (streams.length) {
-    console.log(`\nper SSE event, response-body phase only (ns)\n`);
-    console.log(`${"stream".padEnd(36)}${pad("filter med", 13)}${pad("p90", 12)}${pad("no-op med", 12)}${pad("p90", 11)}${pad("native med", 12)}${pad("filter-no-op", 14)}`);
+    console.log(`\nper SSE event written upstream, response-body phase only (ns)\n`);
+    console.log(`${"stream".padEnd(38)}${pad("events", 7)}${pad("filter med", 12)}${pad("p90", 10)}${pad("no-op med", 11)}${pad("p90", 9)}${pad("native med", 12)}${pad("filter-no-op", 14)}${pad("÷native", 9)}`);
     for (const r of streams) {
-      console.log(`${(r.chunks + " content chunks").padEnd(36)}${pad(ns(r.filter.perChunk!.median), 13)}${pad(ns(r.filter.perChunk!.p90), 12)}` +
-        `${pad(ns(r.noop.perChunk!.median), 12)}${pad(ns(r.noop.perChunk!.p90), 11)}${pad(ns(r.native.perChunk!.median), 12)}${pad(ns(r.filter.perChunk!.median - r.noop.perChunk!.median), 14)}`);
+      console.log(`${(r.scenario + ") " + r.streamLabel).padEnd(38)}${pad(String(r.events), 7)}${pad(ns(r.filter.perChunk!.median), 12)}${pad(ns(r.filter.perChunk!.p90), 10)}` +
+        `${pad(ns(r.noop.perChunk!.median), 11)}${pad(ns(r.noop.perChunk!.p90), 9)}${pad(ns(r.native.perChunk!.median), 12)}` +
+        `${pad(ns(r.filter.perChunk!.median - r.noop.perChunk!.median), 14)}${pad((r.filter.perChunk!.median / r.native.perChunk!.median).toFixed(2) + "x", 9)}`);
     }
-    if (streams.length === 2) {
-      const [s, l] = streams;
-      console.log(`\nper-event filter cost, ${l.chunks} vs ${s.chunks} chunks: ${(l.filter.perChunk!.median / s.filter.perChunk!.median).toFixed(2)}x (≈1 = flat in stream length)`);
+    for (const provider of ["openai", "anthropic"]) {
+      const pair = streams.filter((r) => r.provider === provider);
+      if (pair.length !== 2) continue;
+      const [s, l] = pair;
+      console.log(`per-event filter cost (${provider}), ${l.events} vs ${s.events} events: ${(l.filter.perChunk!.median / s.filter.perChunk!.median).toFixed(2)}x` +
+        ` (beyond no-op: ${((l.filter.perChunk!.median - l.noop.perChunk!.median) / (s.filter.perChunk!.median - s.noop.perChunk!.median)).toFixed(2)}x; ≈1 = flat in stream length)`);
     }
   }
-  console.log(`\niterations: ${results.map((r) => `${r.scenario}=${r.iterations}`).join(", ")} (after warm-up); --json for machine-readable output`);
+  if (sigv4) {
+    const [w, nc] = sigv4.rows;
+    console.log(`\ns) SigV4, Bedrock Converse POST, ${sigv4.bodyBytes / 1024} KiB body (ns per signature; per KiB = slope ${sigv4.bodyBytes / 1024}→${sigv4.largeBodyBytes / 1024} KiB)\n`);
+    console.log(`${"signer".padEnd(38)}${pad("med", 10)}${pad("p90", 10)}${pad(`${sigv4.largeBodyBytes / 1024} KiB med`, 13)}${pad("per KiB", 10)}${pad("÷wasm", 8)}`);
+    for (const r of sigv4.rows) {
+      console.log(`${r.signer.padEnd(38)}${pad(ns(r.request.median), 10)}${pad(ns(r.request.p90), 10)}${pad(ns(r.large.median), 13)}${pad(ns(r.perKiB), 10)}${pad((r.request.median / w.request.median).toFixed(2) + "x", 8)}`);
+    }
+    console.log(`wasm ÷ node:crypto (cached key): ${sigv4.ratio.wasmOverNodeCached.toFixed(2)}x per request, ${(w.perKiB / nc.perKiB).toFixed(2)}x per KiB; ` +
+      `wasm signing-key derivations in the run: ${sigv4.wasmKeyDerivations}`);
+  }
+  console.log(`\niterations: ${[...results.map((r) => `${r.scenario}=${r.iterations}`), ...(sigv4 ? [`s=${sigv4.rows[0].request.n}+${sigv4.rows[0].large.n}`] : [])].join(", ")} (after warm-up); --json for machine-readable output`);
 }
