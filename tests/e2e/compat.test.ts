@@ -16,7 +16,6 @@
 // it; the filter's usage log line).
 //
 // Every test asserts the vendor's documented behaviour (providers.md §9 and the public issues cited inline).
-// short; its reason names the gap. It runs and reports without failing the suite.
 
 import { test, before, after, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
