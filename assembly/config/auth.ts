@@ -5,6 +5,7 @@
 
 import { JNode, JsonDoc, Kind } from "../json/json";
 import { ServiceAccount, parseServiceAccount, CLOUD_PLATFORM_SCOPE } from "../auth/jwt";
+import { isToken, isUnreserved } from "../util/chars";
 
 export const AUTH_TYPES: string[] = ["none", "bearer", "header", "query", "aws-sigv4", "gcp-service-account", "azure-entra"];
 
@@ -127,14 +128,6 @@ function keyList(v: FieldChecker, env: Env, auth: JNode, ap: string): string[] |
   return out;
 }
 
-function tokenSafeName(s: string): bool {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2e || c == 0x5f;
-    if (!ok) return false;
-  }
-  return s.length > 0;
-}
 
 export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): AuthConfig | null {
   if (auth.kind != Kind.Obj) { v.fail(ap, "must be an object"); return null; }
@@ -152,12 +145,12 @@ export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): A
     else if (type == "header") {
       const h = v.str(auth, "header", ap, true, "");
       if (h === null) return null;
-      if (!tokenSafeName(h)) { v.fail(ap + ".header", "must be a valid header name"); return null; }
+      if (!isToken(h)) { v.fail(ap + ".header", "must be a valid header name"); return null; }
       a.header = h.toLowerCase();
     } else {
       const p = v.str(auth, "param", ap, true, "");
       if (p === null) return null;
-      if (!tokenSafeName(p)) { v.fail(ap + ".param", "must be a plain query parameter name"); return null; }
+      if (p.length == 0 || !isUnreserved(p)) { v.fail(ap + ".param", "must be a plain query parameter name"); return null; }
       a.param = p;
     }
     const keys = keyList(v, env, auth, ap);
@@ -171,8 +164,8 @@ export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): A
     const region = v.str(auth, "region", ap, true, "");
     const service = v.str(auth, "service", ap, false, "bedrock");
     if (region === null || service === null) return null;
-    if (!tokenSafeName(region)) { v.fail(ap + ".region", "must be an AWS region name"); return null; }
-    if (!tokenSafeName(service)) { v.fail(ap + ".service", "must be an AWS signing name"); return null; }
+    if (region.length == 0 || !isUnreserved(region)) { v.fail(ap + ".region", "must be an AWS region name"); return null; }
+    if (service.length == 0 || !isUnreserved(service)) { v.fail(ap + ".service", "must be an AWS signing name"); return null; }
     const ak = secretField(v, env, auth, ap, "access_key", "access_key_env", true);
     if (ak === null) return null;
     const sk = secretField(v, env, auth, ap, "secret_key", "secret_key_env", true);
@@ -193,7 +186,8 @@ export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): A
     if (!sa.ok) { v.fail(ap + ".credentials", "invalid service account key: " + sa.error); return null; }
     const acct = sa.account!;
     const uri = acct.tokenUri;
-    if (!uri.startsWith("https://")) { v.fail(ap + ".credentials", "token_uri must be an https URL"); return null; }
+    // token_uri becomes the token request's :authority and :path: no control characters or spaces.
+    if (!uri.startsWith("https://") || !headerSafe(uri) || uri.includes(" ")) { v.fail(ap + ".credentials", "token_uri must be a plain https URL"); return null; }
     const rest = uri.substring(8);
     const slash = rest.indexOf("/");
     a.tokenHost = slash < 0 ? rest : rest.substring(0, slash);
@@ -211,7 +205,7 @@ export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): A
     const host = v.str(auth, "token_host", ap, false, "login.microsoftonline.com");
     const scope = v.str(auth, "scope", ap, false, "https://cognitiveservices.azure.com/.default");
     if (tenant === null || client === null || cluster === null || host === null || scope === null) return null;
-    if (!tokenSafeName(tenant)) { v.fail(ap + ".tenant_id", "must be a tenant id or domain"); return null; }
+    if (tenant.length == 0 || !isUnreserved(tenant)) { v.fail(ap + ".tenant_id", "must be a tenant id or domain"); return null; }
     const secret = secretField(v, env, auth, ap, "client_secret", "client_secret_env", true);
     if (secret === null) return null;
     a.tenantId = tenant; a.clientId = client; a.clientSecret = secret; a.tokenCluster = cluster;

@@ -7,6 +7,7 @@
 
 import { JsonDoc, JNode, Kind, parseJson } from "../json/json";
 import { bytesOf } from "../util/bytes";
+import { isToken, isUnreserved } from "../util/chars";
 import { AuthConfig, Env, FieldChecker, headerSafe, parseAuth } from "./auth";
 import { sha256 } from "../util/sha256";
 import { hexEncode } from "../util/hex";
@@ -22,16 +23,6 @@ function defaultApiVersion(schema: string): string {
   return "";
 }
 
-/** Characters that go into a URL query or path segment unencoded. */
-function urlSafe(s: string): bool {
-  // Empty is allowed (means "default"); callers check required-ness separately.
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2e || c == 0x5f || c == 0x7e;
-    if (!ok) return false;
-  }
-  return true;
-}
 
 export class Backend {
   index: i32 = 0;
@@ -197,17 +188,6 @@ function isHex64(s: string): bool {
 function join(path: string, key: string): string { return path.length ? path + "." + key : key; }
 
 
-function tokenSafe(s: string): bool {
-  // RFC 9110 token characters: what a header name or cluster name may contain.
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) ||
-      c == 0x2d || c == 0x2e || c == 0x5f || c == 0x7e || c == 0x21 || c == 0x23 || c == 0x24 ||
-      c == 0x25 || c == 0x26 || c == 0x27 || c == 0x2a || c == 0x2b || c == 0x5e || c == 0x60 || c == 0x7c;
-    if (!ok) return false;
-  }
-  return s.length > 0;
-}
 
 export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
   const res = new ConfigResult();
@@ -226,13 +206,13 @@ export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
   cfg.maxResponseBytes = v.int(root, "max_response_bytes", "", cfg.maxResponseBytes, 1, 1 << 30);
   const ch = v.str(root, "cluster_header", "", false, cfg.clusterHeader);
   if (ch !== null) {
-    if (!tokenSafe(ch)) v.fail("cluster_header", "must be a valid header name");
+    if (!isToken(ch)) v.fail("cluster_header", "must be a valid header name");
     cfg.clusterHeader = ch.toLowerCase();
   }
 
   const chdr = v.str(root, "client_header", "", false, "");
   if (chdr !== null && chdr.length) {
-    if (!tokenSafe(chdr)) v.fail("client_header", "must be a valid header name");
+    if (!isToken(chdr)) v.fail("client_header", "must be a valid header name");
     cfg.clientHeader = chdr.toLowerCase();
   }
   const clients = doc.get(root, "clients");
@@ -317,7 +297,7 @@ const WINDOWS: string[] = ["second", "minute", "hour", "day"];
 const WINDOW_SECONDS: i64[] = [1, 60, 3600, 86400];
 
 function keyOk(k: string): bool {
-  return k == KEY_CLIENT || k == KEY_MODEL || k == KEY_BACKEND || (k.startsWith(KEY_HEADER_PREFIX) && tokenSafe(k.substring(KEY_HEADER_PREFIX.length)));
+  return k == KEY_CLIENT || k == KEY_MODEL || k == KEY_BACKEND || (k.startsWith(KEY_HEADER_PREFIX) && isToken(k.substring(KEY_HEADER_PREFIX.length)));
 }
 
 function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
@@ -333,7 +313,7 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
   const dom = v.str(n, "domain", "limits", false, "ai_gateway");
   const fm = v.str(n, "failure_mode", "limits", false, "allow");
   if (cl === null || dom === null || fm === null) return null;
-  if (!tokenSafe(cl)) { v.fail("limits.rls_cluster", "must be a valid Envoy cluster name"); return null; }
+  if (!isToken(cl)) { v.fail("limits.rls_cluster", "must be a valid Envoy cluster name"); return null; }
   if (dom.length == 0) { v.fail("limits.domain", "must not be empty"); return null; }
   if (fm != "allow" && fm != "deny") { v.fail("limits.failure_mode", "must be \"allow\" or \"deny\""); return null; }
   lc.rlsCluster = cl; lc.domain = dom; lc.failOpen = fm == "allow";
@@ -351,7 +331,7 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
     const name = v.str(rn, "name", rp, true, "");
     const window = v.str(rn, "window", rp, false, "minute");
     if (name === null || window === null) return null;
-    if (!tokenSafe(name)) { v.fail(rp + ".name", "must be a plain name ([A-Za-z0-9._-])"); return null; }
+    if (!isToken(name)) { v.fail(rp + ".name", "must be a plain name ([A-Za-z0-9._-])"); return null; }
     for (let j = 0; j < lc.rules.length; j++) if (lc.rules[j].name == name) { v.fail(rp + ".name", "duplicate rule name \"" + name + "\""); return null; }
     const wi = WINDOWS.indexOf(window);
     if (wi < 0) { v.fail(rp + ".window", "must be one of " + WINDOWS.join(", ")); return null; }
@@ -399,7 +379,7 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
         const g = match.items![j];
         if (!keyOk(k)) { v.fail(rp + ".match." + k, "unknown key (client, model, backend or header:<name>)"); return null; }
         if (g.kind != Kind.Str) { v.fail(rp + ".match." + k, "must be a string pattern ('*' wildcards)"); return null; }
-        r.matchKeys.push(k); r.matchGlobs.push(doc.str(g));
+        r.matchKeys.push(k); r.matchParts.push(doc.str(g).split("*"));
         if (k.startsWith(KEY_HEADER_PREFIX) && !lc.headers.includes(k.substring(7))) lc.headers.push(k.substring(7));
       }
     }
@@ -465,7 +445,7 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     for (let i = 0; i < ren.keys!.length; i++) {
       const to = ren.items![i];
       const from = v.doc.str(ren.keys![i]);
-      if (to.kind != Kind.Str || !tokenSafe(v.doc.str(to))) { v.fail(path + ".rename_fields." + from, "must be a field name"); return null; }
+      if (to.kind != Kind.Str || !isToken(v.doc.str(to))) { v.fail(path + ".rename_fields." + from, "must be a field name"); return null; }
       rn.push(from); rn.push(v.doc.str(to));
     }
     b.renameFields = rn;
@@ -474,14 +454,14 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
   const deployment = v.str(n, "deployment", path, false, "");
   b.defaultMaxTokens = v.int(n, "default_max_tokens", path, 4096, 1, 1 << 24);
   if (name === null || schema === null || cluster === null || host === null || basePath === null || apiVersion === null || deployment === null) return null;
-  if (!urlSafe(deployment)) { v.fail(path + ".deployment", "must be a plain deployment name ([A-Za-z0-9._~-])"); return null; }
-  if (!urlSafe(apiVersion)) { v.fail(path + ".api_version", "must be a plain version string"); return null; }
+  if (!isUnreserved(deployment)) { v.fail(path + ".deployment", "must be a plain deployment name ([A-Za-z0-9._~-])"); return null; }
+  if (!isUnreserved(apiVersion)) { v.fail(path + ".api_version", "must be a plain version string"); return null; }
   b.apiVersion = apiVersion; b.deployment = deployment;
   if (!SUPPORTED_SCHEMAS.includes(schema)) {
     v.fail(path + ".schema", "unsupported schema \"" + schema + "\" (supported: " + SUPPORTED_SCHEMAS.join(", ") + ")");
     return null;
   }
-  if (!tokenSafe(cluster)) { v.fail(path + ".cluster", "must be a valid Envoy cluster name"); return null; }
+  if (!isToken(cluster)) { v.fail(path + ".cluster", "must be a valid Envoy cluster name"); return null; }
   if (host.includes(" ") || host.includes("/")) { v.fail(path + ".host", "must be a host[:port] authority"); return null; }
   if (basePath.length > 0 && (basePath.charAt(0) != "/" || basePath.includes("?") || basePath.endsWith("/"))) {
     v.fail(path + ".base_path", "must start with '/' and not end with '/' (or be empty)");

@@ -7,6 +7,7 @@
 // weights are 1, so the default cost is total tokens.
 
 import { Usage } from "../usage";
+import { globMatch } from "../routing/router";
 
 export const KEY_CLIENT = "client";
 export const KEY_MODEL = "model";
@@ -33,7 +34,8 @@ export class Rule {
   cost: Cost = new Cost();
   /** Only requests whose key values match these (key, glob) pairs are counted (empty: all). */
   matchKeys: string[] = [];
-  matchGlobs: string[] = [];
+  /** Patterns split at '*' (see routing/router.ts globMatch). */
+  matchParts: string[][] = [];
 }
 
 /** The facts about one request that rules key and match on. */
@@ -68,25 +70,9 @@ export function costOf(c: Cost, u: Usage): i64 {
   return <i64>Math.ceil(v);
 }
 
-/** Glob with '*' (any run of characters). */
-function glob(pattern: string, s: string): bool {
-  const parts = pattern.split("*");
-  if (parts.length == 1) return pattern == s;
-  if (!s.startsWith(parts[0]) || !s.endsWith(parts[parts.length - 1])) return false;
-  if (s.length < parts[0].length + parts[parts.length - 1].length) return false;
-  let pos = parts[0].length;
-  const limit = s.length - parts[parts.length - 1].length;
-  for (let i = 1; i < parts.length - 1; i++) {
-    if (parts[i].length == 0) continue;
-    const at = s.indexOf(parts[i], pos);
-    if (at < 0 || at + parts[i].length > limit) return false;
-    pos = at + parts[i].length;
-  }
-  return true;
-}
 
 export function applies(r: Rule, f: RequestFacts): bool {
-  for (let i = 0; i < r.matchKeys.length; i++) if (!glob(r.matchGlobs[i], f.value(r.matchKeys[i]))) return false;
+  for (let i = 0; i < r.matchKeys.length; i++) if (!globMatch(r.matchParts[i], f.value(r.matchKeys[i]))) return false;
   return true;
 }
 

@@ -4,6 +4,7 @@
 
 import { Edits, JNode, JsonDoc, Kind, parseJson } from "../json/json";
 import { ApiError, badRequest } from "../errors";
+import { isUnreserved } from "../util/chars";
 import { Usage } from "../usage";
 import { ByteBuilder, bytesOf } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
@@ -25,7 +26,7 @@ export class OpenAIProvider extends Provider {
     const op = req.endpoint == Endpoint.Embeddings ? "/embeddings" : "/chat/completions";
     if (this.azure) {
       const deployment = backend.deployment.length ? backend.deployment : req.upstreamModel;
-      if (!urlSegmentSafe(deployment)) return badRequest("invalid_value", "The model name cannot be used as an Azure deployment name.", "model");
+      if (deployment.length == 0 || !isUnreserved(deployment)) return badRequest("invalid_value", "The model name cannot be used as an Azure deployment name.", "model");
       out.path = backend.basePath + "/deployments/" + deployment + op + "?api-version=" + backend.apiVersion;
     } else out.path = backend.basePath + op;
 
@@ -214,14 +215,6 @@ function usageNode(doc: JsonDoc, root: JNode): JNode | null {
   return null;
 }
 
-function urlSegmentSafe(s: string): bool {
-  if (s.length == 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2e || c == 0x5f)) return false;
-  }
-  return true;
-}
 
 /** Reads an OpenAI `usage` object (chat and embeddings shapes). */
 export function readOpenAIUsage(doc: JsonDoc, u: JNode, usage: Usage): void {
