@@ -229,7 +229,7 @@ test("a key answered with 403 is skipped on every worker until bad_key_seconds h
   revoked.delete(keys[0]); // the provider accepts k1 again; the gateway must still wait for the penalty to end
   const during = [];
   while (Date.now() < (S + BAD) * 1000 - 150) { during.push(await go()); await sleep(40); }
-  assert.ok(during.length >= 20, `enough requests during the penalty (${during.length})`);
+  assert.ok(during.length >= 10, `enough requests during the penalty (${during.length})`);
   assert.deepEqual(new Set(during.map((x) => x.worker)), new Set([0, 1]), "both workers served");
   assert.deepEqual(during.filter((x) => x.key === 1).map((x) => `worker ${x.worker}`), [], `no worker uses k1 for ${BAD} s`);
   assert.ok(during.every((x) => x.status === 200));

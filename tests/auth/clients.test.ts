@@ -46,7 +46,7 @@ test("gateway API keys (sha256 and plain form) in Authorization, x-api-key or ap
     // A non-Bearer Authorization is not a gateway key; x-api-key then is.
     [{ authorization: "Basic dXNlcjpwYXNz", "x-api-key": keyB }, "team-b"],
   ];
-  for (const [i, [headers, who]] of cases.entries()) {
+  for (const [i, [headers]] of cases.entries()) {
     const res = await chat(gw, "gpt-4o", headers);
     assert.equal(res.status, 200, `case ${i}: ${res.text}`);
     assertChatCompletion(res.json);
