@@ -106,6 +106,13 @@ export class LimitsConfig {
   bytesPerToken: i64 = 4;
   /** Request headers the rules key or match on (lower case). */
   headers: string[] = [];
+  /**
+   * A stream that outgrows its budget: "finish" lets it finish (the overshoot is counted), "cut"
+   * ends it protocol-correctly (finish_reason "length", usage if asked, [DONE]).
+   */
+  streamEdge: string = "finish";
+  /** Append an SSE comment with the request's usage and the remaining budget before [DONE]. */
+  usageEvent: bool = false;
 }
 
 export class Config {
@@ -304,7 +311,16 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
   const doc = v.doc;
   const lc = new LimitsConfig();
   if (n.kind != Kind.Obj) { v.fail("limits", "must be an object"); return null; }
-  if (!v.onlyKeys(n, "limits", ["mode", "rules", "rls_cluster", "domain", "timeout_ms", "failure_mode", "default_output_tokens", "bytes_per_token"])) return null;
+  if (!v.onlyKeys(n, "limits", ["mode", "rules", "rls_cluster", "domain", "timeout_ms", "failure_mode", "default_output_tokens", "bytes_per_token", "stream_edge", "usage_event"])) return null;
+  const edge = v.str(n, "stream_edge", "limits", false, "finish");
+  if (edge === null) return null;
+  if (edge != "finish" && edge != "cut") { v.fail("limits.stream_edge", "must be \"finish\" or \"cut\""); return null; }
+  lc.streamEdge = edge;
+  const ue = doc.get(n, "usage_event");
+  if (ue !== null) {
+    if (ue.kind != Kind.Bool) { v.fail("limits.usage_event", "must be a boolean"); return null; }
+    lc.usageEvent = ue.flag;
+  }
   const mode = v.str(n, "mode", "limits", false, "local");
   if (mode === null) return null;
   if (mode != "local" && mode != "global") { v.fail("limits.mode", "must be \"local\" or \"global\""); return null; }

@@ -23,6 +23,8 @@ import { Admission } from "./limits";
 import { Rule } from "../limits/policy";
 import { decodeRateLimitResponse, RLS_SERVICE, RLS_METHOD } from "../limits/rls";
 import { costOf } from "../limits/policy";
+import { deltaTextBytes, lastChunkHead } from "../streams/budget";
+import { writeChunkUsage } from "../providers/openai_out";
 import { RequestFacts, estimate } from "../limits/policy";
 import { Usage } from "../usage";
 import { sha256 } from "../util/sha256";
@@ -52,6 +54,18 @@ function logSafe(s: string): string {
   let out = "";
   for (let i = 0; i < s.length && i < 128; i++) { const c = s.charCodeAt(i); out += c < 0x20 || c == 0x7f || c == 0x20 ? "_" : String.fromCharCode(c); }
   return out;
+}
+
+/** Offset of "data: [DONE]" in out, or -1. */
+function indexOfDone(out: ByteBuilder): i32 {
+  const lit = "data: [DONE]";
+  const n = lit.length, base = out.buf.dataStart;
+  for (let i = 0; i + n <= out.len; i++) {
+    let k = 0;
+    while (k < n && <u32>load<u8>(base + <usize>(i + k)) == <u32>lit.charCodeAt(k)) k++;
+    if (k == n) return i;
+  }
+  return -1;
 }
 
 function onCheckAnswer(origin: BaseContext, grpcStatus: u32, message: ArrayBuffer): void {
@@ -88,6 +102,14 @@ export class GatewayStream extends Context implements TokenWaiter {
   private pending: i32 = 0;
   /** Global mode: the rules the check covered (the debit uses the same descriptors). */
   private globalRules: Rule[] = [];
+  /** Output tokens this stream may produce before it is cut (-1: no cut). */
+  private outputBudget: i64 = -1;
+  /** Bytes of delta text sent to the client so far (content, arguments, reasoning). */
+  private outputTextBytes: i64 = 0;
+  /** The stream was ended at its budget: later upstream bytes are not forwarded. */
+  private cut: bool = false;
+  /** Head of the last client chunk (id, object, created, model), for gateway-made chunks. */
+  private lastHead: Uint8Array | null = null;
 
   constructor(context_id: u32, root: RootContext) {
     super(context_id, root);
@@ -216,6 +238,85 @@ export class GatewayStream extends Context implements TokenWaiter {
     this.reply(429, e.body(), "ai_gateway_rate_limited", headers);
   }
 
+  /**
+   * With limits.stream_edge "cut": how many output tokens this stream may produce under its most
+   * restrictive rule: what remains of the budget (plus, in local mode, this request's own
+   * reservation) minus the input cost, divided by the output weight.
+   */
+  private setBudget(adm: Admission, local: bool): void {
+    const lc = this.gw.config!.limits;
+    const req = this.req;
+    const est = this.estimated;
+    if (lc === null || lc.streamEdge != "cut" || req === null || !req.stream || est === null) return;
+    const r = adm.rule;
+    if (r === null) return;
+    let budget = adm.remaining;
+    if (local) for (let i = 0; i < adm.reservations.length; i++) if (adm.reservations[i].rule === r) budget += adm.reservations[i].amount;
+    const input = new Usage();
+    input.input = est.input;
+    budget -= costOf(r.cost, input);
+    const w = r.cost.output > 0 ? r.cost.output : 1;
+    const allowed = <i64>Math.floor(<f64>budget / w);
+    this.outputBudget = allowed > 0 ? allowed : 0;
+  }
+
+  /** Estimated output tokens sent so far (delta text bytes / bytes_per_token). */
+  private outputTokens(): i64 {
+    const lc = this.gw.config!.limits;
+    const bpt = lc !== null ? lc.bytesPerToken : 4;
+    return (this.outputTextBytes + bpt - 1) / bpt;
+  }
+
+  /** Usage of this request as far as known (reported, else input estimate + streamed output). */
+  private usageSoFar(): Usage {
+    const handler = this.handler;
+    if (handler !== null && handler.usage.reported) return handler.usage;
+    const u = new Usage();
+    const est = this.estimated;
+    if (est !== null) u.input = est.input;
+    u.output = this.outputTokens();
+    u.total = u.input + u.output;
+    return u;
+  }
+
+  /** `: ai-gateway-usage {...}` SSE comment: this request's usage and the remaining budget. */
+  private usageComment(out: ByteBuilder): void {
+    const u = this.usageSoFar();
+    out.str(": ai-gateway-usage {\"usage\":");
+    writeChunkUsage(out, u);
+    const adm = this.admission;
+    if (adm !== null && adm.rule !== null) {
+      let remaining = adm.remaining - costOf(adm.rule!.cost, u);
+      for (let i = 0; i < adm.reservations.length; i++) if (adm.reservations[i].rule === adm.rule) remaining += adm.reservations[i].amount;
+      out.str(",\"rule\":"); out.jsonString(adm.rule!.name);
+      out.str(",\"remaining_tokens\":"); out.int(remaining > 0 ? remaining : 0);
+    }
+    out.str("}\n\n");
+  }
+
+  /** Ends the client stream at its budget, in the client's format: finish "length", usage if asked, [DONE]. */
+  private endAtBudget(out: ByteBuilder): void {
+    const head = this.lastHead;
+    const req = this.req!;
+    if (head !== null) {
+      out.str("data: "); out.all(head);
+      // With include_usage every chunk before the usage chunk carries "usage": null (§1.6).
+      out.str(req.clientWantsUsage() ? "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}],\"usage\":null}\n\n"
+        : "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}]}\n\n");
+      if (req.clientWantsUsage()) {
+        out.str("data: "); out.all(head);
+        out.str("\"choices\":[],\"usage\":");
+        writeChunkUsage(out, this.usageSoFar());
+        out.str("}\n\n");
+      }
+    }
+    const lc = this.gw.config!.limits;
+    if (lc !== null && lc.usageEvent) this.usageComment(out);
+    out.str("data: [DONE]\n\n");
+    this.cut = true;
+    log(LogLevelValues.info, "ai-gateway: stream for client=" + this.client + " cut at its token budget (" + this.outputBudget.toString() + " output tokens)");
+  }
+
   waiterId(): u32 { return this.context_id; }
 
   tokenReady(token: string): void {
@@ -257,6 +358,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     const adm = this.gw.global!.decide(this.globalRules, res, nowSeconds(), this.estimated);
     this.admission = adm;
     if (!adm.ok) { this.rateLimited(adm); return; }
+    this.setBudget(adm, false);
     this.resumeOne();
   }
 
@@ -331,6 +433,8 @@ export class GatewayStream extends Context implements TokenWaiter {
     req.stream = streamNode !== null && streamNode.kind == Kind.Bool && streamNode.flag;
     const backend = rule.backend;
     const provider = providerFor(backend.schema)!;
+    const lcf = this.gw.config!.limits;
+    req.reframe = req.stream && lcf !== null && (lcf.streamEdge == "cut" || lcf.usageEvent);
     const up = new UpstreamRequest();
     const err = provider.prepare(req, up);
     if (err !== null) { this.fail(err); return FilterDataStatusValues.StopIterationNoBuffer; }
@@ -348,6 +452,7 @@ export class GatewayStream extends Context implements TokenWaiter {
       const adm = limiter.admit(this.facts(req), this.estimated!, nowSeconds());
       this.admission = adm;
       if (!adm.ok) { this.rateLimited(adm); return FilterDataStatusValues.StopIterationNoBuffer; }
+      this.setBudget(adm, true);
     }
     const global = this.gw.global;
     if (global !== null) {
@@ -474,7 +579,15 @@ export class GatewayStream extends Context implements TokenWaiter {
     let out = this.out;
     if (out === null) { out = new ByteBuilder(1024); this.out = out; }
     out.reset();
-    const replaced = handler.onBody(chunk, end_of_stream, out);
+    if (this.cut) {
+      // Ended at the budget: the provider finishes (its usage is still counted), the client has [DONE].
+      if (body_buffer_length > 0) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, new ArrayBuffer(0));
+      handler.onBody(chunk, end_of_stream, out);
+      return FilterDataStatusValues.Continue;
+    }
+    let replaced = handler.onBody(chunk, end_of_stream, out);
+    const req = this.req;
+    if (replaced && req !== null && req.reframe && !handler.wholeBody) this.streamBudget(out);
     if (replaced) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, out.toArrayBuffer());
     if (handler.wholeBody) {
       if (replaced) stream_context.headers.response.replace("content-length", out.len.toString());
@@ -499,6 +612,24 @@ export class GatewayStream extends Context implements TokenWaiter {
       u.total = u.input + u.output;
     }
     return u;
+  }
+
+  /** Output accounting on a re-framed client stream: cut at the budget, usage comment before [DONE]. */
+  private streamBudget(out: ByteBuilder): void {
+    const head = lastChunkHead(out.buf, out.len);
+    if (head !== null) this.lastHead = head;
+    const done = indexOfDone(out);
+    this.outputTextBytes += deltaTextBytes(out.buf, 0, done >= 0 ? done : out.len);
+    const lc = this.gw.config!.limits;
+    if (done < 0 && this.outputBudget >= 0 && this.outputTokens() > this.outputBudget) { this.endAtBudget(out); return; }
+    if (done >= 0 && lc !== null && lc.usageEvent) {
+      // Insert the usage comment before [DONE].
+      const tail = new ByteBuilder(out.len - done + 16);
+      tail.bytes(out.buf, done, out.len);
+      out.len = done;
+      this.usageComment(out);
+      out.bytes(tail.buf, 0, tail.len);
+    }
   }
 
   onLog(): void {

@@ -91,7 +91,7 @@ export class OpenAIProvider extends Provider {
   response(req: ClientRequest, status: i32, contentType: string): ResponseHandler {
     const normalize = req.backend.normalize;
     if (status >= 200 && status < 300 && contentType.startsWith("text/event-stream")) {
-      return new OpenAIStream(req.usageInjected || normalize, !req.clientWantsUsage(), normalize);
+      return new OpenAIStream(req.usageInjected || normalize || req.reframe, !req.clientWantsUsage(), normalize);
     }
     if (status >= 200 && status < 300) return new OpenAIJson(normalize);
     // Azure error bodies lack `type`/`param` (e.g. {"error":{"code":"429","message":…}}): always fix.

@@ -21,6 +21,8 @@ export class ClientRequest {
   rule: ModelRule;
   /** Set by the provider when it asked upstream for usage the client did not ask for. */
   usageInjected: bool = false;
+  /** The filter needs whole events in the client stream (budget cut, usage event): re-frame. */
+  reframe: bool = false;
   /** Gateway clock (unix seconds) for `created` in translated responses. */
   nowSeconds: i64 = 0;
   constructor(doc: JsonDoc, root: JNode, rule: ModelRule) { this.doc = doc; this.root = root; this.rule = rule; }

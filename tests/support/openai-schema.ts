@@ -1,10 +1,12 @@
-// Validates JSON against OpenAI's published chat schemas (/work/shared/specs/openai/chat.schema.json,
-// a JSON Schema 2020-12 bundle derived from openai/openai-openapi; see /work/shared/specs/README.md).
+// Validates JSON against OpenAI's published chat schemas (../shared/specs/openai/chat.schema.json
+// beside the checkout, a JSON Schema 2020-12 bundle derived from openai/openai-openapi; see
+// ../shared/specs/README.md).
 // Every client-facing body and stream chunk in the e2e tests goes through here, so a gateway that
 // emits something a strict OpenAI client would reject fails the test even when the SDK is lenient.
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import type { ErrorObject, ValidateFunction } from "ajv";
 
 // ajv ships CommonJS; createRequire sidesteps default-export interop differences under tsx/ESM.
@@ -13,7 +15,9 @@ const Ajv2020 = require("ajv/dist/2020") as typeof import("ajv/dist/2020.js").de
 const addFormats = require("ajv-formats") as typeof import("ajv-formats").default;
 
 /** Where the bundle lives; OPENAI_CHAT_SCHEMA overrides it (e.g. on a machine with another layout). */
-export const CHAT_SCHEMA_PATH = process.env.OPENAI_CHAT_SCHEMA ?? "/work/shared/specs/openai/chat.schema.json";
+// shared/ sits beside the repository checkout (also in CI).
+export const CHAT_SCHEMA_PATH = process.env.OPENAI_CHAT_SCHEMA ??
+  fileURLToPath(new URL("../../../shared/specs/openai/chat.schema.json", import.meta.url));
 const BUNDLE_ID = "urn:openai-openapi:chat-bundle";
 
 export type OpenAISchemaName =
