@@ -608,7 +608,8 @@ export class GatewayStream extends Context implements TokenWaiter {
       const lim = this.gw.limiter;
       const bpt = lim !== null ? lim.cfg.bytesPerToken : 4;
       u.input = est.input;
-      u.output = (this.responseBytes + bpt - 1) / bpt;
+      // Counted delta text when the stream was re-framed; otherwise every streamed byte (an over-estimate).
+      u.output = this.outputTextBytes > 0 ? this.outputTokens() : (this.responseBytes + bpt - 1) / bpt;
       u.total = u.input + u.output;
     }
     return u;
