@@ -12,4 +12,6 @@ export class Usage {
   total: i64 = 0;
   /** Whether the provider reported usage at all. */
   reported: bool = false;
+  /** Whether the report is the final one (a stream's opening usage is not: output still grows). */
+  final: bool = false;
 }

@@ -122,9 +122,12 @@ export class LocalLimiter {
     for (let i = 0; i < res.length; i++) {
       const rv = res[i];
       const cost = costOf(rv.rule.cost, actual);
+      const current = windowStart(now, rv.rule.windowSeconds);
       // Same window: swap the estimate for the actual. Window since rolled over: the new window
-      // gets the actual cost (the estimate vanished with the old window).
-      addTo(rv.key, rv.window, cost - rv.amount, -1, cost);
+      // gets the actual cost (the estimate vanished with the old window), whether or not another
+      // request has touched the slot since.
+      if (current == rv.window) addTo(rv.key, rv.window, cost - rv.amount, -1, cost);
+      else if (cost > 0) addTo(rv.key, current, cost, -1, cost);
     }
     adm.reservations = [];
   }

@@ -599,17 +599,23 @@ export class GatewayStream extends Context implements TokenWaiter {
   /** What this request cost: reported usage, else (abort, broken stream) an estimate, else nothing. */
   private actualUsage(): Usage {
     const handler = this.handler;
-    if (handler !== null && handler.usage.reported) return handler.usage;
+    if (handler !== null && handler.usage.final) return handler.usage;
     const u = new Usage();
     const est = this.estimated;
-    // No usage: the provider never answered (or refused): nothing was spent upstream, unless
-    // a response was streaming when it stopped; then count the input and what was streamed.
+    // No final usage: the provider never answered (or refused): nothing was spent upstream,
+    // unless a response was streaming when it stopped (client abort, broken stream); then count
+    // the input and what was streamed, never less than what the provider reported so far.
     if (est !== null && this.localStatus == 0 && this.status >= 200 && this.status < 300 && this.responseBytes > 0) {
-      const lim = this.gw.limiter;
-      const bpt = lim !== null ? lim.cfg.bytesPerToken : 4;
+      const lc = this.gw.config!.limits;
+      const bpt = lc !== null ? lc.bytesPerToken : 4;
       u.input = est.input;
       // Counted delta text when the stream was re-framed; otherwise every streamed byte (an over-estimate).
       u.output = this.outputTextBytes > 0 ? this.outputTokens() : (this.responseBytes + bpt - 1) / bpt;
+      if (handler !== null && handler.usage.reported) {
+        const r = handler.usage;
+        if (r.input > 0) { u.input = r.input; u.cachedInput = r.cachedInput; u.cacheWrite = r.cacheWrite; }
+        if (r.output > u.output) u.output = r.output;
+      }
       u.total = u.input + u.output;
     }
     return u;

@@ -389,6 +389,7 @@ export function finishReason(doc: JsonDoc, n: JNode | null): string {
 function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwriteInput: bool): void {
   if (u === null || u.kind != Kind.Obj) return;
   usage.reported = true;
+  usage.final = true;
   const it = doc.get(u, "input_tokens");
   if (it !== null || overwriteInput) {
     const cc = doc.int(doc.get(u, "cache_creation_input_tokens"));
@@ -568,6 +569,7 @@ class AnthropicStream extends ResponseHandler {
         const msg = doc.get(root, "message");
         this.start(doc, msg);
         readUsage(doc, doc.get(msg, "usage"), this.usage, true);
+        this.usage.final = false; // message_start carries the input side; output is counted later
         delta.reset(); delta.str("{\"role\":\"assistant\",\"content\":\"\"}");
         this.emit(out, delta, "");
         continue;

@@ -219,6 +219,7 @@ function usageNode(doc: JsonDoc, root: JNode): JNode | null {
 /** Reads an OpenAI `usage` object (chat and embeddings shapes). */
 export function readOpenAIUsage(doc: JsonDoc, u: JNode, usage: Usage): void {
   usage.reported = true;
+  usage.final = true; // OpenAI-format usage objects are complete counts
   usage.input = doc.int(doc.get(u, "prompt_tokens"));
   usage.output = doc.int(doc.get(u, "completion_tokens"));
   usage.total = doc.int(doc.get(u, "total_tokens"), usage.input + usage.output);
