@@ -13,6 +13,13 @@
 //      content_block_start, 195 text deltas, content_block_stop, message_delta, message_stop)
 //      translated event by event into chat.completion.chunk events
 //   f) the same with 2000 events: per-event cost must not grow with stream length
+//   g) local-mode token limits: scenario a's traffic through the gateway without limits, with one
+//      local rule and with three local rules (different keys, a model glob, cost weights), loaded
+//      side by side and timed in the same interleaved rounds; the cost of admission (estimate +
+//      CAS reservation in shared data) and commit (actual usage) per request
+//   r) global mode against the real envoyproxy/ratelimit + Redis (tests/support/ratelimit.ts):
+//      gRPC round trips per request, counted at the host's proxy_grpc_call (and cross-checked
+//      against the service's Redis INCRBYs): admitted = check + debit, denied = check only
 //   s) SigV4 signing of a Bedrock Converse POST with a 2 KiB body (assembly/auth/sigv4.ts built
 //      alone from bench/wasm/sigv4.ts, plain WebAssembly, no proxy-wasm host); per KiB = the slope
 //      between a 2 KiB and a 66 KiB body
@@ -24,7 +31,7 @@
 //   node:crypto (scenario s) the same signature with Node's OpenSSL SHA-256/HMAC (bench/sigv4.ts),
 //           with the derived signing key cached as the wasm signer does, and without the cache
 //
-//   node --import tsx bench/run.ts [--json] [--scale 0.2] [--only a,b,c,d,e,f,s] [--wasm other.wasm]
+//   node --import tsx bench/run.ts [--json] [--scale 0.2] [--only a,b,c,d,e,f,g,r,s] [--wasm other.wasm]
 //
 // Timing: process.hrtime.bigint() around each whole request (headers, body, response, teardown
 // with on_log/on_done/on_delete); for streams also around the response-body phase alone, divided
@@ -47,6 +54,9 @@ import {
   ANTHROPIC_TOOL, ANTHROPIC_TOOL_CALL_ID, type SseStream, type AnthropicSse,
 } from "./bodies.ts";
 import { NodeSigV4, WasmSigV4, type SigV4Input } from "./sigv4.ts";
+import { Clusters } from "../tests/host/clusters.ts";
+import { startRateLimit } from "../tests/support/ratelimit.ts";
+import { RedisMonitor } from "../tests/limits/support.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DEFAULT_GATEWAY_WASM = join(ROOT, "build", "ai-gateway.wasm");
@@ -60,7 +70,7 @@ const args = process.argv.slice(2);
 const asJson = args.includes("--json");
 const argOf = (n: string) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : undefined; };
 const scale = Number(argOf("--scale") ?? "1");
-const only = new Set((argOf("--only") ?? "a,b,c,d,e,f,s").split(","));
+const only = new Set((argOf("--only") ?? "a,b,c,d,e,f,g,r,s").split(","));
 // --wasm build/ai-gateway.debug.wasm: the build with function names, for `node --cpu-prof`.
 const GATEWAY_WASM = argOf("--wasm") ?? DEFAULT_GATEWAY_WASM;
 if (!(scale > 0)) throw new Error("--scale must be a positive number");
@@ -71,6 +81,16 @@ const GATEWAY_CONFIG = JSON.stringify({
   models: [{ match: "gpt-4o-mini", backend: "openai" }, { match: "gpt-*", backend: "openai" }],
   max_request_bytes: 1048576,
 });
+// Scenario g: the same gateway with local token limits (limits as large as the RLS allows, day
+// windows, so nothing is ever refused during the run).
+const MAX_LIMIT = 4294967295;
+const LIMIT_RULES_1 = [{ name: "tpd", key: ["client"], window: "day", tokens: MAX_LIMIT }];
+const LIMIT_RULES_3 = [
+  ...LIMIT_RULES_1,
+  { name: "per-model", key: ["model"], match: { model: "gpt-*" }, window: "day", tokens: MAX_LIMIT, cost: { cached_input: 0.5 } },
+  { name: "per-client-model", key: ["client", "model", "backend"], window: "day", tokens: MAX_LIMIT, cost: { input: 1, output: 4, request: 10 } },
+];
+const withLimits = (limits: object) => JSON.stringify({ ...JSON.parse(GATEWAY_CONFIG), limits });
 // Scenarios d–f: one Anthropic backend (as tests/fixtures/providers/configs/anthropic.json).
 const ANTHROPIC_KEY = "sk-ant-bench-secret";
 const ANTHROPIC_CONFIG = JSON.stringify({
@@ -388,6 +408,121 @@ async function benchSigV4() {
   return { bodyBytes: SMALL, largeBodyBytes: LARGE, rows, wasmKeyDerivations: wasm.keyDerivations, ratio: { wasmOverNodeCached: rows[0].request.median / rows[1].request.median, wasmOverNodeFresh: rows[0].request.median / rows[2].request.median } };
 }
 
+// ------------------------------------------------------------------------------------ g) local limits
+
+/** The counter of a local rule's descriptor for client "-" (shared data, "<window>:<used>"). */
+function localUsed(host: PluginHost, descriptor: string): number {
+  const e = host.sharedData.get("ai_gateway.lim." + descriptor);
+  return e ? Number(Buffer.from(e.value).toString("utf8").split(":")[1]) : 0;
+}
+
+/** Scenario a's usage (bench/bodies.ts chatResponse): 512 prompt (384 cached), 230 completion. */
+function weighted(w: { input?: number; cached_input?: number; output?: number; request?: number }): number {
+  const wi = w.input ?? 1, wc = w.cached_input ?? wi, wo = w.output ?? 1;
+  return Math.ceil((512 - 384) * wi + 384 * wc + 230 * wo + (w.request ?? 0));
+}
+
+/** Before timing: the limit path really ran: x-ratelimit-* on the answer, every rule's counter
+ *  moved by exactly its weighted cost of the response's usage, and the passthrough is intact. */
+function checkLimitWork(host: PluginHost, worker: Worker, x: Exchange, rules: typeof LIMIT_RULES_3): void {
+  const descriptors = rules.map((r) => `${r.name}|${r.key.map((k) => `${k}=${{ client: "-", model: "gpt-4o-mini", backend: "openai" }[k]}`).join("|")}`);
+  const before = descriptors.map((d) => localUsed(host, d));
+  checkOpenAIPassthrough(host, worker, x);
+  const { driver } = runOnce(worker, x, true);
+  const h = driver.downstream.headers!;
+  if (h.get("x-ratelimit-limit-tokens") !== String(MAX_LIMIT) || !/^\d+$/.test(h.get("x-ratelimit-remaining-tokens") ?? ""))
+    throw new Error(`benchmark sanity check failed (g): no x-ratelimit-* headers on the answer`);
+  descriptors.forEach((d, i) => {
+    const got = localUsed(host, d) - before[i], want = 2 * weighted((rules[i] as any).cost ?? {});
+    if (got !== want) throw new Error(`benchmark sanity check failed (g): rule ${d} counted ${got}, expected ${want} for two requests`);
+  });
+}
+
+async function benchLocalLimits() {
+  const x: Exchange = { provider: "openai", request: chatRequest(2048, false), json: chatResponse(1024) };
+  const variants = [
+    { name: "no limits", config: GATEWAY_CONFIG, vmId: "bench_g0", rules: [] as typeof LIMIT_RULES_3 },
+    { name: "1 local rule", config: withLimits({ mode: "local", rules: LIMIT_RULES_1 }), vmId: "bench_g1", rules: LIMIT_RULES_1 as typeof LIMIT_RULES_3 },
+    { name: "3 local rules", config: withLimits({ mode: "local", rules: LIMIT_RULES_3 }), vmId: "bench_g3", rules: LIMIT_RULES_3 },
+  ];
+  const loaded = [];
+  for (const v of variants) {
+    const host = await PluginHost.load({ wasm: GATEWAY_WASM, plugin: { rootId: "ai_gateway", vmId: v.vmId, configuration: v.config }, workers: 1 });
+    const worker = host.worker(0);
+    if (v.rules.length) checkLimitWork(host, worker, x, v.rules); else checkOpenAIPassthrough(host, worker, x);
+    loaded.push({ ...v, host, worker, samples: [] as number[] });
+  }
+  const warmup = Math.max(1, Math.round(500 * scale)), iterations = Math.max(5, Math.round(5000 * scale)), rounds = 5;
+  for (let r = 0; r < rounds; r++) {
+    const n = Math.max(1, Math.round(iterations / rounds)), w = r === 0 ? warmup : Math.ceil(warmup / 10);
+    for (const l of loaded) l.samples.push(...timeFilter(l.worker, x, w, n).total);
+  }
+  for (const l of loaded) { if (l.worker.vm?.isFailed) throw new Error(`a VM failed during scenario g (${l.name})`); l.host.close(); }
+  const base = stats(loaded[0].samples);
+  return { rows: loaded.map((l) => { const st = stats(l.samples); return { variant: l.name, rules: l.rules.length, request: st, overheadNs: st.median - base.median, overheadPct: 100 * (st.median / base.median - 1) }; }) };
+}
+
+// ------------------------------------------------------------------------------------ r) global RLS round trips
+
+async function benchGlobalRoundTrips() {
+  const rls = await startRateLimit({ config: { domain: "ai_gateway", descriptors: [{ key: "rule", rate_limit: { unit: "minute", requests_per_unit: 1 } }] } });
+  const monitor = await RedisMonitor.start(rls.redisPort);
+  const clusters = new Clusters({ ratelimit: { host: "127.0.0.1", port: rls.grpcPort, http2: true } });
+  let grpcCalls = 0;
+  const grpcCall = clusters.grpcCall.bind(clusters);
+  clusters.grpcCall = (...a: Parameters<typeof grpcCall>) => { grpcCalls++; return grpcCall(...a); };
+  const x: Exchange = { provider: "openai", request: chatRequest(2048, false), json: chatResponse(1024) };
+  const wait = async (what: string, cond: () => boolean) => {
+    const t0 = Date.now();
+    while (!cond()) { if (Date.now() - t0 > 5000) throw new Error(`benchmark (r): timed out waiting for ${what}`); await new Promise((ok) => setTimeout(ok, 1)); }
+  };
+  /** One request through the socket-free driver; the RLS answers over a real HTTP/2 connection. */
+  const once = async (host: PluginHost, worker: Worker) => {
+    const t0 = process.hrtime.bigint();
+    const s = worker.newStream({ record: true });
+    s.requestHeaders(REQUEST_HEADERS(x.request.length)).requestBody(x.request, true);
+    await wait("the check", () => s.upstream.headers !== null || s.downstream.headers !== null);
+    const admitted = s.upstream.headers !== null;
+    if (admitted) s.responseHeaders(JSON_RESPONSE_HEADERS(x.json!.length)).responseBody(x.json!, true);
+    s.complete();
+    await wait("the debit", () => host.pendingCalls() === 0);
+    return { admitted, status: s.downstream.headers?.get(":status"), remaining: s.downstream.headers?.get("x-ratelimit-remaining-tokens"), ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+  };
+  const config = (tokens: number) => withLimits({ mode: "global", rls_cluster: "ratelimit", timeout_ms: 1000, failure_mode: "deny", rules: [{ name: "tpd", key: ["client"], window: "day", tokens }] });
+  const n = Math.max(10, Math.round(200 * scale));
+  try {
+    // Admitted: a budget that never runs out. Sanity: the budget shows in the headers and Redis
+    // holds exactly the usage of the requests (742 tokens each).
+    const big = await PluginHost.load({ wasm: GATEWAY_WASM, plugin: { rootId: "ai_gateway", vmId: "bench_r1", configuration: config(MAX_LIMIT) }, workers: 1, clusters });
+    const first = await once(big, big.worker(0));
+    if (!first.admitted || first.status !== "200" || first.remaining !== String(MAX_LIMIT)) throw new Error(`benchmark sanity check failed (r): ${JSON.stringify(first)}`);
+    const calls0 = grpcCalls, incr0 = monitor.incrs.length;
+    const ms: number[] = [];
+    for (let i = 0; i < n; i++) { const r = await once(big, big.worker(0)); if (!r.admitted) throw new Error("benchmark (r): a request was refused"); ms.push(r.ms); }
+    await new Promise((ok) => setTimeout(ok, 50));
+    const admittedIncrs = monitor.incrs.slice(incr0);
+    const admittedCalls = grpcCalls - calls0;
+    if (admittedIncrs.filter((i) => i.hits === 0).length !== n || admittedIncrs.filter((i) => i.hits === 742).length !== n || admittedIncrs.length !== 2 * n)
+      throw new Error(`benchmark sanity check failed (r): the service saw ${admittedIncrs.length} INCRBYs for ${n} requests`);
+    big.close();
+    // Denied: a 1000-token budget, spent by one request (742), refuses every 1024-token estimate.
+    const small = await PluginHost.load({ wasm: GATEWAY_WASM, plugin: { rootId: "ai_gateway", vmId: "bench_r2", configuration: withLimits({ mode: "global", rls_cluster: "ratelimit", timeout_ms: 1000, failure_mode: "deny", rules: [{ name: "small", key: ["client"], window: "day", tokens: 1000 }] }) }, workers: 1, clusters });
+    if (!(await once(small, small.worker(0))).admitted) throw new Error("benchmark sanity check failed (r): the first small-budget request was refused");
+    const calls1 = grpcCalls, incr1 = monitor.incrs.length;
+    const nd = Math.max(5, Math.round(n / 4));
+    for (let i = 0; i < nd; i++) { const r = await once(small, small.worker(0)); if (r.admitted || r.status !== "429") throw new Error(`benchmark sanity check failed (r): expected a 429, got ${JSON.stringify(r)}`); }
+    await new Promise((ok) => setTimeout(ok, 50));
+    const deniedCalls = grpcCalls - calls1, deniedIncrs = monitor.incrs.slice(incr1);
+    if (deniedIncrs.length !== nd || deniedIncrs.some((i) => i.hits !== 0)) throw new Error(`benchmark sanity check failed (r): the service saw ${JSON.stringify(deniedIncrs.slice(0, 5))}… for ${nd} denied requests`);
+    small.close();
+    return { admitted: { requests: n, grpcCalls: admittedCalls, perRequest: admittedCalls / n, redisIncrby: admittedIncrs.length, msPerRequest: stats(ms) }, denied: { requests: nd, grpcCalls: deniedCalls, perRequest: deniedCalls / nd, redisIncrby: deniedIncrs.length } };
+  } finally {
+    monitor.stop();
+    clusters.close();
+    await rls.stop();
+  }
+}
+
 // ------------------------------------------------------------------------------------ main
 
 interface Scenario { key: string; name: string; x: Exchange; warmup: number; iterations: number; chunks: number; streamLabel?: string }
@@ -435,10 +570,12 @@ gw?.host.close();
 gwAnthropic?.host.close();
 noop?.host.close();
 
+const limits = only.has("g") ? await benchLocalLimits() : undefined;
+const global = only.has("r") ? await benchGlobalRoundTrips() : undefined;
 const sigv4 = only.has("s") ? await benchSigV4() : undefined;
 
 if (asJson) {
-  console.log(JSON.stringify({ node: process.version, scale, sink: sink > 0, results, sigv4 }, null, 2));
+  console.log(JSON.stringify({ node: process.version, scale, sink: sink > 0, results, limits, global, sigv4 }, null, 2));
 } else {
   const ns = (v: number) => Math.round(v).toLocaleString("en-US");
   const pad = (s: string, n: number) => s.padStart(n);
@@ -468,6 +605,17 @@ if (asJson) {
         ` (beyond no-op: ${((l.filter.perChunk!.median - l.noop.perChunk!.median) / (s.filter.perChunk!.median - s.noop.perChunk!.median)).toFixed(2)}x; ≈1 = flat in stream length)`);
     }
   }
+  if (limits) {
+    console.log(`\ng) local token limits, scenario a's traffic (2 KB request + 1 KB JSON), same run (ns per request)\n`);
+    console.log(`${"variant".padEnd(38)}${pad("med", 10)}${pad("p90", 10)}${pad("+ns med", 10)}${pad("+%", 8)}`);
+    for (const r of limits.rows) console.log(`${r.variant.padEnd(38)}${pad(ns(r.request.median), 10)}${pad(ns(r.request.p90), 10)}${pad(ns(r.overheadNs), 10)}${pad(r.overheadPct.toFixed(1) + "%", 8)}`);
+  }
+  if (global) {
+    console.log(`\nr) global mode, real envoyproxy/ratelimit + Redis over HTTP/2 (socket-free driver, proxy_grpc_call counted at the host)`);
+    console.log(`RLS round trips per request: admitted ${global.admitted.perRequest.toFixed(2)} (${global.admitted.grpcCalls} calls / ${global.admitted.requests}; Redis INCRBY ${global.admitted.redisIncrby}: check hits 0 + debit 742), ` +
+      `denied ${global.denied.perRequest.toFixed(2)} (${global.denied.grpcCalls} / ${global.denied.requests}; INCRBY ${global.denied.redisIncrby}, all hits 0)`);
+    console.log(`wall time per admitted request incl. both round trips: median ${global.admitted.msPerRequest.median.toFixed(2)} ms, p90 ${global.admitted.msPerRequest.p90.toFixed(2)} ms`);
+  }
   if (sigv4) {
     const [w, nc] = sigv4.rows;
     console.log(`\ns) SigV4, Bedrock Converse POST, ${sigv4.bodyBytes / 1024} KiB body (ns per signature; per KiB = slope ${sigv4.bodyBytes / 1024}→${sigv4.largeBodyBytes / 1024} KiB)\n`);
@@ -478,5 +626,5 @@ if (asJson) {
     console.log(`wasm ÷ node:crypto (cached key): ${sigv4.ratio.wasmOverNodeCached.toFixed(2)}x per request, ${(w.perKiB / nc.perKiB).toFixed(2)}x per KiB; ` +
       `wasm signing-key derivations in the run: ${sigv4.wasmKeyDerivations}`);
   }
-  console.log(`\niterations: ${[...results.map((r) => `${r.scenario}=${r.iterations}`), ...(sigv4 ? [`s=${sigv4.rows[0].request.n}+${sigv4.rows[0].large.n}`] : [])].join(", ")} (after warm-up); --json for machine-readable output`);
+  console.log(`\niterations: ${[...results.map((r) => `${r.scenario}=${r.iterations}`), ...(limits ? [`g=${limits.rows[0].request.n}×3`] : []), ...(sigv4 ? [`s=${sigv4.rows[0].request.n}+${sigv4.rows[0].large.n}`] : [])].join(", ")} (after warm-up); --json for machine-readable output`);
 }
