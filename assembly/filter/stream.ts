@@ -228,10 +228,11 @@ export class GatewayStream extends Context implements TokenWaiter {
   }
 
   private rateLimited(adm: Admission): void {
-    const r = adm.rule!;
+    const r = adm.rule;
     const headers = this.limitHeaderPairs(adm);
     headers.push("retry-after"); headers.push((adm.resetSeconds > 0 ? adm.resetSeconds : 1).toString());
-    const msg = "Rate limit reached for tokens (rule " + r.name + ", per " + r.unit + "): limit " + adm.limit.toString() +
+    const what = r !== null ? " (rule " + r.name + ", per " + r.unit + ")" : "";
+    const msg = "Rate limit reached for tokens" + what + ": limit " + adm.limit.toString() +
       ", used " + adm.used.toString() + (adm.requested > 0 ? ", requested " + adm.requested.toString() : "") +
       ". Please try again in " + adm.resetSeconds.toString() + "s.";
     const e = new ApiError(429, "tokens", "rate_limit_exceeded", msg);
