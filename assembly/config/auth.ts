@@ -7,7 +7,8 @@ import { JNode, JsonDoc, Kind } from "../json/json";
 import { ServiceAccount, parseServiceAccount, CLOUD_PLATFORM_SCOPE } from "../auth/jwt";
 import { isToken, isUnreserved } from "../util/chars";
 
-export const AUTH_TYPES: string[] = ["none", "bearer", "header", "query", "aws-sigv4", "gcp-service-account", "azure-entra"];
+export const AUTH_TYPES: string[] = ["none", "bearer", "header", "query", "aws-sigv4", "gcp-service-account", "azure-entra",
+  "x-api-key", "api-key", "x-goog-api-key"];
 
 export class AuthConfig {
   type: string = "none";
@@ -129,11 +130,16 @@ function keyList(v: FieldChecker, env: Env, auth: JNode, ap: string): string[] |
 }
 
 
+/** Shorthand types: a header named like the type ({"type": "x-api-key"} = header x-api-key). */
+const HEADER_SHORTHANDS: string[] = ["x-api-key", "api-key", "x-goog-api-key"];
+
 export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): AuthConfig | null {
   if (auth.kind != Kind.Obj) { v.fail(ap, "must be an object"); return null; }
-  const type = v.str(auth, "type", ap, true, "");
+  let type = v.str(auth, "type", ap, true, "");
   if (type === null) return null;
   const a = new AuthConfig();
+  let shorthandHeader = "";
+  if (HEADER_SHORTHANDS.includes(type)) { shorthandHeader = type; type = "header"; }
   a.type = type;
   if (type == "none") {
     if (!v.onlyKeys(auth, ap, ["type"])) return null;
@@ -142,7 +148,10 @@ export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): A
   if (type == "bearer" || type == "header" || type == "query") {
     if (!v.onlyKeys(auth, ap, ["type", "key", "env", "header", "param", "bad_key_seconds"])) return null;
     if (type == "bearer") a.header = "authorization";
-    else if (type == "header") {
+    else if (type == "header" && shorthandHeader.length) {
+      if (v.doc.get(auth, "header") !== null) { v.fail(ap + ".header", "not used with type \"" + shorthandHeader + "\""); return null; }
+      a.header = shorthandHeader;
+    } else if (type == "header") {
       const h = v.str(auth, "header", ap, true, "");
       if (h === null) return null;
       if (!isToken(h)) { v.fail(ap + ".header", "must be a valid header name"); return null; }

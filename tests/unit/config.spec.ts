@@ -81,7 +81,7 @@ describe("parseConfig rejects invalid configurations with the field path", () =>
       [withAuth('"sk"'), "backends[0].auth: must be an object"],
       [withAuth('{"type":"bearer","key":"k","secret":"s"}'), "backends[0].auth.secret: unknown field (allowed: type, key, env, header, param, bad_key_seconds)"],
       [withAuth('{"key":"k"}'), "backends[0].auth.type: required"],
-      [withAuth('{"type":"basic","key":"k"}'), 'backends[0].auth.type: unsupported auth type "basic" (supported: none, bearer, header, query, aws-sigv4, gcp-service-account, azure-entra)'],
+      [withAuth('{"type":"basic","key":"k"}'), 'backends[0].auth.type: unsupported auth type "basic" (supported: none, bearer, header, query, aws-sigv4, gcp-service-account, azure-entra, x-api-key, api-key, x-goog-api-key)'],
       [withAuth('{"type":"bearer","key":"k","env":"OPENAI_KEY"}'), 'backends[0].auth: exactly one of "key" or "env" is required'],
       [withAuth('{"type":"bearer"}'), 'backends[0].auth: exactly one of "key" or "env" is required'],
       [withAuth('{"type":"bearer","key":""}'), "backends[0].auth.key: must not be empty"],
@@ -219,5 +219,21 @@ describe("parseConfig builds typed configuration", () => {
       const res = parseConfigString(text, env());
       expect(res.error).toBe("", ok[i]);
     }
+  });
+});
+
+describe("auth shorthand types", () => {
+  it("{\"type\": \"x-api-key\"} is a header credential named x-api-key (DESIGN.md's spelling)", () => {
+    const cfg = '{"backends":[{"name":"c","schema":"anthropic","cluster":"anthropic","host":"api.anthropic.com","auth":{"type":"x-api-key","key":"sk-ant"}}],"models":[{"match":"claude-*","backend":"c"}]}';
+    const res = parseConfigString(cfg, env());
+    expect(res.error).toBe("");
+    const a = res.config!.backends[0].auth;
+    expect(a.type).toBe("header");
+    expect(a.header).toBe("x-api-key");
+    expect(a.secret).toBe("sk-ant");
+  });
+  it("a shorthand type takes no header field", () => {
+    const cfg = '{"backends":[{"name":"c","schema":"openai","cluster":"c","host":"h","auth":{"type":"api-key","header":"x","key":"k"}}],"models":[{"match":"m","backend":"c"}]}';
+    expect(parseConfigString(cfg, env()).error).toBe('backends[0].auth.header: not used with type "api-key"');
   });
 });
