@@ -14,7 +14,7 @@ import {
 } from "@solo-io/proxy-runtime/assembly";
 import { parseJson, Kind } from "../json/json";
 import { ApiError, badRequest } from "../errors";
-import { ByteBuilder, bytesOf } from "../util/bytes";
+import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { ClientRequest, Endpoint, ResponseHandler, UpstreamRequest } from "../providers/provider";
 import { providerFor } from "../providers/registry";
 import { GatewayRoot, nowSeconds } from "./root";
@@ -56,17 +56,8 @@ function logSafe(s: string): string {
   return out;
 }
 
-/** Offset of "data: [DONE]" in out, or -1. */
-function indexOfDone(out: ByteBuilder): i32 {
-  const lit = "data: [DONE]";
-  const n = lit.length, base = out.buf.dataStart;
-  for (let i = 0; i + n <= out.len; i++) {
-    let k = 0;
-    while (k < n && <u32>load<u8>(base + <usize>(i + k)) == <u32>lit.charCodeAt(k)) k++;
-    if (k == n) return i;
-  }
-  return -1;
-}
+const DONE_LINE = bytesOf("data: [DONE]");
+
 
 function onCheckAnswer(origin: BaseContext, grpcStatus: u32, message: ArrayBuffer): void {
   changetype<GatewayStream>(origin).checkAnswered(grpcStatus, message);
@@ -626,7 +617,7 @@ export class GatewayStream extends Context implements TokenWaiter {
   private streamBudget(out: ByteBuilder): void {
     const head = lastChunkHead(out.buf, out.len);
     if (head !== null) this.lastHead = head;
-    const done = indexOfDone(out);
+    const done = indexOfBytes(out.buf, DONE_LINE, 0, out.len);
     this.outputTextBytes += deltaTextBytes(out.buf, 0, done >= 0 ? done : out.len);
     const lc = this.gw.config!.limits;
     if (done < 0 && this.outputBudget >= 0 && this.outputTokens() > this.outputBudget) { this.endAtBudget(out); return; }

@@ -6,7 +6,7 @@ import { Edits, JNode, JsonDoc, Kind, parseJson } from "../json/json";
 import { ApiError, badRequest } from "../errors";
 import { isUnreserved } from "../util/chars";
 import { Usage } from "../usage";
-import { ByteBuilder, bytesOf } from "../util/bytes";
+import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
 
@@ -148,20 +148,6 @@ function startsWithAt(d: Uint8Array, at: i32, lit: Uint8Array): bool {
   return true;
 }
 
-function indexOfBytes(d: Uint8Array, lit: Uint8Array, from: i32): i32 {
-  const n = lit.length, last = d.length - n;
-  if (n == 0 || from < 0) return -1;
-  // Raw loads over [0, d.length): bounds are established by `last`.
-  const base = d.dataStart, lp = lit.dataStart;
-  const first = load<u8>(lp);
-  for (let i = from; i <= last; i++) {
-    if (load<u8>(base + <usize>i) != first) continue;
-    let k = 1;
-    while (k < n && load<u8>(base + <usize>(i + k)) == load<u8>(lp + <usize>k)) k++;
-    if (k == n) return i;
-  }
-  return -1;
-}
 
 const FINISH_OK: string[] = ["stop", "length", "tool_calls", "content_filter", "function_call"];
 

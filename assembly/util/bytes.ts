@@ -160,3 +160,21 @@ export function toLowerAscii(s: string): string {
   }
   return s;
 }
+
+/** Offset of lit in d[from, end) (end defaults to d.length), or -1. */
+export function indexOfBytes(d: Uint8Array, lit: Uint8Array, from: i32 = 0, end: i32 = -1): i32 {
+  const n = lit.length;
+  if (end < 0 || end > d.length) end = d.length;
+  const last = end - n;
+  if (n == 0 || from < 0) return -1;
+  // Raw loads over [0, end): bounds are established by `last`.
+  const base = d.dataStart, lp = lit.dataStart;
+  const first = load<u8>(lp);
+  for (let i = from; i <= last; i++) {
+    if (load<u8>(base + <usize>i) != first) continue;
+    let k = 1;
+    while (k < n && load<u8>(base + <usize>(i + k)) == load<u8>(lp + <usize>k)) k++;
+    if (k == n) return i;
+  }
+  return -1;
+}
