@@ -59,12 +59,9 @@ function addTo(key: string, window: i64, delta: i64, limit: i64, lateDelta: i64)
     let w = window, used: i64 = 0, d = delta;
     if (sd.result == WasmResultValues.Ok) {
       cas = sd.cas;
-      const s = String.UTF8.decode(sd.value);
-      const c = s.indexOf(":");
-      const w0 = c > 0 ? I64.parseInt(s.substring(0, c)) : -1;
-      if (w0 == window) used = I64.parseInt(s.substring(c + 1));
-      else if (w0 > window) { w = w0; used = I64.parseInt(s.substring(c + 1)); d = lateDelta; }
-      if (used < 0) used = 0;
+      const stored = Counter.parse(String.UTF8.decode(sd.value));
+      if (stored.window == window) used = stored.used;
+      else if (stored.window > window) { w = stored.window; used = stored.used; d = lateDelta; }
     }
     if (limit >= 0 && used + d > limit) return -2 - used;
     let next = used + d;

@@ -112,14 +112,14 @@ export function estimate(bodyBytes: i64, maxTokens: i64, defaultOutput: i64, byt
 export class Counter {
   constructor(public window: i64, public used: i64) {}
 
-  static decode(s: string, window: i64): Counter {
+  /** Parses "<window>:<used>" as stored (window -1 when unreadable; used never negative). */
+  static parse(s: string): Counter {
     const c = s.indexOf(":");
-    if (c <= 0) return new Counter(window, 0);
-    const w = I64.parseInt(s.substring(0, c));
+    if (c <= 0) return new Counter(-1, 0);
     const used = I64.parseInt(s.substring(c + 1));
-    // A value from an earlier window counts as empty.
-    return w == window ? new Counter(window, used < 0 ? 0 : used) : new Counter(window, 0);
+    return new Counter(I64.parseInt(s.substring(0, c)), used < 0 ? 0 : used);
   }
+
 
   encode(): string { return this.window.toString() + ":" + this.used.toString(); }
 }
