@@ -500,6 +500,8 @@ class AnthropicStream extends ResponseHandler {
   private reader: SseReader = new SseReader();
   private prefix: ByteBuilder = new ByteBuilder(128);
   private chunk: ByteBuilder = new ByteBuilder(512);
+  /** Delta JSON of the chunk being built; reused across body chunks. */
+  private delta: ByteBuilder = new ByteBuilder(256);
   private started: bool = false;
   private finished: bool = false;
   private toolIndex: i32[] = [];
@@ -552,7 +554,7 @@ class AnthropicStream extends ResponseHandler {
     reader.feed(data);
     if (eos) reader.finish();
     const events = reader.events;
-    const delta = new ByteBuilder(256);
+    const delta = this.delta;
     for (let i = 0; i < events.length && !this.finished; i++) {
       const ev = unchecked(events[i]);
       const doc = parseJson(ev.data);
