@@ -23,7 +23,15 @@ function thinkingBudget(effort: string): i64 {
   return 0;
 }
 
+/**
+ * Where the Messages API is served. The body is the same Messages body everywhere; the cloud
+ * platforms move the model into the URL and `anthropic_version` into the body (providers.md §4.8).
+ */
+export const enum AnthropicDialect { Direct = 0, Bedrock = 1, Vertex = 2 }
+
 export class AnthropicProvider extends Provider {
+  constructor(public dialect: AnthropicDialect = AnthropicDialect.Direct) { super(); }
+
   prepare(req: ClientRequest, out: UpstreamRequest): ApiError | null {
     if (req.endpoint != Endpoint.ChatCompletions) {
       return new ApiError(400, "invalid_request_error", "unsupported_endpoint", "Anthropic backends do not serve " + (req.endpoint == Endpoint.Embeddings ? "embeddings" : "this endpoint") + ".");
@@ -35,7 +43,8 @@ export class AnthropicProvider extends Provider {
     const b = new ByteBuilder(doc.src.length + 256);
     const w = new JsonWriter(b);
     w.obj();
-    w.kStr("model", req.upstreamModel);
+    if (this.dialect == AnthropicDialect.Direct) w.kStr("model", req.upstreamModel);
+    else w.kStr("anthropic_version", bodyVersion(this.dialect, req.backend.apiVersion));
 
     // max_tokens is required by Anthropic: the client's, else the backend's default.
     let maxTokens: i64 = -1;
@@ -69,7 +78,7 @@ export class AnthropicProvider extends Provider {
       else if (stop.kind == Kind.Arr) w.kRaw("stop_sequences", doc, stop);
       else if (stop.kind != Kind.Null) return badRequest("invalid_value", "stop must be a string or an array of strings.", "stop");
     }
-    if (req.stream) w.key("stream").bool(true);
+    if (req.stream && this.dialect != AnthropicDialect.Bedrock) w.key("stream").bool(true);
 
     const terr = writeTools(doc, root, w);
     if (terr !== null) return terr;
@@ -91,10 +100,20 @@ export class AnthropicProvider extends Provider {
     w.end();
 
     out.body = b;
-    out.path = req.backend.basePath + "/messages";
-    out.headers.push("anthropic-version");
-    out.headers.push(req.backend.apiVersion);
+    this.target(req, out);
     return null;
+  }
+
+  /** Path and version header for this dialect (the body is already built). */
+  target(req: ClientRequest, out: UpstreamRequest): void {
+    if (this.dialect == AnthropicDialect.Direct) {
+      out.path = req.backend.basePath + "/messages";
+      out.headers.push("anthropic-version");
+      out.headers.push(req.backend.apiVersion);
+      return;
+    }
+    // Bedrock: /model/{id}/invoke[-with-response-stream]; Vertex: ...:rawPredict / :streamRawPredict.
+    out.path = anthropicCloudPath(this.dialect, req);
   }
 
   response(req: ClientRequest, status: i32, contentType: string): ResponseHandler {
@@ -102,6 +121,17 @@ export class AnthropicProvider extends Provider {
     if (contentType.startsWith("text/event-stream")) return new AnthropicStream(req);
     return new AnthropicJson(req);
   }
+}
+
+/** `anthropic_version` in the body on Bedrock and Vertex; the backend's api_version overrides. */
+function bodyVersion(d: AnthropicDialect, configured: string): string {
+  if (configured.length) return configured;
+  return d == AnthropicDialect.Bedrock ? "bedrock-2023-05-31" : "vertex-2023-10-16";
+}
+
+/** The upstream path on the cloud platforms; filled in with the Bedrock and Vertex providers. */
+function anthropicCloudPath(d: AnthropicDialect, req: ClientRequest): string {
+  return req.backend.basePath + "/messages";
 }
 
 function rejectUnsupported(doc: JsonDoc, root: JNode): ApiError | null {
@@ -496,7 +526,7 @@ class AnthropicError extends ResponseHandler {
 }
 
 /** Anthropic SSE → chat.completion.chunk SSE, event by event (§12 state machine). */
-class AnthropicStream extends ResponseHandler {
+export class AnthropicStream extends ResponseHandler {
   private reader: SseReader = new SseReader();
   private prefix: ByteBuilder = new ByteBuilder(128);
   private chunk: ByteBuilder = new ByteBuilder(512);
@@ -554,100 +584,114 @@ class AnthropicStream extends ResponseHandler {
     reader.feed(data);
     if (eos) reader.finish();
     const events = reader.events;
-    const delta = this.delta;
     for (let i = 0; i < events.length && !this.finished; i++) {
-      const ev = unchecked(events[i]);
-      const doc = parseJson(ev.data);
-      const root = doc.root;
-      if (root === null || root.kind != Kind.Obj) continue;
-      const type = doc.get(root, "type");
-      if (doc.strIs(type, "ping")) { out.str(": ping\n\n"); continue; }
-      if (doc.strIs(type, "error")) {
-        const err = doc.get(root, "error");
-        this.emitError(out, doc.str(doc.get(err, "type")), doc.str(doc.get(err, "message")));
-        continue;
-      }
-      if (doc.strIs(type, "message_start")) {
-        const msg = doc.get(root, "message");
-        this.start(doc, msg);
-        readUsage(doc, doc.get(msg, "usage"), this.usage, true);
-        this.usage.final = false; // message_start carries the input side; output is counted later
-        delta.reset(); delta.str("{\"role\":\"assistant\",\"content\":\"\"}");
-        this.emit(out, delta, "");
-        continue;
-      }
-      if (!this.started) this.start(doc, null);
-      if (doc.strIs(type, "content_block_start")) {
-        const blk = doc.get(root, "content_block");
-        if (doc.strIs(doc.get(blk, "type"), "tool_use")) {
-          const bi = <i32>doc.int(doc.get(root, "index"), -1);
-          if (bi < 0 || bi > 4096) continue;
-          while (this.toolIndex.length <= bi) this.toolIndex.push(-1);
-          const k = this.tools++;
-          this.toolIndex[bi] = k;
-          delta.reset();
-          delta.str("{\"tool_calls\":[{\"index\":"); delta.int(k); delta.str(",\"id\":");
-          const id = doc.get(blk, "id"), name = doc.get(blk, "name");
-          if (id !== null) doc.copyTo(id, delta); else delta.str("\"\"");
-          delta.str(",\"type\":\"function\",\"function\":{\"name\":");
-          if (name !== null) doc.copyTo(name, delta); else delta.str("\"\"");
-          delta.str(",\"arguments\":\"\"}}]}");
-          this.emit(out, delta, "");
-        } else if (doc.strIs(doc.get(blk, "type"), "text")) {
-          const text = doc.get(blk, "text");
-          if (text !== null && text.kind == Kind.Str && text.end - text.start > 2) {
-            delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-            this.emit(out, delta, "");
-          }
-        }
-        continue;
-      }
-      if (doc.strIs(type, "content_block_delta")) {
-        const d = doc.get(root, "delta");
-        const dt = doc.get(d, "type");
-        if (doc.strIs(dt, "text_delta")) {
-          const text = doc.get(d, "text");
-          if (text === null || text.kind != Kind.Str) continue;
-          delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-          this.emit(out, delta, "");
-        } else if (doc.strIs(dt, "input_json_delta")) {
-          const pj = doc.get(d, "partial_json");
-          const bi = <i32>doc.int(doc.get(root, "index"), -1);
-          if (pj === null || pj.kind != Kind.Str || pj.end - pj.start == 2) continue;
-          if (bi < 0 || bi >= this.toolIndex.length || this.toolIndex[bi] < 0) continue;
-          delta.reset();
-          delta.str("{\"tool_calls\":[{\"index\":"); delta.int(this.toolIndex[bi]);
-          delta.str(",\"function\":{\"arguments\":"); doc.copyTo(pj, delta); delta.str("}}]}");
-          this.emit(out, delta, "");
-        }
-        // thinking / signature / citations deltas have no Chat Completions equivalent.
-        continue;
-      }
-      if (doc.strIs(type, "message_delta")) {
-        readUsage(doc, doc.get(root, "usage"), this.usage, false);
-        const sr = doc.get(doc.get(root, "delta"), "stop_reason");
-        if (sr !== null && sr.kind == Kind.Str) {
-          delta.reset(); delta.str("{}");
-          this.emit(out, delta, finishReason(doc, sr));
-        }
-        continue;
-      }
-      if (doc.strIs(type, "message_stop")) {
-        if (this.wantUsage) {
-          const c = this.chunk;
-          c.reset();
-          c.bytes(this.prefix.buf, 0, this.prefix.len);
-          c.str("\"choices\":[],\"usage\":");
-          writeChunkUsage(c, this.usage);
-          c.byte(0x7d);
-          writeSse(out, "", c.buf, 0, c.len);
-        }
-        out.str("data: [DONE]\n\n");
-        this.finished = true;
-      }
+      const doc = parseJson(unchecked(events[i]).data);
+      if (doc.root !== null && doc.root!.kind == Kind.Obj) this.onEvent(doc, doc.root!, out);
     }
     events.length = 0;
-    if (eos && !this.finished) this.emitError(out, "upstream_error", "The Anthropic stream ended before message_stop.");
+    if (eos) this.onEnd(out);
     return true;
+  }
+
+  /** True once the stream has been closed ([DONE] or an error event): later events are ignored. */
+  get done(): bool { return this.finished; }
+
+  /** The upstream body ended: a stream without message_stop becomes an error event. */
+  onEnd(out: ByteBuilder): void {
+    if (!this.finished) this.emitError(out, "upstream_error", "The Anthropic stream ended before message_stop.");
+  }
+
+  /**
+   * One Messages stream event (its JSON object, whose `type` names it), however it was framed:
+   * SSE here, AWS eventstream `chunk` payloads on Bedrock.
+   */
+  onEvent(doc: JsonDoc, root: JNode, out: ByteBuilder): void {
+    if (this.finished) return;
+    const delta = this.delta;
+    const type = doc.get(root, "type");
+    if (doc.strIs(type, "ping")) { out.str(": ping\n\n"); return; }
+    if (doc.strIs(type, "error")) {
+      const err = doc.get(root, "error");
+      this.emitError(out, doc.str(doc.get(err, "type")), doc.str(doc.get(err, "message")));
+      return;
+    }
+    if (doc.strIs(type, "message_start")) {
+      const msg = doc.get(root, "message");
+      this.start(doc, msg);
+      readUsage(doc, doc.get(msg, "usage"), this.usage, true);
+      this.usage.final = false; // message_start carries the input side; output is counted later
+      delta.reset(); delta.str("{\"role\":\"assistant\",\"content\":\"\"}");
+      this.emit(out, delta, "");
+      return;
+    }
+    if (!this.started) this.start(doc, null);
+    if (doc.strIs(type, "content_block_start")) {
+      const blk = doc.get(root, "content_block");
+      if (doc.strIs(doc.get(blk, "type"), "tool_use")) {
+        const bi = <i32>doc.int(doc.get(root, "index"), -1);
+        if (bi < 0 || bi > 4096) return;
+        while (this.toolIndex.length <= bi) this.toolIndex.push(-1);
+        const k = this.tools++;
+        this.toolIndex[bi] = k;
+        delta.reset();
+        delta.str("{\"tool_calls\":[{\"index\":"); delta.int(k); delta.str(",\"id\":");
+        const id = doc.get(blk, "id"), name = doc.get(blk, "name");
+        if (id !== null) doc.copyTo(id, delta); else delta.str("\"\"");
+        delta.str(",\"type\":\"function\",\"function\":{\"name\":");
+        if (name !== null) doc.copyTo(name, delta); else delta.str("\"\"");
+        delta.str(",\"arguments\":\"\"}}]}");
+        this.emit(out, delta, "");
+      } else if (doc.strIs(doc.get(blk, "type"), "text")) {
+        const text = doc.get(blk, "text");
+        if (text !== null && text.kind == Kind.Str && text.end - text.start > 2) {
+          delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
+          this.emit(out, delta, "");
+        }
+      }
+      return;
+    }
+    if (doc.strIs(type, "content_block_delta")) {
+      const d = doc.get(root, "delta");
+      const dt = doc.get(d, "type");
+      if (doc.strIs(dt, "text_delta")) {
+        const text = doc.get(d, "text");
+        if (text === null || text.kind != Kind.Str) return;
+        delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
+        this.emit(out, delta, "");
+      } else if (doc.strIs(dt, "input_json_delta")) {
+        const pj = doc.get(d, "partial_json");
+        const bi = <i32>doc.int(doc.get(root, "index"), -1);
+        if (pj === null || pj.kind != Kind.Str || pj.end - pj.start == 2) return;
+        if (bi < 0 || bi >= this.toolIndex.length || this.toolIndex[bi] < 0) return;
+        delta.reset();
+        delta.str("{\"tool_calls\":[{\"index\":"); delta.int(this.toolIndex[bi]);
+        delta.str(",\"function\":{\"arguments\":"); doc.copyTo(pj, delta); delta.str("}}]}");
+        this.emit(out, delta, "");
+      }
+      // thinking / signature / citations deltas have no Chat Completions equivalent.
+      return;
+    }
+    if (doc.strIs(type, "message_delta")) {
+      readUsage(doc, doc.get(root, "usage"), this.usage, false);
+      const sr = doc.get(doc.get(root, "delta"), "stop_reason");
+      if (sr !== null && sr.kind == Kind.Str) {
+        delta.reset(); delta.str("{}");
+        this.emit(out, delta, finishReason(doc, sr));
+      }
+      return;
+    }
+    if (doc.strIs(type, "message_stop")) {
+      if (this.wantUsage) {
+        const c = this.chunk;
+        c.reset();
+        c.bytes(this.prefix.buf, 0, this.prefix.len);
+        c.str("\"choices\":[],\"usage\":");
+        writeChunkUsage(c, this.usage);
+        c.byte(0x7d);
+        writeSse(out, "", c.buf, 0, c.len);
+      }
+      out.str("data: [DONE]\n\n");
+      this.finished = true;
+    }
   }
 }
