@@ -525,8 +525,22 @@ class AnthropicError extends ResponseHandler {
   }
 }
 
+/**
+ * Consumes Messages stream events one at a time, whatever framed them (SSE from Anthropic and
+ * Vertex, AWS eventstream `chunk` payloads from Bedrock). Translating to chat.completion.chunk is
+ * one sink; re-emitting the events for a client that speaks the Messages API is another.
+ */
+export abstract class AnthropicEventSink extends ResponseHandler {
+  /** True once the client stream is closed: later events are ignored. */
+  abstract get done(): bool;
+  /** One event object (its `type` names it). */
+  abstract onEvent(doc: JsonDoc, root: JNode, out: ByteBuilder): void;
+  /** The upstream body ended. */
+  abstract onEnd(out: ByteBuilder): void;
+}
+
 /** Anthropic SSE → chat.completion.chunk SSE, event by event (§12 state machine). */
-export class AnthropicStream extends ResponseHandler {
+export class AnthropicStream extends AnthropicEventSink {
   private reader: SseReader = new SseReader();
   private prefix: ByteBuilder = new ByteBuilder(128);
   private chunk: ByteBuilder = new ByteBuilder(512);
