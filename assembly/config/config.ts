@@ -15,7 +15,10 @@ import { Rule, KEY_CLIENT, KEY_MODEL, KEY_BACKEND, KEY_HEADER_PREFIX } from "../
 
 export { AuthConfig, Env, headerSafe } from "./auth";
 
-export const SUPPORTED_SCHEMAS: string[] = ["openai", "azure-openai", "anthropic"];
+export const SUPPORTED_SCHEMAS: string[] = ["openai", "azure-openai", "anthropic", "bedrock-converse", "bedrock-anthropic"];
+
+/** AWS Bedrock schemas: host and signing region come from `region`, model ids go in the path. */
+export function isBedrockSchema(schema: string): bool { return schema == "bedrock-converse" || schema == "bedrock-anthropic"; }
 
 function defaultApiVersion(schema: string): string {
   if (schema == "azure-openai") return "2024-10-21";
@@ -55,6 +58,8 @@ export class Backend {
   toolChoiceAny: bool = false;
   /** Rewrite tool call ids to 9 alphanumerics, consistently (Mistral rejects other ids). */
   toolCallId9: bool = false;
+  /** AWS region of a bedrock-* backend (default host bedrock-runtime.<region>.amazonaws.com). */
+  region: string = "";
 }
 
 /** Known OpenAI-compatible vendors (providers.md §9): defaults any backend field can override. */
@@ -407,7 +412,7 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
 function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend | null {
   if (n.kind != Kind.Obj) { v.fail(path, "must be an object"); return null; }
   if (!v.onlyKeys(n, path, ["name", "schema", "preset", "cluster", "host", "base_path", "auth", "api_version", "deployment",
-    "default_max_tokens", "drop_fields", "rename_fields", "stream_usage", "normalize"])) return null;
+    "default_max_tokens", "drop_fields", "rename_fields", "stream_usage", "normalize", "region"])) return null;
   const b = new Backend();
   const presetName = v.str(n, "preset", path, false, "");
   if (presetName === null) return null;
@@ -425,8 +430,9 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
   const schema = v.str(n, "schema", path, preset === null, "openai");
   if (preset !== null && schema !== null && schema != "openai") { v.fail(path + ".preset", "presets are for schema \"openai\""); return null; }
   const cluster = v.str(n, "cluster", path, true, "");
-  const host = v.str(n, "host", path, preset === null || preset.host.length == 0, preset !== null ? preset.host : "");
-  const basePath = v.str(n, "base_path", path, false, preset !== null ? preset.basePath : schema !== null && schema == "azure-openai" ? "/openai" : "/v1");
+  const bedrock = schema !== null && isBedrockSchema(schema);
+  const host = v.str(n, "host", path, !bedrock && (preset === null || preset.host.length == 0), preset !== null ? preset.host : "");
+  const basePath = v.str(n, "base_path", path, false, preset !== null ? preset.basePath : schema !== null && schema == "azure-openai" ? "/openai" : bedrock ? "" : "/v1");
   b.preset = presetName;
   if (preset !== null) {
     b.normalize = preset.normalize;
@@ -491,7 +497,34 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     if (ac === null) return null;
     b.auth = ac;
   }
+  if (!parseBedrockFields(v, n, path, b)) return null;
   return b;
+}
+
+/** `region` (bedrock-* only): defaults to auth.region; gives the default host; must match the signing region. */
+function parseBedrockFields(v: Validator, n: JNode, path: string, b: Backend): bool {
+  const region = v.str(n, "region", path, false, "");
+  if (region === null) return false;
+  if (!isBedrockSchema(b.schema)) {
+    if (v.doc.get(n, "region") !== null) return v.fail(path + ".region", "only used with the bedrock-converse and bedrock-anthropic schemas");
+    return true;
+  }
+  const t = b.auth.type;
+  if (t != "aws-sigv4" && t != "bearer" && t != "none") {
+    return v.fail(path + ".auth.type", "Bedrock backends use \"aws-sigv4\" or \"bearer\" (a Bedrock API key), not \"" + t + "\"");
+  }
+  let r = region;
+  if (r.length == 0 && t == "aws-sigv4") r = b.auth.region;
+  if (r.length == 0) return v.fail(path + ".region", "required: the AWS region of the Bedrock endpoint (or auth.region with aws-sigv4)");
+  for (let i = 0; i < r.length; i++) {
+    const c = r.charCodeAt(i);
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d)) return v.fail(path + ".region", "must be an AWS region name like us-east-1");
+  }
+  // The signature's credential scope names auth.region: a different endpoint region would fail every request.
+  if (t == "aws-sigv4" && b.auth.region != r) return v.fail(path + ".region", "is \"" + r + "\" but auth.region is \"" + b.auth.region + "\"; requests are signed for auth.region");
+  b.region = r;
+  if (b.host.length == 0) b.host = "bedrock-runtime." + r + ".amazonaws.com";
+  return true;
 }
 
 /** Convenience for unit tests. */

@@ -536,7 +536,13 @@ export class GatewayStream extends Context implements TokenWaiter {
       const pairs = this.limitHeaderPairs(adm);
       for (let i = 0; i + 1 < pairs.length; i += 2) h.replace(pairs[i], pairs[i + 1]);
     }
-    const handler = providerFor(req.backend.schema)!.response(req, this.status, h.get("content-type").toLowerCase());
+    const provider = providerFor(req.backend.schema)!;
+    const wanted = provider.responseHeaderNames();
+    for (let i = 0; i < wanted.length; i++) {
+      const v = h.get(wanted[i]);
+      if (v.length > 0) { req.responseHeaders.push(wanted[i]); req.responseHeaders.push(v); }
+    }
+    const handler = provider.response(req, this.status, h.get("content-type").toLowerCase());
     if (end_of_stream) return FilterHeadersStatusValues.Continue;
     this.handler = handler;
     // A whole-body translation may change status, type and length: hold the headers until the

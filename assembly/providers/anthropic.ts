@@ -11,6 +11,7 @@ import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
 import { writeChunkUsage, writeUsage } from "./openai_out";
+import { bedrockModelPath } from "./bedrock_common";
 
 const IMAGE_TYPES: string[] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
@@ -131,6 +132,7 @@ function bodyVersion(d: AnthropicDialect, configured: string): string {
 
 /** The upstream path on the cloud platforms; filled in with the Bedrock and Vertex providers. */
 function anthropicCloudPath(d: AnthropicDialect, req: ClientRequest): string {
+  if (d == AnthropicDialect.Bedrock) return bedrockModelPath(req, req.stream ? "invoke-with-response-stream" : "invoke");
   return req.backend.basePath + "/messages";
 }
 
@@ -437,7 +439,7 @@ function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwriteInput: 
   usage.total = usage.input + usage.output;
 }
 
-class AnthropicJson extends ResponseHandler {
+export class AnthropicJson extends ResponseHandler {
   constructor(private req: ClientRequest) { super(); this.wholeBody = true; this.rewrites = true; }
 
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {

@@ -25,6 +25,11 @@ export class ClientRequest {
   reframe: bool = false;
   /** Gateway clock (unix seconds) for `created` in translated responses. */
   nowSeconds: i64 = 0;
+  /**
+   * Upstream response headers the provider asked for (Provider.responseHeaderNames), as
+   * name, value, … with lower-case names; filled before Provider.response() is called.
+   */
+  responseHeaders: string[] = [];
   constructor(doc: JsonDoc, root: JNode, rule: ModelRule) { this.doc = doc; this.root = root; this.rule = rule; }
   get backend(): Backend { return this.rule.backend; }
   /** Model name sent upstream. */
@@ -33,6 +38,12 @@ export class ClientRequest {
   clientWantsUsage(): bool {
     const iu = this.doc.get(this.doc.get(this.root, "stream_options"), "include_usage");
     return iu !== null && iu.kind == Kind.Bool && iu.flag;
+  }
+  /** Value of an upstream response header from responseHeaders ("" when absent). */
+  responseHeader(name: string): string {
+    const h = this.responseHeaders;
+    for (let i = 0; i + 1 < h.length; i += 2) if (unchecked(h[i]) == name) return unchecked(h[i + 1]);
+    return "";
   }
 }
 
@@ -66,4 +77,6 @@ export abstract class Provider {
   abstract prepare(req: ClientRequest, out: UpstreamRequest): ApiError | null;
   /** The handler for the upstream response. */
   abstract response(req: ClientRequest, status: i32, contentType: string): ResponseHandler;
+  /** Upstream response headers (lower case) response() needs, e.g. a request id; none by default. */
+  responseHeaderNames(): string[] { return []; }
 }

@@ -3,14 +3,20 @@
 import { Provider } from "./provider";
 import { OpenAIProvider } from "./openai";
 import { AnthropicProvider } from "./anthropic";
+import { BedrockConverseProvider } from "./bedrock";
+import { BedrockAnthropicProvider } from "./bedrock_anthropic";
 
 const openai = new OpenAIProvider(false);
 const azure = new OpenAIProvider(true);
 const anthropic = new AnthropicProvider();
+const bedrockConverse = new BedrockConverseProvider();
+const bedrockAnthropic = new BedrockAnthropicProvider();
 
 export function providerFor(schema: string): Provider | null {
   if (schema == "openai") return openai;
   if (schema == "azure-openai") return azure;
   if (schema == "anthropic") return anthropic;
+  if (schema == "bedrock-converse") return bedrockConverse;
+  if (schema == "bedrock-anthropic") return bedrockAnthropic;
   return null;
 }

@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import { loadFixture, fixtureBytes, type Fixture } from "../mocks/provider.ts";
 import { schemaErrors, type OpenAISchemaName } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
+import { loadEventStreamFile } from "../support/eventstream.ts";
+import { bedrockRequestErrors } from "../support/bedrock-schema.ts";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const PROVIDER_FIXTURES = join(ROOT, "tests", "fixtures", "providers");
@@ -41,6 +43,8 @@ export interface UpstreamResponse {
   headers: Record<string, string | string[]>;
   body: Buffer;
   isStream: boolean;
+  /** How the provider writes the body (one write per AWS eventstream frame); default: per SSE event. */
+  writes?: Buffer[];
   /** The mock-provider fixture this came from, when the case reuses one. */
   fixture?: Fixture;
 }
@@ -141,9 +145,16 @@ export function loadCase(dir: string): ProviderCase {
   const upReq = pathOf("upstream-request", "upstream-request.json");
   if (upReq) c.upstream = readJson(upReq);
 
-  const upResp = pathOf("upstream-response", "upstream-response.json", "upstream-response.sse");
+  const upResp = pathOf("upstream-response", "upstream-response.json", "upstream-response.sse", "upstream-response.eventstream.json");
   if (upResp) {
-    if (upResp.endsWith(".fixture.json")) {
+    if (upResp.endsWith(".eventstream.json")) {
+      // AWS eventstream frames listed as JSON, encoded by tests/support/eventstream.ts.
+      const metaPath = pathOf("upstream-response.meta", "upstream-response.meta.json");
+      if (!metaPath) throw new Error(`${id}: ${upResp} needs upstream-response.meta.json`);
+      const m = readJson(metaPath);
+      const writes = loadEventStreamFile(upResp);
+      c.response = { status: m.status, headers: m.headers ?? {}, body: Buffer.concat(writes), isStream: true, writes };
+    } else if (upResp.endsWith(".fixture.json")) {
       const fx = loadFixture(upResp);
       const ct = String(Object.entries(fx.headers).find(([k]) => k.toLowerCase() === "content-type")?.[1] ?? "");
       c.response = { status: fx.status, headers: fx.headers, body: fixtureBytes(fx), isStream: ct.startsWith("text/event-stream"), fixture: fx };
@@ -333,8 +344,14 @@ export function assertUpstreamRequest(c: ProviderCase, seen: SeenRequest, b: Bin
   if (seen.headers["content-length"] !== undefined) assert.equal(Number(seen.headers["content-length"]), seen.body.length, "content-length equals the upstream body length");
   let body: unknown;
   try { body = JSON.parse(seen.body.toString("utf8")); } catch (e) { assert.fail(`upstream body is not JSON: ${(e as Error).message}: ${seen.body.toString("utf8").slice(0, 300)}`); }
-  const norm = c.backendSchema === "anthropic" ? normalizeAnthropicRequest : (x: unknown) => x;
+  const norm = c.backendSchema === "anthropic" || c.backendSchema === "bedrock-anthropic" ? normalizeAnthropicRequest : (x: unknown) => x;
   assertMatches(norm(body), norm(up.body), b, "upstream request body");
+  if (c.backendSchema.startsWith("bedrock-")) {
+    // What the gateway sent must satisfy the Bedrock Runtime service model (path labels and body).
+    const base = String(c.config.backends.find((x: any) => x.name === c.backendName)?.base_path ?? "");
+    const path = seen.url.startsWith(base) ? seen.url.slice(base.length) : seen.url;
+    assert.deepEqual(bedrockRequestErrors(seen.method, path, seen.body), [], "upstream request against the Bedrock service model (../shared/specs/bedrock/service-2.json)");
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -353,7 +370,20 @@ export function clientBodySchema(c: ProviderCase, status: number): OpenAISchemaN
 /** Contract checks on a JSON client body (schema, finish_reason values). Returns problems. */
 export function jsonBodyProblems(c: ProviderCase, status: number, body: any): string[] {
   const schema = clientBodySchema(c, status);
-  const out = schemaProblems(schema, body, "client body");
+  const out: string[] = [];
+  if (schema === "CreateEmbeddingResponse" && c.request?.encoding_format === "base64" && Array.isArray(body?.data)) {
+    // The spec types `embedding` as numbers only, but with encoding_format base64 OpenAI answers
+    // base64 of little-endian float32 (what openai-node decodes): check that, then the schema on
+    // the decoded vectors.
+    body = clone(body);
+    for (const [i, d] of body.data.entries()) {
+      const e = d?.embedding;
+      const bytes = typeof e === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(e) ? Buffer.from(e, "base64") : undefined;
+      if (!bytes || bytes.length % 4 !== 0) { out.push(`client body: data[${i}].embedding is not base64 of float32 values`); continue; }
+      d.embedding = Array.from({ length: bytes.length / 4 }, (_, k) => bytes.readFloatLE(k * 4));
+    }
+  }
+  out.push(...schemaProblems(schema, body, "client body"));
   if (schema === "CreateChatCompletionResponse") {
     for (const [i, ch] of (Array.isArray(body?.choices) ? body.choices : []).entries()) {
       if (!FINISH_REASONS.includes(ch?.finish_reason)) out.push(`choices[${i}].finish_reason ${JSON.stringify(ch?.finish_reason)} is not one of ${FINISH_REASONS.join(", ")}`);

@@ -49,7 +49,8 @@ export function mockFixture(c: ProviderCase): Fixture {
   if (r.fixture) return { ...r.fixture, match: undefined };
   return {
     name: c.id, description: c.description, status: r.status, headers: r.headers,
-    parts: r.isStream ? splitBody(r.body, "sse-events").map((bytes) => ({ bytes, delayMs: 1 })) : [{ bytes: r.body, delayMs: 0 }],
+    parts: r.writes ? r.writes.map((bytes) => ({ bytes, delayMs: 1 }))
+      : r.isStream ? splitBody(r.body, "sse-events").map((bytes) => ({ bytes, delayMs: 1 })) : [{ bytes: r.body, delayMs: 0 }],
     streamed: r.isStream, abortAfterBody: false,
   };
 }
