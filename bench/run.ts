@@ -20,6 +20,12 @@
 //   r) global mode against the real envoyproxy/ratelimit + Redis (tests/support/ratelimit.ts):
 //      gRPC round trips per request, counted at the host's proxy_grpc_call (and cross-checked
 //      against the service's Redis INCRBYs): admitted = check + debit, denied = check only
+//   h) OpenAI → Bedrock Converse: scenario e's request (streaming, SigV4-signed) + a ConverseStream
+//      answer of 200 AWS eventstream frames (messageStart, 196 text deltas, contentBlockStop,
+//      messageStop, metadata), one frame per write, decoded (both CRCs) and translated frame by
+//      frame into chat.completion.chunk events; the native baseline decodes the same frames in
+//      JavaScript (prelude, CRCs, headers) and round-trips each payload through JSON
+//   i) the same with 2000 frames: per-frame cost must not grow with stream length
 //   s) SigV4 signing of a Bedrock Converse POST with a 2 KiB body (assembly/auth/sigv4.ts built
 //      alone from bench/wasm/sigv4.ts, plain WebAssembly, no proxy-wasm host); per KiB = the slope
 //      between a 2 KiB and a 66 KiB body
@@ -31,7 +37,7 @@
 //   node:crypto (scenario s) the same signature with Node's OpenSSL SHA-256/HMAC (bench/sigv4.ts),
 //           with the derived signing key cached as the wasm signer does, and without the cache
 //
-//   node --import tsx bench/run.ts [--json] [--scale 0.2] [--only a,b,c,d,e,f,g,r,s] [--wasm other.wasm]
+//   node --import tsx bench/run.ts [--json] [--scale 0.2] [--only a,b,c,d,e,f,g,h,i,r,s] [--wasm other.wasm]
 //
 // Timing: process.hrtime.bigint() around each whole request (headers, body, response, teardown
 // with on_log/on_done/on_delete); for streams also around the response-body phase alone, divided
@@ -54,6 +60,7 @@ import {
   ANTHROPIC_TOOL, ANTHROPIC_TOOL_CALL_ID, type SseStream, type AnthropicSse,
 } from "./bodies.ts";
 import { NodeSigV4, WasmSigV4, type SigV4Input } from "./sigv4.ts";
+import { BEDROCK_CONFIG, BEDROCK_STREAM_HEADERS, bedrockConverseStream, checkBedrockStream, nativeFrame } from "./bedrock.ts";
 import { Clusters } from "../tests/host/clusters.ts";
 import { startRateLimit } from "../tests/support/ratelimit.ts";
 import { RedisMonitor } from "../tests/limits/support.ts";
@@ -70,7 +77,7 @@ const args = process.argv.slice(2);
 const asJson = args.includes("--json");
 const argOf = (n: string) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : undefined; };
 const scale = Number(argOf("--scale") ?? "1");
-const only = new Set((argOf("--only") ?? "a,b,c,d,e,f,g,r,s").split(","));
+const only = new Set((argOf("--only") ?? "a,b,c,d,e,f,g,h,i,r,s").split(","));
 // --wasm build/ai-gateway.debug.wasm: the build with function names, for `node --cpu-prof`.
 const GATEWAY_WASM = argOf("--wasm") ?? DEFAULT_GATEWAY_WASM;
 if (!(scale > 0)) throw new Error("--scale must be a positive number");
@@ -130,7 +137,7 @@ const ANTHROPIC_JSON_HEADERS = (len: number): [string, string][] => [
 ];
 const ANTHROPIC_SSE_HEADERS: [string, string][] = [[":status", "200"], ["content-type", "text/event-stream; charset=utf-8"], ["cache-control", "no-cache"], ["request-id", "req_011CSHoEeqs5C35K2UUqR7Fy"]];
 
-interface Exchange { provider: "openai" | "anthropic"; request: Uint8Array; json?: Uint8Array; sse?: SseStream | AnthropicSse }
+interface Exchange { provider: "openai" | "anthropic" | "bedrock"; request: Uint8Array; json?: Uint8Array; sse?: SseStream | AnthropicSse }
 
 /** One request through the driver. Returns [total ns, response-body-phase ns]. */
 function runOnce(worker: Worker, x: Exchange, record: boolean) {
@@ -145,7 +152,7 @@ function runOnce(worker: Worker, x: Exchange, record: boolean) {
     s.responseBody(x.json, true);
     te = process.hrtime.bigint();
   } else {
-    s.responseHeaders(anthropic ? ANTHROPIC_SSE_HEADERS : SSE_RESPONSE_HEADERS);
+    s.responseHeaders(x.provider === "bedrock" ? BEDROCK_STREAM_HEADERS : anthropic ? ANTHROPIC_SSE_HEADERS : SSE_RESPONSE_HEADERS);
     tb = process.hrtime.bigint();
     const ev = x.sse!.events;
     for (let i = 0; i < ev.length; i++) s.responseBody(ev[i], i === ev.length - 1);
@@ -160,7 +167,8 @@ function runOnce(worker: Worker, x: Exchange, record: boolean) {
  *  credentials set, usage stripped and logged / translated both ways), so the numbers are not
  *  those of an error path. */
 function checkGatewayWork(host: PluginHost, worker: Worker, x: Exchange): void {
-  if (x.provider === "anthropic") checkAnthropicTranslation(host, worker, x);
+  if (x.provider === "bedrock") { const before = host.logs.length; checkBedrockStream(host, before, runOnce(worker, x, true).driver, x.sse as ReturnType<typeof bedrockConverseStream>); }
+  else if (x.provider === "anthropic") checkAnthropicTranslation(host, worker, x);
   else checkOpenAIPassthrough(host, worker, x);
 }
 
@@ -306,6 +314,7 @@ function nativeOnce(x: Exchange): number {
   const t0 = process.hrtime.bigint();
   sink += JSON.stringify(JSON.parse(td.decode(x.request))).length;
   if (x.json) sink += JSON.stringify(JSON.parse(td.decode(x.json))).length;
+  else if (x.provider === "bedrock") for (const ev of x.sse!.events) sink += nativeFrame(ev);
   else for (const ev of x.sse!.events) {
     const text = td.decode(ev);
     const at = text.indexOf("data: "); // after Anthropic's "event: …" line
@@ -533,16 +542,19 @@ const scenarios: Scenario[] = ([
   { key: "d", name: "Anthropic: 2 KB req + 1 KB JSON", x: { provider: "anthropic", request: anthropicChatRequest(2048, false), json: anthropicMessage(1024) }, warmup: 500, iterations: 5000, chunks: 0 },
   { key: "e", name: "Anthropic: 2 KB req + SSE, 200 ev", x: { provider: "anthropic", request: anthropicChatRequest(2048, true), sse: anthropicSseStream(200) }, warmup: 50, iterations: 400, chunks: 200, streamLabel: "Anthropic→OpenAI, 200 events" },
   { key: "f", name: "Anthropic: 2 KB req + SSE, 2000 ev", x: { provider: "anthropic", request: anthropicChatRequest(2048, true), sse: anthropicSseStream(2000) }, warmup: 5, iterations: 50, chunks: 2000, streamLabel: "Anthropic→OpenAI, 2000 events" },
+  { key: "h", name: "Bedrock: 2 KB req + ES, 200 frames", x: { provider: "bedrock", request: anthropicChatRequest(2048, true), sse: bedrockConverseStream(200) }, warmup: 50, iterations: 400, chunks: 200, streamLabel: "ConverseStream→OpenAI, 200 frames" },
+  { key: "i", name: "Bedrock: 2 KB req + ES, 2000 frames", x: { provider: "bedrock", request: anthropicChatRequest(2048, true), sse: bedrockConverseStream(2000) }, warmup: 5, iterations: 50, chunks: 2000, streamLabel: "ConverseStream→OpenAI, 2000 frames" },
 ] satisfies Scenario[]).filter((s) => only.has(s.key));
 
 if (scenarios.length) ensureBuilt("tests/filters/noop/index.ts", NOOP_WASM, [NOOP_SRC]);
 const gw = scenarios.some((s) => s.x.provider === "openai") ? await loadWorker(GATEWAY_WASM, "ai_gateway", GATEWAY_CONFIG) : undefined;
 const gwAnthropic = scenarios.some((s) => s.x.provider === "anthropic") ? await loadWorker(GATEWAY_WASM, "ai_gateway", ANTHROPIC_CONFIG) : undefined;
+const gwBedrock = scenarios.some((s) => s.x.provider === "bedrock") ? await loadWorker(GATEWAY_WASM, "ai_gateway", BEDROCK_CONFIG) : undefined;
 const noop = scenarios.length ? await loadWorker(NOOP_WASM, "noop", "") : undefined;
 
 const results = [];
 for (const sc of scenarios) {
-  const g = (sc.x.provider === "anthropic" ? gwAnthropic : gw)!;
+  const g = (sc.x.provider === "bedrock" ? gwBedrock : sc.x.provider === "anthropic" ? gwAnthropic : gw)!;
   checkGatewayWork(g.host, g.worker, sc.x);
   checkNoopPassthrough(noop!.worker, sc.x);
   const warmup = Math.max(1, Math.round(sc.warmup * scale)), iterations = Math.max(5, Math.round(sc.iterations * scale));
@@ -568,6 +580,7 @@ for (const sc of scenarios) {
 
 gw?.host.close();
 gwAnthropic?.host.close();
+gwBedrock?.host.close();
 noop?.host.close();
 
 const limits = only.has("g") ? await benchLocalLimits() : undefined;
@@ -590,14 +603,14 @@ if (asJson) {
   }
   const streams = results.filter((r) => r.chunks);
   if (streams.length) {
-    console.log(`\nper SSE event written upstream, response-body phase only (ns)\n`);
+    console.log(`\nper SSE event (Bedrock: per eventstream frame) written upstream, response-body phase only (ns)\n`);
     console.log(`${"stream".padEnd(38)}${pad("events", 7)}${pad("filter med", 12)}${pad("p90", 10)}${pad("no-op med", 11)}${pad("p90", 9)}${pad("native med", 12)}${pad("filter-no-op", 14)}${pad("÷native", 9)}`);
     for (const r of streams) {
       console.log(`${(r.scenario + ") " + r.streamLabel).padEnd(38)}${pad(String(r.events), 7)}${pad(ns(r.filter.perChunk!.median), 12)}${pad(ns(r.filter.perChunk!.p90), 10)}` +
         `${pad(ns(r.noop.perChunk!.median), 11)}${pad(ns(r.noop.perChunk!.p90), 9)}${pad(ns(r.native.perChunk!.median), 12)}` +
         `${pad(ns(r.filter.perChunk!.median - r.noop.perChunk!.median), 14)}${pad((r.filter.perChunk!.median / r.native.perChunk!.median).toFixed(2) + "x", 9)}`);
     }
-    for (const provider of ["openai", "anthropic"]) {
+    for (const provider of ["openai", "anthropic", "bedrock"]) {
       const pair = streams.filter((r) => r.provider === provider);
       if (pair.length !== 2) continue;
       const [s, l] = pair;
