@@ -4,8 +4,9 @@
 // for byte, so a fixture encoded here is what Bedrock would send.
 //
 // Fixture format (`upstream-response.eventstream.json`): either an array of frames or
-// `{"frames": [...], "truncate_bytes": n}` (the last n bytes of the encoded stream are cut off, a
-// connection that died mid-frame). A frame is `{"headers": {name: string value, ...}, "payload":
+// `{"frames": [...], "truncate_bytes": n, "flip_byte": k}` (the last n bytes of the encoded stream
+// are cut off, a connection that died mid-frame; the lowest bit of byte k of the stream is
+// flipped, a frame corrupted in transit whose CRC no longer matches). A frame is `{"headers": {name: string value, ...}, "payload":
 // <JSON value, serialized with JSON.stringify> | "payload_text": "<exact payload text>" |
 // "chunk": <Anthropic Messages event>}`; `chunk` is InvokeModelWithResponseStream's payload
 // `{"bytes": base64(JSON.stringify(event)), "p": padding}` (providers.md §4.8).
@@ -34,7 +35,7 @@ export interface EventFrame {
   chunk?: unknown;
 }
 
-export interface EventStreamFile { frames: EventFrame[]; truncate_bytes?: number }
+export interface EventStreamFile { frames: EventFrame[]; truncate_bytes?: number; flip_byte?: number }
 
 function stringHeaders(headers: Record<string, string>): Buffer {
   const parts: Buffer[] = [];
@@ -92,6 +93,13 @@ export function eventStreamWrites(file: EventStreamFile | EventFrame[]): Buffer[
   const { frames, truncate } = encodeEventStreamFile(file);
   let cut = truncate;
   const out = frames.map((f) => Buffer.from(f));
+  const flip = Array.isArray(file) ? undefined : file.flip_byte;
+  if (flip !== undefined) {
+    let at = flip;
+    const frame = out.find((f) => (at < f.length ? true : ((at -= f.length), false)));
+    if (!frame) throw new Error(`flip_byte ${flip} is past the end of the stream`);
+    frame[at] ^= 0x01;
+  }
   while (cut > 0 && out.length) {
     const last = out[out.length - 1];
     if (last.length <= cut) { cut -= last.length; out.pop(); }
