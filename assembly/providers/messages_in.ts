@@ -40,7 +40,8 @@ export function prepareMessagesRequest(provider: Provider, req: ClientRequest, o
   const terr = messagesToChat(req, b);
   if (terr !== null) return terr;
   // Copied values keep their nesting; a few levels are added around them.
-  const doc = parseJson(b.buf, MAX_DEPTH + 8, b.len);
+  // Over exactly the written bytes: the provider may copy the source to its end (Edits.apply).
+  const doc = parseJson(b.buf.subarray(0, b.len), MAX_DEPTH + 8);
   const root = doc.root;
   if (root === null) return new ApiError(500, "server_error", "translation_failed", "The gateway could not translate the request: " + doc.error + ".");
   const chat = new ClientRequest(doc, root, req.rule);

@@ -52,14 +52,13 @@ function matchedStop(req: ClientRequest, doc: JsonDoc, choice: JNode | null): JN
 }
 
 /** Anthropic usage members from the gateway's Usage (OpenAI semantics: input includes cache). */
-function writeMessagesUsage(b: ByteBuilder, u: Usage, full: bool): void {
+function writeMessagesUsage(b: ByteBuilder, u: Usage): void {
   let uncached = u.input - u.cachedInput - u.cacheWrite;
   if (uncached < 0) uncached = 0;
   b.str("{\"input_tokens\":"); b.int(uncached);
   b.str(",\"cache_creation_input_tokens\":"); b.int(u.cacheWrite);
   b.str(",\"cache_read_input_tokens\":"); b.int(u.cachedInput);
   b.str(",\"output_tokens\":"); b.int(u.output);
-  if (full) b.str(",\"service_tier\":\"standard\"");
   b.byte(0x7d);
 }
 
@@ -199,7 +198,7 @@ export class MessagesFromChat extends ResponseHandler {
     if (seq !== null) { out.str("\"stop_sequence\",\"stop_sequence\":"); doc.copyTo(seq, out); }
     else { out.jsonString(stopReason(finish, tools > 0)); out.str(",\"stop_sequence\":null"); }
     out.str(",\"usage\":");
-    writeMessagesUsage(out, this.usage, true);
+    writeMessagesUsage(out, this.usage);
     out.byte(0x7d);
   }
 
@@ -216,8 +215,10 @@ export class MessagesFromChat extends ResponseHandler {
     s.str(",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
     const model = doc.get(root, "model");
     if (model !== null && model.kind == Kind.Str && model.end - model.start > 2) doc.copyTo(model, s); else s.jsonString(this.req.upstreamModel);
+    // Chat streams report usage only at the end (message_delta carries it): zeros here, whatever
+    // the inner handler may already have read further on in the same body chunk.
     s.str(",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
-    writeMessagesUsage(s, this.usage, false);
+    writeMessagesUsage(s, new Usage());
     s.str("}}");
     this.event(out, "message_start", s);
     this.started = true;
@@ -294,7 +295,7 @@ export class MessagesFromChat extends ResponseHandler {
     if (this.stopSeq.len > 0 && !this.sawTools) { s.str("\"stop_sequence\",\"stop_sequence\":"); s.bytes(this.stopSeq.buf, 0, this.stopSeq.len); }
     else { s.jsonString(stopReason(this.finish, this.sawTools)); s.str(",\"stop_sequence\":null"); }
     s.str("},\"usage\":");
-    writeMessagesUsage(s, this.usage, false);
+    writeMessagesUsage(s, this.usage);
     s.byte(0x7d);
     this.event(out, "message_delta", s);
     out.str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
