@@ -217,14 +217,19 @@ export class GatewayStream extends Context implements TokenWaiter {
       return v.length > 0 && v.length <= 256 ? logSafe(v) : null;
     }
     if (keys.size == 0) return "-";
-    let key = h.get("authorization");
-    if (key.length > 7 && key.substring(0, 7).toLowerCase() == "bearer ") key = key.substring(7);
-    else if (key.length > 0) key = "";
-    if (key.length == 0) key = h.get("x-api-key");
-    if (key.length == 0) key = h.get("api-key");
-    if (key.length == 0) return null;
-    const hash = hexEncode(sha256(Uint8Array.wrap(String.UTF8.encode(key.trim()))));
-    return keys.has(hash) ? keys.get(hash) : null;
+    // OpenAI clients send a Bearer token; Anthropic clients x-api-key (or, with an auth token,
+    // Bearer); Azure clients api-key. A client may send more than one (the Anthropic SDK sends
+    // both when given both): the first that is a gateway key identifies it.
+    let bearer = h.get("authorization");
+    bearer = bearer.length > 7 && bearer.substring(0, 7).toLowerCase() == "bearer " ? bearer.substring(7) : "";
+    const candidates: string[] = [bearer, h.get("x-api-key"), h.get("api-key")];
+    for (let i = 0; i < candidates.length; i++) {
+      const key = candidates[i].trim();
+      if (key.length == 0) continue;
+      const hash = hexEncode(sha256(Uint8Array.wrap(String.UTF8.encode(key))));
+      if (keys.has(hash)) return keys.get(hash);
+    }
+    return null;
   }
 
   private facts(req: ClientRequest): RequestFacts {

@@ -42,11 +42,15 @@ export function allowedBetas(header: string): string[] {
  * Native request: `model` renamed by the route (direct API), or removed with `anthropic_version`
  * added (Bedrock, Vertex; Bedrock also drops `stream`, its path says it); betas as the
  * `anthropic-beta` header (direct, Vertex) or the body's `anthropic_beta` (Bedrock, §4.8).
+ * Without a rename or betas on the direct API the client's bytes go upstream untouched.
  */
 export function prepareNativeMessages(p: AnthropicProvider, req: ClientRequest, out: UpstreamRequest): ApiError | null {
   const doc = req.doc, root = req.root;
   const edits = new Edits(doc);
   const betas = allowedBetas(req.anthropicBeta);
+  // Betas come from the header only, filtered: a body `anthropic_beta` (Bedrock's spelling) from
+  // the client would bypass the filter.
+  removeAll(doc, root, "anthropic_beta", edits);
   if (p.dialect == AnthropicDialect.Direct) {
     const up = req.rule.upstreamModel;
     if (up.length > 0 && up != req.model) {
@@ -62,7 +66,6 @@ export function prepareNativeMessages(p: AnthropicProvider, req: ClientRequest, 
     edits.addMember(root, "anthropic_version", v.toString());
     if (p.dialect == AnthropicDialect.Bedrock) {
       removeAll(doc, root, "stream", edits);
-      removeAll(doc, root, "anthropic_beta", edits);
       if (betas.length > 0) {
         const b = new ByteBuilder(64);
         b.byte(0x5b);

@@ -144,6 +144,15 @@ test("native: an auth token (Authorization: Bearer) identifies the client as wel
   assertNoClientSecrets(env.anthropic);
 });
 
+test("a client sending both an unknown Bearer token and its gateway key as x-api-key is identified by the key", async () => {
+  env.anthropic.enqueue(answer(200, "application/json", fixtureFile("anthropic/messages-native-json/upstream-response.json")));
+  const msg = await client(env.gateway, { apiKey: CLIENT_KEY, authToken: "some-other-token" }).messages.create({ model: "sonnet", max_tokens: 16, messages: [{ role: "user", content: "Hi" }] });
+  assert.equal(msg.content[0].type, "text");
+  const raw = env.anthropic.requests[0].rawHeaders.join("\n");
+  assert.ok(!raw.includes("some-other-token"), "no client credential goes upstream");
+  assertNoClientSecrets(env.anthropic);
+});
+
 test("native: provider errors keep their SDK class: 429 → RateLimitError, 529 → InternalServerError with overloaded_error", async () => {
   env.anthropic.enqueue(answer(429, "application/json", fixtureFile("anthropic/error-429-rate-limit/upstream-response.json")));
   await assert.rejects(client(env.gateway).messages.create({ model: "claude-test-model", max_tokens: 8, messages: [{ role: "user", content: "Hi" }] }), (e: any) => {
