@@ -53,10 +53,11 @@ export function prepareNativeMessages(p: AnthropicProvider, req: ClientRequest, 
   removeAll(doc, root, "anthropic_beta", edits);
   if (p.dialect == AnthropicDialect.Direct) {
     const up = req.rule.upstreamModel;
-    if (up.length > 0 && up != req.model) {
+    const model = doc.get(root, "model");
+    if (up.length > 0 && up != req.model && model !== null) {
       const b = new ByteBuilder(up.length + 2);
       b.jsonString(up);
-      edits.replaceNode(doc.get(root, "model")!, b.toBytes()); // present: the filter routed on it
+      edits.replaceNode(model, b.toBytes());
     }
   } else {
     removeAll(doc, root, "model", edits);

@@ -76,9 +76,14 @@ function effortFor(budget: i64): string {
 export function messagesToChat(req: ClientRequest, b: ByteBuilder): ApiError | null {
   const doc = req.doc, root = req.root;
   const vendor = isVendor(req.backend);
+  // Checked by the filter and checkMessagesRequest; checked again here so no caller can trap.
+  const model = doc.get(root, "model"), maxTokens = doc.get(root, "max_tokens"), msgs = doc.get(root, "messages");
+  if (model === null || model.kind != Kind.Str) return badRequest("missing_required_parameter", "model: Field required", "model");
+  if (maxTokens === null || maxTokens.kind != Kind.Num) return badRequest("missing_required_parameter", "max_tokens: Field required", "max_tokens");
+  if (msgs === null || msgs.kind != Kind.Arr) return badRequest("missing_required_parameter", "messages: Field required", "messages");
   const w = new JsonWriter(b);
   w.obj();
-  w.kRaw("model", doc, doc.get(root, "model")!); // the filter routed on it: present, a string
+  w.kRaw("model", doc, model);
 
   const topK = doc.get(root, "top_k");
   if (topK !== null && topK.kind != Kind.Null) return badRequest("unsupported_parameter", "top_k: not supported by this model's backend (OpenAI-format APIs have no top_k).", "top_k");
@@ -88,14 +93,13 @@ export function messagesToChat(req: ClientRequest, b: ByteBuilder): ApiError | n
   w.key("messages").arr();
   const serr = writeSystem(doc, doc.get(root, "system"), w);
   if (serr !== null) return serr;
-  const msgs = doc.get(root, "messages")!; // checked: an array
   for (let i = 0; i < msgs.length; i++) {
     const e = writeMessage(doc, unchecked(msgs.items![i]), i, w);
     if (e !== null) return e;
   }
   w.end();
 
-  w.kRaw(vendor ? "max_tokens" : "max_completion_tokens", doc, doc.get(root, "max_tokens")!);
+  w.kRaw(vendor ? "max_tokens" : "max_completion_tokens", doc, maxTokens);
   const temp = doc.get(root, "temperature");
   if (temp !== null && temp.kind == Kind.Num) w.kRaw("temperature", doc, temp);
   const topP = doc.get(root, "top_p");

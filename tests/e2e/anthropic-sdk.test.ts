@@ -145,8 +145,15 @@ test("native: an auth token (Authorization: Bearer) identifies the client as wel
 });
 
 test("a client sending both an unknown Bearer token and its gateway key as x-api-key is identified by the key", async () => {
+  // (The SDK refuses apiKey + authToken together; other Messages clients and proxies do send both.)
   env.anthropic.enqueue(answer(200, "application/json", fixtureFile("anthropic/messages-native-json/upstream-response.json")));
-  const msg = await client(env.gateway, { apiKey: CLIENT_KEY, authToken: "some-other-token" }).messages.create({ model: "sonnet", max_tokens: 16, messages: [{ role: "user", content: "Hi" }] });
+  const res = await fetch(`${env.gateway.url}/v1/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "anthropic-version": "2023-06-01", authorization: "Bearer some-other-token", "x-api-key": CLIENT_KEY },
+    body: JSON.stringify({ model: "sonnet", max_tokens: 16, messages: [{ role: "user", content: "Hi" }] }),
+  });
+  const msg = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(msg));
   assert.equal(msg.content[0].type, "text");
   const raw = env.anthropic.requests[0].rawHeaders.join("\n");
   assert.ok(!raw.includes("some-other-token"), "no client credential goes upstream");
