@@ -25,6 +25,37 @@ export class ApiError {
     b.str("}}");
     return b.toArrayBuffer();
   }
+
+  /**
+   * The same error in the Anthropic Messages API envelope (`{"type":"error","error":{type,
+   * message}}`, providers.md §4.7), for clients of /v1/messages: the type follows the status.
+   */
+  anthropicBody(): ArrayBuffer {
+    const b = new ByteBuilder(64 + this.message.length);
+    b.str("{\"type\":\"error\",\"error\":{\"type\":");
+    b.jsonString(anthropicErrorType(this.status));
+    b.str(",\"message\":");
+    b.jsonString(this.message);
+    b.str("}}");
+    return b.toArrayBuffer();
+  }
+
+  /** The body in the client's format: Anthropic's envelope for Messages API clients, else OpenAI's. */
+  render(anthropic: bool): ArrayBuffer { return anthropic ? this.anthropicBody() : this.body(); }
+}
+
+/** Anthropic's error type for an HTTP status (the documented pairs; other 4xx → invalid_request_error). */
+export function anthropicErrorType(status: i32): string {
+  if (status == 401) return "authentication_error";
+  if (status == 402) return "billing_error";
+  if (status == 403) return "permission_error";
+  if (status == 404) return "not_found_error";
+  if (status == 413) return "request_too_large";
+  if (status == 429) return "rate_limit_error";
+  if (status == 504) return "timeout_error";
+  if (status == 529) return "overloaded_error";
+  if (status >= 500) return "api_error";
+  return "invalid_request_error";
 }
 
 export function badRequest(code: string, message: string, param: string = ""): ApiError {

@@ -17,6 +17,8 @@ import { ApiError, badRequest } from "../errors";
 import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { ClientRequest, Endpoint, ResponseHandler, UpstreamRequest } from "../providers/provider";
 import { providerFor } from "../providers/registry";
+import { prepareMessagesRequest } from "../providers/messages_in";
+import { messagesResponseHandler } from "../providers/messages_out";
 import { GatewayRoot, nowSeconds } from "./root";
 import { TokenWaiter } from "./credentials";
 import { Admission } from "./limits";
@@ -43,6 +45,7 @@ function classify(method: string, path: string): Endpoint {
   if (path == "/v1/chat/completions" || path == "/chat/completions") return Endpoint.ChatCompletions;
   if (path == "/v1/embeddings" || path == "/embeddings") return Endpoint.Embeddings;
   if (path == "/v1/models" || path == "/models" || path.startsWith("/v1/models/")) return Endpoint.Models;
+  if (path == "/v1/messages" || path == "/messages") return Endpoint.Messages;
   return Endpoint.Unknown;
 }
 
@@ -78,6 +81,10 @@ export class GatewayStream extends Context implements TokenWaiter {
   private handler: ResponseHandler | null = null;
   private status: i32 = 0;
   private out: ByteBuilder | null = null;
+  /** The client speaks the Anthropic Messages API (/v1/messages…): errors in its envelope. */
+  private anthropicErrors: bool = false;
+  /** The client's anthropic-beta header (removed from the request; native Messages backends may get it). */
+  private anthropicBeta: string = "";
   /** Client identity (gateway API key name or trusted header), "-" when none is configured. */
   client: string = "-";
   /** Index of the backend API key used, for 401/403 penalties (-1: none). */
@@ -115,7 +122,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     send_local_response(<u32>status, details, body, headers, GrpcStatusValues.InvalidCode);
   }
 
-  private fail(e: ApiError): void { this.reply(e.status, e.body(), "ai_gateway_" + (e.code.length ? e.code : "error")); }
+  private fail(e: ApiError): void { this.reply(e.status, e.render(this.anthropicErrors), "ai_gateway_" + (e.code.length ? e.code : "error")); }
 
   onRequestHeaders(_n: u32, end_of_stream: bool): FilterHeadersStatusValues {
     const cfg = this.gw.config;
@@ -128,8 +135,10 @@ export class GatewayStream extends Context implements TokenWaiter {
     const fullPath = h.get(":path");
     const q = fullPath.indexOf("?");
     this.path = q >= 0 ? fullPath.substring(0, q) : fullPath;
+    this.anthropicErrors = this.path == "/v1/messages" || this.path == "/messages" || this.path.startsWith("/v1/messages/");
     const who = this.identify(cfg.clientHeader, cfg.clientKeys);
     for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) h.remove(unchecked(CLIENT_CREDENTIAL_HEADERS[i]));
+    this.stripAnthropicHeaders();
     if (cfg.clientHeader.length) h.remove(cfg.clientHeader);
     if (who === null) {
       this.endpoint = classify(this.method, this.path);
@@ -181,6 +190,25 @@ export class GatewayStream extends Context implements TokenWaiter {
     return FilterHeadersStatusValues.StopIteration;
   }
 
+  /**
+   * The client's `anthropic-*` headers (version, beta, browser access…) describe its own API
+   * contract with Anthropic, not the backend's: none goes upstream as sent. The gateway sets
+   * anthropic-version itself; anthropic-beta is kept for a native Messages backend to filter.
+   */
+  private stripAnthropicHeaders(): void {
+    const h = stream_context.headers.request;
+    const pairs = h.get_headers();
+    for (let i = 0; i < pairs.length; i++) {
+      const k = String.UTF8.decode(pairs[i].key);
+      if (k.length < 10 || !k.toLowerCase().startsWith("anthropic-")) continue;
+      if (k.toLowerCase() == "anthropic-beta") {
+        const v = String.UTF8.decode(pairs[i].value);
+        this.anthropicBeta = this.anthropicBeta.length ? this.anthropicBeta + "," + v : v;
+      }
+      h.remove(k);
+    }
+  }
+
   /** Client name, or null when identity is required and missing/unknown. */
   private identify(trusted: string, keys: Map<string, string>): string | null {
     const h = stream_context.headers.request;
@@ -189,14 +217,19 @@ export class GatewayStream extends Context implements TokenWaiter {
       return v.length > 0 && v.length <= 256 ? logSafe(v) : null;
     }
     if (keys.size == 0) return "-";
-    let key = h.get("authorization");
-    if (key.length > 7 && key.substring(0, 7).toLowerCase() == "bearer ") key = key.substring(7);
-    else if (key.length > 0) key = "";
-    if (key.length == 0) key = h.get("x-api-key");
-    if (key.length == 0) key = h.get("api-key");
-    if (key.length == 0) return null;
-    const hash = hexEncode(sha256(Uint8Array.wrap(String.UTF8.encode(key.trim()))));
-    return keys.has(hash) ? keys.get(hash) : null;
+    // OpenAI clients send a Bearer token; Anthropic clients x-api-key (or, with an auth token,
+    // Bearer); Azure clients api-key. A client may send more than one (the Anthropic SDK sends
+    // both when given both): the first that is a gateway key identifies it.
+    let bearer = h.get("authorization");
+    bearer = bearer.length > 7 && bearer.substring(0, 7).toLowerCase() == "bearer " ? bearer.substring(7) : "";
+    const candidates: string[] = [bearer, h.get("x-api-key"), h.get("api-key")];
+    for (let i = 0; i < candidates.length; i++) {
+      const key = candidates[i].trim();
+      if (key.length == 0) continue;
+      const hash = hexEncode(sha256(Uint8Array.wrap(String.UTF8.encode(key))));
+      if (keys.has(hash)) return keys.get(hash);
+    }
+    return null;
   }
 
   private facts(req: ClientRequest): RequestFacts {
@@ -227,7 +260,7 @@ export class GatewayStream extends Context implements TokenWaiter {
       ", used " + adm.used.toString() + (adm.requested > 0 ? ", requested " + adm.requested.toString() : "") +
       ". Please try again in " + adm.resetSeconds.toString() + "s.";
     const e = new ApiError(429, "tokens", "rate_limit_exceeded", msg);
-    this.reply(429, e.body(), "ai_gateway_rate_limited", headers);
+    this.reply(429, e.render(this.anthropicErrors), "ai_gateway_rate_limited", headers);
   }
 
   /**
@@ -419,6 +452,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     }
     const req = new ClientRequest(doc, root, rule);
     req.endpoint = this.endpoint;
+    req.anthropicBeta = this.anthropicBeta;
     req.model = model;
     req.nowSeconds = nowSeconds();
     const streamNode = doc.get(root, "stream");
@@ -426,9 +460,10 @@ export class GatewayStream extends Context implements TokenWaiter {
     const backend = rule.backend;
     const provider = providerFor(backend.schema)!;
     const lcf = this.gw.config!.limits;
-    req.reframe = req.stream && lcf !== null && (lcf.streamEdge == "cut" || lcf.usageEvent);
+    // Budget cut and usage comment speak the chat stream format only: Messages streams are not re-framed.
+    req.reframe = req.stream && this.endpoint != Endpoint.Messages && lcf !== null && (lcf.streamEdge == "cut" || lcf.usageEvent);
     const up = new UpstreamRequest();
-    const err = provider.prepare(req, up);
+    const err = this.endpoint == Endpoint.Messages ? prepareMessagesRequest(provider, req, up) : provider.prepare(req, up);
     if (err !== null) { this.fail(err); return FilterDataStatusValues.StopIterationNoBuffer; }
     this.req = req;
     this.requestBytes = <i64>body_buffer_length;
@@ -542,7 +577,10 @@ export class GatewayStream extends Context implements TokenWaiter {
       const v = h.get(wanted[i]);
       if (v.length > 0) { req.responseHeaders.push(wanted[i]); req.responseHeaders.push(v); }
     }
-    const handler = provider.response(req, this.status, h.get("content-type").toLowerCase());
+    // A Messages request translated to chat: the provider reads its headers from the chat request.
+    if (req.chat !== null) req.chat!.responseHeaders = req.responseHeaders;
+    const ct = h.get("content-type").toLowerCase();
+    const handler = req.endpoint == Endpoint.Messages ? messagesResponseHandler(provider, req, this.status, ct) : provider.response(req, this.status, ct);
     if (end_of_stream) return FilterHeadersStatusValues.Continue;
     this.handler = handler;
     // A whole-body translation may change status, type and length: hold the headers until the

@@ -12,6 +12,7 @@ import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
 import { writeChunkUsage, writeUsage } from "./openai_out";
 import { bedrockModelPath } from "./bedrock_common";
+import { prepareNativeMessages, nativeMessagesResponse } from "./anthropic_native";
 
 const IMAGE_TYPES: string[] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
@@ -117,6 +118,11 @@ export class AnthropicProvider extends Provider {
     out.path = anthropicCloudPath(this.dialect, req);
   }
 
+  /** Every dialect serves the Messages API: a Messages client's body goes upstream nearly as is. */
+  nativeMessages(req: ClientRequest): bool { return true; }
+  prepareMessages(req: ClientRequest, out: UpstreamRequest): ApiError | null { return prepareNativeMessages(this, req, out); }
+  messagesResponse(req: ClientRequest, status: i32, contentType: string): ResponseHandler | null { return nativeMessagesResponse(req, status, contentType); }
+
   response(req: ClientRequest, status: i32, contentType: string): ResponseHandler {
     if (status < 200 || status >= 300) return new AnthropicError(status);
     if (contentType.startsWith("text/event-stream")) return new AnthropicStream(req);
@@ -125,7 +131,7 @@ export class AnthropicProvider extends Provider {
 }
 
 /** `anthropic_version` in the body on Bedrock and Vertex; the backend's api_version overrides. */
-function bodyVersion(d: AnthropicDialect, configured: string): string {
+export function bodyVersion(d: AnthropicDialect, configured: string): string {
   if (configured.length) return configured;
   return d == AnthropicDialect.Bedrock ? "bedrock-2023-05-31" : "vertex-2023-10-16";
 }
@@ -418,7 +424,7 @@ export function finishReason(doc: JsonDoc, n: JNode | null): string {
 }
 
 /** Anthropic usage → Usage, OpenAI semantics (§4.5, §11.2): prompt includes cache reads and writes. */
-function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwriteInput: bool): void {
+export function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwriteInput: bool): void {
   if (u === null || u.kind != Kind.Obj) return;
   usage.reported = true;
   usage.final = true;

@@ -13,6 +13,7 @@ import { base64Decode } from "../util/base64";
 import { EventStreamMessage, EventStreamReader } from "../streams/eventstream";
 import { AnthropicDialect, AnthropicEventSink, AnthropicJson, AnthropicProvider, AnthropicStream } from "./anthropic";
 import { ClientRequest, ResponseHandler, UpstreamRequest } from "./provider";
+import { MessagesEvents } from "./anthropic_native";
 import { BEDROCK_RESPONSE_HEADERS, BedrockError, StreamException } from "./bedrock_common";
 
 export class BedrockAnthropicProvider extends AnthropicProvider {
@@ -29,6 +30,17 @@ export class BedrockAnthropicProvider extends AnthropicProvider {
     if (status < 200 || status >= 300) return new BedrockError(req, status);
     if (contentType.startsWith("application/vnd.amazon.eventstream")) return new BedrockInvokeStream(new AnthropicStream(req));
     return new AnthropicJson(req);
+  }
+
+  /**
+   * Messages API clients: the same eventstream framing, but the events are re-emitted as
+   * Messages SSE instead of translated. JSON answers and errors are the native handlers'.
+   */
+  messagesResponse(req: ClientRequest, status: i32, contentType: string): ResponseHandler | null {
+    if (status >= 200 && status < 300 && contentType.startsWith("application/vnd.amazon.eventstream")) {
+      return new BedrockInvokeStream(new MessagesEvents(true));
+    }
+    return super.messagesResponse(req, status, contentType);
   }
 
   responseHeaderNames(): string[] { return BEDROCK_RESPONSE_HEADERS; }

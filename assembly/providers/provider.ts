@@ -9,7 +9,7 @@ import { ApiError } from "../errors";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 
-export const enum Endpoint { Unknown = 0, ChatCompletions = 1, Embeddings = 2, Models = 3 }
+export const enum Endpoint { Unknown = 0, ChatCompletions = 1, Embeddings = 2, Models = 3, Messages = 4 }
 
 /** The client's request, parsed once and shared by routing, limits and translation. */
 export class ClientRequest {
@@ -30,6 +30,13 @@ export class ClientRequest {
    * name, value, … with lower-case names; filled before Provider.response() is called.
    */
   responseHeaders: string[] = [];
+  /**
+   * Messages API clients (Endpoint.Messages) to a backend that does not speak it: the chat request
+   * translated from the client's body, which the provider then handles like any chat request.
+   */
+  chat: ClientRequest | null = null;
+  /** Messages API clients: their `anthropic-beta` header (only Messages-speaking backends may get it). */
+  anthropicBeta: string = "";
   constructor(doc: JsonDoc, root: JNode, rule: ModelRule) { this.doc = doc; this.root = root; this.rule = rule; }
   get backend(): Backend { return this.rule.backend; }
   /** Model name sent upstream. */
@@ -79,4 +86,18 @@ export abstract class Provider {
   abstract response(req: ClientRequest, status: i32, contentType: string): ResponseHandler;
   /** Upstream response headers (lower case) response() needs, e.g. a request id; none by default. */
   responseHeaderNames(): string[] { return []; }
+
+  // The Anthropic Messages API as the client's format (Endpoint.Messages). A provider that speaks
+  // it natively overrides all three; for every other provider the gateway translates the client's
+  // Messages body into a chat request (assembly/providers/messages_in.ts) and the chat response
+  // back (messages_out.ts) around prepare() and response().
+
+  /** Whether the backend takes the client's Messages body with only the necessary edits. */
+  nativeMessages(req: ClientRequest): bool { return false; }
+  /** Native Messages request (only called when nativeMessages): the error to answer, or null. */
+  prepareMessages(req: ClientRequest, out: UpstreamRequest): ApiError | null {
+    return new ApiError(500, "server_error", "not_native", "This backend does not speak the Messages API natively.");
+  }
+  /** Native Messages response handler (only called when nativeMessages); null = use response(). */
+  messagesResponse(req: ClientRequest, status: i32, contentType: string): ResponseHandler | null { return null; }
 }

@@ -12,6 +12,7 @@ import { schemaErrors, type OpenAISchemaName } from "../support/openai-schema.ts
 import { parseOpenAISse } from "../support/sse.ts";
 import { loadEventStreamFile } from "../support/eventstream.ts";
 import { bedrockRequestErrors } from "../support/bedrock-schema.ts";
+import { messagesSchemaErrors, messagesStreamProblems, parseMessagesSse } from "../support/anthropic-messages.ts";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const PROVIDER_FIXTURES = join(ROOT, "tests", "fixtures", "providers");
@@ -81,6 +82,15 @@ export interface ProviderCase {
   clientResponse?: ClientResponseExpectation;
   clientStream?: StreamEvent[];
   usage?: ExpectedUsage;
+  /** Extra client request headers (e.g. anthropic-version, anthropic-beta for Messages clients). */
+  clientHeaders: Record<string, string>;
+  /** The client must get the provider's body byte for byte (native pass-through, no re-encoding). */
+  passthrough: boolean;
+}
+
+/** The client speaks the Anthropic Messages API (POST /v1/messages): Messages schema and SSE framing. */
+export function isMessagesCase(c: ProviderCase): boolean {
+  return c.endpoint === "/v1/messages" || c.endpoint === "/messages";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,8 +135,10 @@ export function loadCase(dir: string): ProviderCase {
   };
   const config = readJson(join(dir, "config.json"));
   const requestBytes = readFileSync(join(dir, "request.json"));
-  const request = JSON.parse(requestBytes.toString("utf8"));
-  const rule = (config.models as any[]).find((m) => globMatch(m.match, request.model));
+  // A case may send a body that is not JSON (the gateway's 400): then nothing routes.
+  let request: any = {};
+  try { request = JSON.parse(requestBytes.toString("utf8")); } catch { /* kept as bytes */ }
+  const rule = (config.models as any[]).find((m) => typeof request?.model === "string" && globMatch(m.match, request.model));
   const backend = rule && (config.backends as any[]).find((b) => b.name === rule.backend);
   const c: ProviderCase = {
     id, dir,
@@ -141,6 +153,8 @@ export function loadCase(dir: string): ProviderCase {
     backendSchema: backend?.schema ?? "(unrouted)",
     upstreamModel: rule?.upstream_model ?? request.model,
     usage: meta.usage,
+    clientHeaders: meta.client_headers ?? {},
+    passthrough: meta.passthrough === true,
   };
   const upReq = pathOf("upstream-request", "upstream-request.json");
   if (upReq) c.upstream = readJson(upReq);
@@ -300,6 +314,19 @@ export function normalizeAnthropicRequest(body: any): unknown {
   return c;
 }
 
+/** Rule 3 on the request side: tool-call arguments in a translated chat request compared as parsed JSON. */
+export function normalizeChatRequest(body: any): unknown {
+  const c = clone(body);
+  for (const m of Array.isArray(c?.messages) ? c.messages : []) {
+    for (const tc of Array.isArray(m?.tool_calls) ? m.tool_calls : []) {
+      const args = tc?.function?.arguments;
+      if (typeof args !== "string") continue;
+      try { tc.function.arguments = { "(parsed JSON)": JSON.parse(args) }; } catch { /* compared as text */ }
+    }
+  }
+  return c;
+}
+
 /** `actual` reduced to the members `expected` names (objects), recursively; for subset matching. */
 export function pruneTo(actual: unknown, expected: unknown): unknown {
   if (Array.isArray(expected) && Array.isArray(actual)) return actual.map((a, i) => (i < expected.length ? pruneTo(a, expected[i]) : a));
@@ -344,7 +371,7 @@ export function assertUpstreamRequest(c: ProviderCase, seen: SeenRequest, b: Bin
   if (seen.headers["content-length"] !== undefined) assert.equal(Number(seen.headers["content-length"]), seen.body.length, "content-length equals the upstream body length");
   let body: unknown;
   try { body = JSON.parse(seen.body.toString("utf8")); } catch (e) { assert.fail(`upstream body is not JSON: ${(e as Error).message}: ${seen.body.toString("utf8").slice(0, 300)}`); }
-  const norm = c.backendSchema === "anthropic" || c.backendSchema === "bedrock-anthropic" ? normalizeAnthropicRequest : (x: unknown) => x;
+  const norm = c.backendSchema === "anthropic" || c.backendSchema === "bedrock-anthropic" ? normalizeAnthropicRequest : normalizeChatRequest;
   assertMatches(norm(body), norm(up.body), b, "upstream request body");
   if (c.backendSchema.startsWith("bedrock-")) {
     // What the gateway sent must satisfy the Bedrock Runtime service model (path labels and body).
@@ -369,6 +396,10 @@ export function clientBodySchema(c: ProviderCase, status: number): OpenAISchemaN
 
 /** Contract checks on a JSON client body (schema, finish_reason values). Returns problems. */
 export function jsonBodyProblems(c: ProviderCase, status: number, body: any): string[] {
+  if (isMessagesCase(c)) {
+    const name = status >= 400 ? "ErrorResponse" : "Message";
+    return messagesSchemaErrors(name, body).map((e) => `client body: not a valid Anthropic ${name}: ${e}`);
+  }
   const schema = clientBodySchema(c, status);
   const out: string[] = [];
   if (schema === "CreateEmbeddingResponse" && c.request?.encoding_format === "base64" && Array.isArray(body?.data)) {
@@ -400,7 +431,17 @@ export function assertClientJson(c: ProviderCase, status: number, headers: Recor
   try { body = JSON.parse(text); } catch (e) { assert.fail(`client body is not JSON: ${(e as Error).message}: ${text.slice(0, 300)}`); }
   const problems = jsonBodyProblems(c, status, body);
   assertMatches(normalizeClientJson(body), normalizeClientJson(want.body), b, "client body", want.body_match === "subset");
-  assert.deepEqual(problems, [], "client body contract (OpenAI schema, finish_reason)");
+  assert.deepEqual(problems, [], "client body contract (OpenAI / Anthropic schema, finish_reason)");
+}
+
+/** Client SSE text → events in the case's client format (Messages: strict `event:` + `data:` framing). */
+export function parseCaseStream(c: ProviderCase, text: string): StreamEvent[] {
+  return isMessagesCase(c) ? parseMessagesSse(text).events : parseClientStream(text);
+}
+
+/** Stream contract for the case's client format. */
+export function caseStreamProblems(c: ProviderCase, events: StreamEvent[]): string[] {
+  return isMessagesCase(c) ? messagesStreamProblems(events as any[]) : streamProblems(events);
 }
 
 /** Azure's prompt annotation chunk (README rule 6). */

@@ -77,7 +77,7 @@ export async function socketExchange(env: ProviderEnv, c: ProviderCase): Promise
   const logFrom = env.gateway.logs.length;
   const res = await fetch(env.gateway.url + c.endpoint, {
     method: "POST",
-    headers: { "content-type": "application/json", ...CLIENT_SECRETS },
+    headers: { "content-type": "application/json", ...CLIENT_SECRETS, ...c.clientHeaders },
     body: new Uint8Array(c.requestBytes),
   });
   const text = await res.text();
