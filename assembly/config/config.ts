@@ -12,10 +12,11 @@ import { AuthConfig, Env, FieldChecker, headerSafe, parseAuth } from "./auth";
 import { sha256 } from "../util/sha256";
 import { hexEncode } from "../util/hex";
 import { Rule, KEY_CLIENT, KEY_MODEL, KEY_BACKEND, KEY_HEADER_PREFIX } from "../limits/policy";
+import { GOOGLE_SCHEMAS, googleDefaultBasePath, googleDefaultHost, parseVertexPlace } from "./google";
 
 export { AuthConfig, Env, headerSafe } from "./auth";
 
-export const SUPPORTED_SCHEMAS: string[] = ["openai", "azure-openai", "anthropic"];
+export const SUPPORTED_SCHEMAS: string[] = ["openai", "azure-openai", "anthropic", "gemini", "vertex-gemini", "vertex-anthropic"];
 
 function defaultApiVersion(schema: string): string {
   if (schema == "azure-openai") return "2024-10-21";
@@ -55,6 +56,9 @@ export class Backend {
   toolChoiceAny: bool = false;
   /** Rewrite tool call ids to 9 alphanumerics, consistently (Mistral rejects other ids). */
   toolCallId9: bool = false;
+  /** Vertex AI (vertex-*): GCP project id and location (`global` or a region), URL path segments. */
+  project: string = "";
+  location: string = "";
 }
 
 /** Known OpenAI-compatible vendors (providers.md §9): defaults any backend field can override. */
@@ -407,7 +411,7 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
 function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend | null {
   if (n.kind != Kind.Obj) { v.fail(path, "must be an object"); return null; }
   if (!v.onlyKeys(n, path, ["name", "schema", "preset", "cluster", "host", "base_path", "auth", "api_version", "deployment",
-    "default_max_tokens", "drop_fields", "rename_fields", "stream_usage", "normalize"])) return null;
+    "default_max_tokens", "drop_fields", "rename_fields", "stream_usage", "normalize", "project", "location"])) return null;
   const b = new Backend();
   const presetName = v.str(n, "preset", path, false, "");
   if (presetName === null) return null;
@@ -425,8 +429,10 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
   const schema = v.str(n, "schema", path, preset === null, "openai");
   if (preset !== null && schema !== null && schema != "openai") { v.fail(path + ".preset", "presets are for schema \"openai\""); return null; }
   const cluster = v.str(n, "cluster", path, true, "");
-  const host = v.str(n, "host", path, preset === null || preset.host.length == 0, preset !== null ? preset.host : "");
-  const basePath = v.str(n, "base_path", path, false, preset !== null ? preset.basePath : schema !== null && schema == "azure-openai" ? "/openai" : "/v1");
+  // Google schemas have default hosts (filled in below, once the Vertex location is known).
+  const google = schema !== null && GOOGLE_SCHEMAS.includes(schema);
+  const host = v.str(n, "host", path, (preset === null || preset.host.length == 0) && !google, preset !== null ? preset.host : "");
+  const basePath = v.str(n, "base_path", path, false, preset !== null ? preset.basePath : schema !== null && schema == "azure-openai" ? "/openai" : google ? googleDefaultBasePath(schema!) : "/v1");
   b.preset = presetName;
   if (preset !== null) {
     b.normalize = preset.normalize;
@@ -491,6 +497,11 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     if (ac === null) return null;
     b.auth = ac;
   }
+  const sa = b.auth.serviceAccount;
+  const place = parseVertexPlace(v, n, path, schema, sa !== null ? sa.projectId : "");
+  if (place === null) return null;
+  b.project = place.project; b.location = place.location;
+  if (google && b.host.length == 0) b.host = googleDefaultHost(schema, b.location);
   return b;
 }
 

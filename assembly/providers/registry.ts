@@ -2,15 +2,22 @@
 
 import { Provider } from "./provider";
 import { OpenAIProvider } from "./openai";
-import { AnthropicProvider } from "./anthropic";
+import { AnthropicProvider, AnthropicDialect } from "./anthropic";
+import { GeminiProvider } from "./gemini";
 
 const openai = new OpenAIProvider(false);
 const azure = new OpenAIProvider(true);
 const anthropic = new AnthropicProvider();
+const gemini = new GeminiProvider(false);
+const vertexGemini = new GeminiProvider(true);
+const vertexAnthropic = new AnthropicProvider(AnthropicDialect.Vertex);
 
 export function providerFor(schema: string): Provider | null {
   if (schema == "openai") return openai;
   if (schema == "azure-openai") return azure;
   if (schema == "anthropic") return anthropic;
+  if (schema == "gemini") return gemini;
+  if (schema == "vertex-gemini") return vertexGemini;
+  if (schema == "vertex-anthropic") return vertexAnthropic;
   return null;
 }
