@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { loadFixture, fixtureBytes, type Fixture } from "../mocks/provider.ts";
 import { schemaErrors, type OpenAISchemaName } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
+import { geminiErrors, geminiRequestMessage } from "../support/gemini-schema.ts";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const PROVIDER_FIXTURES = join(ROOT, "tests", "fixtures", "providers");
@@ -200,6 +201,10 @@ export class Bindings {
       if (Math.abs((actual as number) - this.nowSeconds) > 86400) return `expected the current time (~${Math.round(this.nowSeconds)}), got ${actual}`;
     } else if (kind === "alnum9") {
       if (typeof actual !== "string" || !/^[A-Za-z0-9]{9}$/.test(actual)) return `expected 9 characters [A-Za-z0-9], got ${JSON.stringify(actual)}`;
+    } else if (kind === "gemini_call_id") {
+      if (typeof actual !== "string" || !/^call_[0-9a-f]{8}_[0-9]+$/.test(actual)) return `expected a gateway-made Gemini tool call id call_<8 hex>_<n>, got ${JSON.stringify(actual)}`;
+    } else if (kind === "gateway_chat_id") {
+      if (typeof actual !== "string" || !/^chatcmpl-[0-9a-f]{8}$/.test(actual)) return `expected a gateway-made completion id chatcmpl-<8 hex>, got ${JSON.stringify(actual)}`;
     } else return `unknown placeholder kind ${kind}`;
     if (this.byName.has(name)) {
       const prev = this.byName.get(name);
@@ -335,6 +340,9 @@ export function assertUpstreamRequest(c: ProviderCase, seen: SeenRequest, b: Bin
   try { body = JSON.parse(seen.body.toString("utf8")); } catch (e) { assert.fail(`upstream body is not JSON: ${(e as Error).message}: ${seen.body.toString("utf8").slice(0, 300)}`); }
   const norm = c.backendSchema === "anthropic" ? normalizeAnthropicRequest : (x: unknown) => x;
   assertMatches(norm(body), norm(up.body), b, "upstream request body");
+  // Gemini bodies must also be what the published protos accept (proto3 JSON mapping).
+  const geminiMessage = c.backendSchema === "gemini" || c.backendSchema === "vertex-gemini" ? geminiRequestMessage(seen.url) : undefined;
+  if (geminiMessage) assert.deepEqual(geminiErrors(geminiMessage, body), [], `upstream body is not a valid ${geminiMessage} (Gemini protos)`);
 }
 
 // ---------------------------------------------------------------------------------------------
