@@ -338,7 +338,7 @@ export function assertUpstreamRequest(c: ProviderCase, seen: SeenRequest, b: Bin
   if (seen.headers["content-length"] !== undefined) assert.equal(Number(seen.headers["content-length"]), seen.body.length, "content-length equals the upstream body length");
   let body: unknown;
   try { body = JSON.parse(seen.body.toString("utf8")); } catch (e) { assert.fail(`upstream body is not JSON: ${(e as Error).message}: ${seen.body.toString("utf8").slice(0, 300)}`); }
-  const norm = c.backendSchema === "anthropic" ? normalizeAnthropicRequest : (x: unknown) => x;
+  const norm = c.backendSchema.endsWith("anthropic") ? normalizeAnthropicRequest : (x: unknown) => x; // anthropic, vertex-anthropic, bedrock-anthropic
   assertMatches(norm(body), norm(up.body), b, "upstream request body");
   // Gemini bodies must also be what the published protos accept (proto3 JSON mapping).
   const geminiMessage = c.backendSchema === "gemini" || c.backendSchema === "vertex-gemini" ? geminiRequestMessage(seen.url) : undefined;
@@ -358,10 +358,28 @@ export function clientBodySchema(c: ProviderCase, status: number): OpenAISchemaN
   return c.endpoint.endsWith("/embeddings") ? "CreateEmbeddingResponse" : "CreateChatCompletionResponse";
 }
 
+/**
+ * The OpenAI schema types `embedding` as an array of numbers only; with `encoding_format: "base64"`
+ * the API sends base64 of the little-endian float32 array instead (§2). Such bodies are checked as
+ * the arrays they decode to; an embedding that is not such a string is reported.
+ */
+function decodedEmbeddings(body: any, problems: string[]): any {
+  if (!body || !Array.isArray(body.data)) return body;
+  const copy = { ...body, data: body.data.map((d: any, i: number) => {
+    if (typeof d?.embedding !== "string") { problems.push(`client body: data[${i}].embedding is not a base64 string (encoding_format base64)`); return d; }
+    const buf = Buffer.from(d.embedding, "base64");
+    if (buf.length % 4 !== 0 || buf.toString("base64") !== d.embedding) { problems.push(`client body: data[${i}].embedding is not base64 of float32 values`); return d; }
+    return { ...d, embedding: Array.from({ length: buf.length / 4 }, (_, k) => buf.readFloatLE(k * 4)) };
+  }) };
+  return copy;
+}
+
 /** Contract checks on a JSON client body (schema, finish_reason values). Returns problems. */
 export function jsonBodyProblems(c: ProviderCase, status: number, body: any): string[] {
   const schema = clientBodySchema(c, status);
-  const out = schemaProblems(schema, body, "client body");
+  const decodeProblems: string[] = [];
+  const checked = schema === "CreateEmbeddingResponse" && c.request?.encoding_format === "base64" ? decodedEmbeddings(body, decodeProblems) : body;
+  const out = [...decodeProblems, ...schemaProblems(schema, checked, "client body")];
   if (schema === "CreateChatCompletionResponse") {
     for (const [i, ch] of (Array.isArray(body?.choices) ? body.choices : []).entries()) {
       if (!FINISH_REASONS.includes(ch?.finish_reason)) out.push(`choices[${i}].finish_reason ${JSON.stringify(ch?.finish_reason)} is not one of ${FINISH_REASONS.join(", ")}`);
