@@ -15,7 +15,7 @@
 // OpenAI-compatible endpoint) and return as `thoughtSignature`; a replayed call without one gets
 // the documented placeholder `skip_thought_signature_validator` (§6.2).
 
-import { JNode, JsonDoc, Kind, parseJson, Span } from "../json/json";
+import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
 import { ApiError, badRequest } from "../errors";
 import { Usage } from "../usage";
@@ -360,7 +360,7 @@ function writeAssistant(doc: JsonDoc, m: JNode, t: Turns, path: string): ApiErro
     let argStart = 0, argEnd = 0;
     if (args !== null && args.kind == Kind.Str) {
       const s = doc.strSpan(args);
-      const ad = parseJson(s.buf, 64, s.end, s.start);
+      const ad = parseJson(s.buf, MAX_DEPTH, s.end, s.start);
       const ar = ad.root;
       if (ar !== null && ar.kind == Kind.Obj) { argBuf = s.buf; argStart = ar.start; argEnd = ar.end; }
       else if (ar !== null || !blank(s)) return badRequest("invalid_value", cp + ".function.arguments must be a JSON object.", "messages");
@@ -432,7 +432,7 @@ function writeToolResult(doc: JsonDoc, items: JNode[], i: i32, t: Turns): ApiErr
   w.obj().key("functionResponse").obj();
   if (idNode.end - idNode.start > 2 && !isInventedId(doc.strSpan(idNode))) w.kRaw("id", doc, idNode);
   w.kRaw("name", doc, name).key("response");
-  const rd = parseJson(text.buf, 64, text.len);
+  const rd = parseJson(text.buf, MAX_DEPTH, text.len);
   const rr = rd.root;
   if (rr !== null && rr.kind == Kind.Obj) w.rawBytes(text.buf, rr.start, rr.end);
   else { w.obj().key("content").strBytes(text.buf, 0, text.len).end(); }
