@@ -13,6 +13,10 @@
 //      content_block_start, 195 text deltas, content_block_stop, message_delta, message_stop)
 //      translated event by event into chat.completion.chunk events
 //   f) the same with 2000 events: per-event cost must not grow with stream length
+//   j) OpenAI → Gemini: the request of d/e for a Gemini model, streaming, translated to a
+//      GenerateContentRequest, and a Gemini :streamGenerateContent?alt=sse stream of 200 events
+//      (CRLF-framed, one text part and cumulative usageMetadata each) into chat.completion.chunk
+//   k) the same with 2000 events: per-event cost must not grow with stream length
 //   g) local-mode token limits: scenario a's traffic through the gateway without limits, with one
 //      local rule and with three local rules (different keys, a model glob, cost weights), loaded
 //      side by side and timed in the same interleaved rounds; the cost of admission (estimate +
@@ -37,7 +41,7 @@
 //   node:crypto (scenario s) the same signature with Node's OpenSSL SHA-256/HMAC (bench/sigv4.ts),
 //           with the derived signing key cached as the wasm signer does, and without the cache
 //
-//   node --import tsx bench/run.ts [--json] [--scale 0.2] [--only a,b,c,d,e,f,g,h,i,r,s] [--wasm other.wasm]
+//   node --import tsx bench/run.ts [--json] [--scale 0.2] [--only a,b,c,d,e,f,g,h,i,j,k,r,s] [--wasm other.wasm]
 //
 // Timing: process.hrtime.bigint() around each whole request (headers, body, response, teardown
 // with on_log/on_done/on_delete); for streams also around the response-body phase alone, divided
@@ -64,6 +68,7 @@ import { BEDROCK_CONFIG, BEDROCK_STREAM_HEADERS, bedrockConverseStream, checkBed
 import { Clusters } from "../tests/host/clusters.ts";
 import { startRateLimit } from "../tests/support/ratelimit.ts";
 import { RedisMonitor } from "../tests/limits/support.ts";
+import { GEMINI_CONFIG, geminiChatRequest, geminiSseStream, checkGeminiTranslation, type GeminiSse } from "./gemini.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DEFAULT_GATEWAY_WASM = join(ROOT, "build", "ai-gateway.wasm");
@@ -77,7 +82,7 @@ const args = process.argv.slice(2);
 const asJson = args.includes("--json");
 const argOf = (n: string) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : undefined; };
 const scale = Number(argOf("--scale") ?? "1");
-const only = new Set((argOf("--only") ?? "a,b,c,d,e,f,g,h,i,r,s").split(","));
+const only = new Set((argOf("--only") ?? "a,b,c,d,e,f,g,h,i,j,k,r,s").split(","));
 // --wasm build/ai-gateway.debug.wasm: the build with function names, for `node --cpu-prof`.
 const GATEWAY_WASM = argOf("--wasm") ?? DEFAULT_GATEWAY_WASM;
 if (!(scale > 0)) throw new Error("--scale must be a positive number");
@@ -137,7 +142,7 @@ const ANTHROPIC_JSON_HEADERS = (len: number): [string, string][] => [
 ];
 const ANTHROPIC_SSE_HEADERS: [string, string][] = [[":status", "200"], ["content-type", "text/event-stream; charset=utf-8"], ["cache-control", "no-cache"], ["request-id", "req_011CSHoEeqs5C35K2UUqR7Fy"]];
 
-interface Exchange { provider: "openai" | "anthropic" | "bedrock"; request: Uint8Array; json?: Uint8Array; sse?: SseStream | AnthropicSse }
+interface Exchange { provider: "openai" | "anthropic" | "bedrock" | "gemini"; request: Uint8Array; json?: Uint8Array; sse?: SseStream | AnthropicSse | GeminiSse }
 
 /** One request through the driver. Returns [total ns, response-body-phase ns]. */
 function runOnce(worker: Worker, x: Exchange, record: boolean) {
@@ -169,6 +174,7 @@ function runOnce(worker: Worker, x: Exchange, record: boolean) {
 function checkGatewayWork(host: PluginHost, worker: Worker, x: Exchange): void {
   if (x.provider === "bedrock") { const before = host.logs.length; checkBedrockStream(host, before, runOnce(worker, x, true).driver, x.sse as ReturnType<typeof bedrockConverseStream>); }
   else if (x.provider === "anthropic") checkAnthropicTranslation(host, worker, x);
+  else if (x.provider === "gemini") { const logsBefore = host.logs.length; checkGeminiTranslation(host, logsBefore, runOnce(worker, x, true).driver, x.request, x.sse as GeminiSse); }
   else checkOpenAIPassthrough(host, worker, x);
 }
 
@@ -318,7 +324,7 @@ function nativeOnce(x: Exchange): number {
   else for (const ev of x.sse!.events) {
     const text = td.decode(ev);
     const at = text.indexOf("data: "); // after Anthropic's "event: …" line
-    const payload = text.slice(at + 6, text.length - 2); // "data: " … "\n\n"
+    const payload = text.slice(at + 6).trimEnd(); // "data: " … "\n\n" (Gemini: "\r\n\r\n")
     if (payload !== "[DONE]") sink += JSON.stringify(JSON.parse(payload)).length;
   }
   return Number(process.hrtime.bigint() - t0);
@@ -544,17 +550,20 @@ const scenarios: Scenario[] = ([
   { key: "f", name: "Anthropic: 2 KB req + SSE, 2000 ev", x: { provider: "anthropic", request: anthropicChatRequest(2048, true), sse: anthropicSseStream(2000) }, warmup: 5, iterations: 50, chunks: 2000, streamLabel: "Anthropic→OpenAI, 2000 events" },
   { key: "h", name: "Bedrock: 2 KB req + ES, 200 frames", x: { provider: "bedrock", request: anthropicChatRequest(2048, true), sse: bedrockConverseStream(200) }, warmup: 50, iterations: 400, chunks: 200, streamLabel: "ConverseStream→OpenAI, 200 frames" },
   { key: "i", name: "Bedrock: 2 KB req + ES, 2000 frames", x: { provider: "bedrock", request: anthropicChatRequest(2048, true), sse: bedrockConverseStream(2000) }, warmup: 5, iterations: 50, chunks: 2000, streamLabel: "ConverseStream→OpenAI, 2000 frames" },
+  { key: "j", name: "Gemini: 2 KB req + SSE, 200 ev", x: { provider: "gemini", request: geminiChatRequest(2048, true), sse: geminiSseStream(200) }, warmup: 50, iterations: 400, chunks: 200, streamLabel: "Gemini→OpenAI, 200 events" },
+  { key: "k", name: "Gemini: 2 KB req + SSE, 2000 ev", x: { provider: "gemini", request: geminiChatRequest(2048, true), sse: geminiSseStream(2000) }, warmup: 5, iterations: 50, chunks: 2000, streamLabel: "Gemini→OpenAI, 2000 events" },
 ] satisfies Scenario[]).filter((s) => only.has(s.key));
 
 if (scenarios.length) ensureBuilt("tests/filters/noop/index.ts", NOOP_WASM, [NOOP_SRC]);
 const gw = scenarios.some((s) => s.x.provider === "openai") ? await loadWorker(GATEWAY_WASM, "ai_gateway", GATEWAY_CONFIG) : undefined;
 const gwAnthropic = scenarios.some((s) => s.x.provider === "anthropic") ? await loadWorker(GATEWAY_WASM, "ai_gateway", ANTHROPIC_CONFIG) : undefined;
 const gwBedrock = scenarios.some((s) => s.x.provider === "bedrock") ? await loadWorker(GATEWAY_WASM, "ai_gateway", BEDROCK_CONFIG) : undefined;
+const gwGemini = scenarios.some((s) => s.x.provider === "gemini") ? await loadWorker(GATEWAY_WASM, "ai_gateway", GEMINI_CONFIG) : undefined;
 const noop = scenarios.length ? await loadWorker(NOOP_WASM, "noop", "") : undefined;
 
 const results = [];
 for (const sc of scenarios) {
-  const g = (sc.x.provider === "bedrock" ? gwBedrock : sc.x.provider === "anthropic" ? gwAnthropic : gw)!;
+  const g = (sc.x.provider === "bedrock" ? gwBedrock : sc.x.provider === "anthropic" ? gwAnthropic : sc.x.provider === "gemini" ? gwGemini : gw)!;
   checkGatewayWork(g.host, g.worker, sc.x);
   checkNoopPassthrough(noop!.worker, sc.x);
   const warmup = Math.max(1, Math.round(sc.warmup * scale)), iterations = Math.max(5, Math.round(sc.iterations * scale));
@@ -581,6 +590,7 @@ for (const sc of scenarios) {
 gw?.host.close();
 gwAnthropic?.host.close();
 gwBedrock?.host.close();
+gwGemini?.host.close();
 noop?.host.close();
 
 const limits = only.has("g") ? await benchLocalLimits() : undefined;
@@ -610,7 +620,7 @@ if (asJson) {
         `${pad(ns(r.noop.perChunk!.median), 11)}${pad(ns(r.noop.perChunk!.p90), 9)}${pad(ns(r.native.perChunk!.median), 12)}` +
         `${pad(ns(r.filter.perChunk!.median - r.noop.perChunk!.median), 14)}${pad((r.filter.perChunk!.median / r.native.perChunk!.median).toFixed(2) + "x", 9)}`);
     }
-    for (const provider of ["openai", "anthropic", "bedrock"]) {
+    for (const provider of ["openai", "anthropic", "bedrock", "gemini"]) {
       const pair = streams.filter((r) => r.provider === provider);
       if (pair.length !== 2) continue;
       const [s, l] = pair;

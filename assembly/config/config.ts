@@ -12,10 +12,11 @@ import { AuthConfig, Env, FieldChecker, headerSafe, parseAuth } from "./auth";
 import { sha256 } from "../util/sha256";
 import { hexEncode } from "../util/hex";
 import { Rule, KEY_CLIENT, KEY_MODEL, KEY_BACKEND, KEY_HEADER_PREFIX } from "../limits/policy";
+import { GOOGLE_SCHEMAS, googleDefaultBasePath, googleDefaultHost, parseVertexPlace } from "./google";
 
 export { AuthConfig, Env, headerSafe } from "./auth";
 
-export const SUPPORTED_SCHEMAS: string[] = ["openai", "azure-openai", "anthropic", "bedrock-converse", "bedrock-anthropic"];
+export const SUPPORTED_SCHEMAS: string[] = ["openai", "azure-openai", "anthropic", "bedrock-converse", "bedrock-anthropic", "gemini", "vertex-gemini", "vertex-anthropic"];
 
 /** AWS Bedrock schemas: host and signing region come from `region`, model ids go in the path. */
 export function isBedrockSchema(schema: string): bool { return schema == "bedrock-converse" || schema == "bedrock-anthropic"; }
@@ -60,6 +61,9 @@ export class Backend {
   toolCallId9: bool = false;
   /** AWS region of a bedrock-* backend (default host bedrock-runtime.<region>.amazonaws.com). */
   region: string = "";
+  /** Vertex AI (vertex-*): GCP project id and location (`global` or a region), URL path segments. */
+  project: string = "";
+  location: string = "";
 }
 
 /** Known OpenAI-compatible vendors (providers.md §9): defaults any backend field can override. */
@@ -412,7 +416,7 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
 function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend | null {
   if (n.kind != Kind.Obj) { v.fail(path, "must be an object"); return null; }
   if (!v.onlyKeys(n, path, ["name", "schema", "preset", "cluster", "host", "base_path", "auth", "api_version", "deployment",
-    "default_max_tokens", "drop_fields", "rename_fields", "stream_usage", "normalize", "region"])) return null;
+    "default_max_tokens", "drop_fields", "rename_fields", "stream_usage", "normalize", "region", "project", "location"])) return null;
   const b = new Backend();
   const presetName = v.str(n, "preset", path, false, "");
   if (presetName === null) return null;
@@ -431,8 +435,10 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
   if (preset !== null && schema !== null && schema != "openai") { v.fail(path + ".preset", "presets are for schema \"openai\""); return null; }
   const cluster = v.str(n, "cluster", path, true, "");
   const bedrock = schema !== null && isBedrockSchema(schema);
-  const host = v.str(n, "host", path, !bedrock && (preset === null || preset.host.length == 0), preset !== null ? preset.host : "");
-  const basePath = v.str(n, "base_path", path, false, preset !== null ? preset.basePath : schema !== null && schema == "azure-openai" ? "/openai" : bedrock ? "" : "/v1");
+  // Google schemas have default hosts (filled in below, once the Vertex location is known).
+  const google = schema !== null && GOOGLE_SCHEMAS.includes(schema);
+  const host = v.str(n, "host", path, !bedrock && !google && (preset === null || preset.host.length == 0), preset !== null ? preset.host : "");
+  const basePath = v.str(n, "base_path", path, false, preset !== null ? preset.basePath : schema !== null && schema == "azure-openai" ? "/openai" : bedrock ? "" : google ? googleDefaultBasePath(schema!) : "/v1");
   b.preset = presetName;
   if (preset !== null) {
     b.normalize = preset.normalize;
@@ -498,6 +504,11 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     b.auth = ac;
   }
   if (!parseBedrockFields(v, n, path, b)) return null;
+  const sa = b.auth.serviceAccount;
+  const place = parseVertexPlace(v, n, path, schema, sa !== null ? sa.projectId : "");
+  if (place === null) return null;
+  b.project = place.project; b.location = place.location;
+  if (google && b.host.length == 0) b.host = googleDefaultHost(schema, b.location);
   return b;
 }
 

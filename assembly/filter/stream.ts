@@ -295,11 +295,18 @@ export class GatewayStream extends Context implements TokenWaiter {
   /** Usage of this request as far as known (reported, else input estimate + streamed output). */
   private usageSoFar(): Usage {
     const handler = this.handler;
-    if (handler !== null && handler.usage.reported) return handler.usage;
+    if (handler !== null && handler.usage.final) return handler.usage;
     const u = new Usage();
     const est = this.estimated;
     if (est !== null) u.input = est.input;
     u.output = this.outputTokens();
+    // A partial report (Anthropic's message_start, Gemini's running usageMetadata) knows the input
+    // exactly but its output lags behind what was streamed.
+    if (handler !== null && handler.usage.reported) {
+      const r = handler.usage;
+      if (r.input > 0) { u.input = r.input; u.cachedInput = r.cachedInput; u.cacheWrite = r.cacheWrite; }
+      if (r.output > u.output) { u.output = r.output; u.reasoning = r.reasoning; }
+    }
     u.total = u.input + u.output;
     return u;
   }

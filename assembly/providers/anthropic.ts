@@ -13,6 +13,7 @@ import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } f
 import { writeChunkUsage, writeUsage } from "./openai_out";
 import { bedrockModelPath } from "./bedrock_common";
 import { prepareNativeMessages, nativeMessagesResponse } from "./anthropic_native";
+import { googleError, googleModelPath, modelSegmentOk } from "./google";
 
 const IMAGE_TYPES: string[] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
@@ -103,6 +104,7 @@ export class AnthropicProvider extends Provider {
 
     out.body = b;
     this.target(req, out);
+    if (out.path.length == 0) return badRequest("invalid_value", "The model name cannot be used in this backend's URL.", "model");
     return null;
   }
 
@@ -139,6 +141,12 @@ export function bodyVersion(d: AnthropicDialect, configured: string): string {
 /** The upstream path on the cloud platforms; filled in with the Bedrock and Vertex providers. */
 function anthropicCloudPath(d: AnthropicDialect, req: ClientRequest): string {
   if (d == AnthropicDialect.Bedrock) return bedrockModelPath(req, req.stream ? "invoke-with-response-stream" : "invoke");
+  if (d == AnthropicDialect.Vertex) {
+    // .../publishers/anthropic/models/{model}:rawPredict, :streamRawPredict for SSE (§4.8); "" = unusable model name.
+    const model = req.upstreamModel;
+    if (!modelSegmentOk(model)) return "";
+    return googleModelPath(req.backend, true, "anthropic", model) + (req.stream ? ":streamRawPredict" : ":rawPredict");
+  }
   return req.backend.basePath + "/messages";
 }
 
@@ -520,6 +528,16 @@ class AnthropicError extends ResponseHandler {
     if (!eos) return false;
     const doc = parseJson(chunk);
     const err = doc.get(doc.root, "error");
+    if (err !== null && doc.get(err, "type") === null && doc.get(err, "status") !== null) {
+      // Vertex AI's own front end (quota, permissions, unknown model) answers with google.rpc.Status.
+      const g = googleError(doc, doc.root, this.upstreamStatus, "Vertex AI");
+      if (g !== null) {
+        if (g.status != this.upstreamStatus) this.status = g.status;
+        out.all(Uint8Array.wrap(g.body()));
+        this.contentType = "application/json";
+        return true;
+      }
+    }
     let type = "upstream_error", message = "The Anthropic backend answered with HTTP " + this.upstreamStatus.toString() + ".";
     if (err !== null && err.kind == Kind.Obj) {
       const t = doc.get(err, "type"), m = doc.get(err, "message");

@@ -83,6 +83,9 @@ const CASES: (() => CostCase)[] = [
   () => fromProviderCase("azure/embeddings"),                        // embeddings: prompt tokens only
   () => fromProviderCase("groq/stream-usage-in-x-groq"),             // Groq x_groq.usage
   () => fromProviderCase("deepseek/chat-prompt-cache-hit-tokens"),   // DeepSeek prompt_cache_hit_tokens
+  () => fromProviderCase("gemini/reasoning-effort-thinking"),        // Gemini JSON, thoughtsTokenCount
+  () => fromProviderCase("gemini/stream-include-usage-thoughts-cached"), // Gemini SSE, cached + thoughts, last usageMetadata
+  () => fromProviderCase("gemini/embeddings-batch-float"),           // Gemini embeddings: no counts, estimated from bytes
 ];
 
 let vmSeq = 0;

@@ -13,6 +13,7 @@ import { parseOpenAISse } from "../support/sse.ts";
 import { loadEventStreamFile } from "../support/eventstream.ts";
 import { bedrockRequestErrors } from "../support/bedrock-schema.ts";
 import { messagesSchemaErrors, messagesStreamProblems, parseMessagesSse } from "../support/anthropic-messages.ts";
+import { geminiErrors, geminiRequestMessage } from "../support/gemini-schema.ts";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const PROVIDER_FIXTURES = join(ROOT, "tests", "fixtures", "providers");
@@ -225,6 +226,10 @@ export class Bindings {
       if (Math.abs((actual as number) - this.nowSeconds) > 86400) return `expected the current time (~${Math.round(this.nowSeconds)}), got ${actual}`;
     } else if (kind === "alnum9") {
       if (typeof actual !== "string" || !/^[A-Za-z0-9]{9}$/.test(actual)) return `expected 9 characters [A-Za-z0-9], got ${JSON.stringify(actual)}`;
+    } else if (kind === "gemini_call_id") {
+      if (typeof actual !== "string" || !/^call_[0-9a-f]{8}_[0-9]+$/.test(actual)) return `expected a gateway-made Gemini tool call id call_<8 hex>_<n>, got ${JSON.stringify(actual)}`;
+    } else if (kind === "gateway_chat_id") {
+      if (typeof actual !== "string" || !/^chatcmpl-[0-9a-f]{8}$/.test(actual)) return `expected a gateway-made completion id chatcmpl-<8 hex>, got ${JSON.stringify(actual)}`;
     } else return `unknown placeholder kind ${kind}`;
     if (this.byName.has(name)) {
       const prev = this.byName.get(name);
@@ -371,7 +376,7 @@ export function assertUpstreamRequest(c: ProviderCase, seen: SeenRequest, b: Bin
   if (seen.headers["content-length"] !== undefined) assert.equal(Number(seen.headers["content-length"]), seen.body.length, "content-length equals the upstream body length");
   let body: unknown;
   try { body = JSON.parse(seen.body.toString("utf8")); } catch (e) { assert.fail(`upstream body is not JSON: ${(e as Error).message}: ${seen.body.toString("utf8").slice(0, 300)}`); }
-  const norm = c.backendSchema === "anthropic" || c.backendSchema === "bedrock-anthropic" ? normalizeAnthropicRequest : normalizeChatRequest;
+  const norm = c.backendSchema.endsWith("anthropic") ? normalizeAnthropicRequest : normalizeChatRequest; // anthropic, vertex-anthropic, bedrock-anthropic
   assertMatches(norm(body), norm(up.body), b, "upstream request body");
   if (c.backendSchema.startsWith("bedrock-")) {
     // What the gateway sent must satisfy the Bedrock Runtime service model (path labels and body).
@@ -379,6 +384,9 @@ export function assertUpstreamRequest(c: ProviderCase, seen: SeenRequest, b: Bin
     const path = seen.url.startsWith(base) ? seen.url.slice(base.length) : seen.url;
     assert.deepEqual(bedrockRequestErrors(seen.method, path, seen.body), [], "upstream request against the Bedrock service model (../shared/specs/bedrock/service-2.json)");
   }
+  // Gemini bodies must also be what the published protos accept (proto3 JSON mapping).
+  const geminiMessage = c.backendSchema === "gemini" || c.backendSchema === "vertex-gemini" ? geminiRequestMessage(seen.url) : undefined;
+  if (geminiMessage) assert.deepEqual(geminiErrors(geminiMessage, body), [], `upstream body is not a valid ${geminiMessage} (Gemini protos)`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,6 +402,22 @@ export function clientBodySchema(c: ProviderCase, status: number): OpenAISchemaN
   return c.endpoint.endsWith("/embeddings") ? "CreateEmbeddingResponse" : "CreateChatCompletionResponse";
 }
 
+/**
+ * The OpenAI schema types `embedding` as an array of numbers only; with `encoding_format: "base64"`
+ * the API sends base64 of the little-endian float32 array instead (§2). Such bodies are checked as
+ * the arrays they decode to; an embedding that is not such a string is reported.
+ */
+function decodedEmbeddings(body: any, problems: string[]): any {
+  if (!body || !Array.isArray(body.data)) return body;
+  const copy = { ...body, data: body.data.map((d: any, i: number) => {
+    if (typeof d?.embedding !== "string") { problems.push(`client body: data[${i}].embedding is not a base64 string (encoding_format base64)`); return d; }
+    const buf = Buffer.from(d.embedding, "base64");
+    if (buf.length % 4 !== 0 || buf.toString("base64") !== d.embedding) { problems.push(`client body: data[${i}].embedding is not base64 of float32 values`); return d; }
+    return { ...d, embedding: Array.from({ length: buf.length / 4 }, (_, k) => buf.readFloatLE(k * 4)) };
+  }) };
+  return copy;
+}
+
 /** Contract checks on a JSON client body (schema, finish_reason values). Returns problems. */
 export function jsonBodyProblems(c: ProviderCase, status: number, body: any): string[] {
   if (isMessagesCase(c)) {
@@ -401,20 +425,9 @@ export function jsonBodyProblems(c: ProviderCase, status: number, body: any): st
     return messagesSchemaErrors(name, body).map((e) => `client body: not a valid Anthropic ${name}: ${e}`);
   }
   const schema = clientBodySchema(c, status);
-  const out: string[] = [];
-  if (schema === "CreateEmbeddingResponse" && c.request?.encoding_format === "base64" && Array.isArray(body?.data)) {
-    // The spec types `embedding` as numbers only, but with encoding_format base64 OpenAI answers
-    // base64 of little-endian float32 (what openai-node decodes): check that, then the schema on
-    // the decoded vectors.
-    body = clone(body);
-    for (const [i, d] of body.data.entries()) {
-      const e = d?.embedding;
-      const bytes = typeof e === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(e) ? Buffer.from(e, "base64") : undefined;
-      if (!bytes || bytes.length % 4 !== 0) { out.push(`client body: data[${i}].embedding is not base64 of float32 values`); continue; }
-      d.embedding = Array.from({ length: bytes.length / 4 }, (_, k) => bytes.readFloatLE(k * 4));
-    }
-  }
-  out.push(...schemaProblems(schema, body, "client body"));
+  const decodeProblems: string[] = [];
+  const checked = schema === "CreateEmbeddingResponse" && c.request?.encoding_format === "base64" ? decodedEmbeddings(body, decodeProblems) : body;
+  const out = [...decodeProblems, ...schemaProblems(schema, checked, "client body")];
   if (schema === "CreateChatCompletionResponse") {
     for (const [i, ch] of (Array.isArray(body?.choices) ? body.choices : []).entries()) {
       if (!FINISH_REASONS.includes(ch?.finish_reason)) out.push(`choices[${i}].finish_reason ${JSON.stringify(ch?.finish_reason)} is not one of ${FINISH_REASONS.join(", ")}`);

@@ -6,6 +6,7 @@ import { Gateway } from "../host/gateway.ts";
 import { MockProvider, splitBody, type Fixture, type RecordedRequest } from "../mocks/provider.ts";
 import { waitForRequestLogLines, assertUsageLine } from "../e2e/harness.ts";
 import { CLIENT_SECRETS, GATEWAY_WASM, type ProviderCase, type SeenRequest } from "./fixture-case.ts";
+import { seedGcpTokens } from "./gcp-token.ts";
 
 export interface ProviderEnv { gateway: Gateway; mock: MockProvider }
 
@@ -27,6 +28,7 @@ export class ProviderGateways {
           routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster" }],
           clusters,
         });
+        seedGcpTokens(gateway.sharedData, c.config);
         return { gateway, mock };
       })();
       this.envs.set(c.configText, env);

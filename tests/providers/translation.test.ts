@@ -22,6 +22,7 @@ import {
   withoutClock, CLIENT_SECRETS, GATEWAY_WASM, type ProviderCase, type SeenRequest,
 } from "./fixture-case.ts";
 import { ProviderGateways, socketExchange, seenFromRecorded, assertCaseUsage, type SocketExchange } from "./gateway-env.ts";
+import { seedGcpTokens } from "./gcp-token.ts";
 
 if (!existsSync(GATEWAY_WASM)) throw new Error(`${GATEWAY_WASM} is missing: run npm run build`);
 
@@ -31,7 +32,8 @@ const hosts = new Map<string, Promise<PluginHost>>();
 function hostFor(c: ProviderCase): Promise<PluginHost> {
   let h = hosts.get(c.configText);
   if (!h) {
-    h = PluginHost.load({ wasm: GATEWAY_WASM, plugin: { configuration: c.configText }, workers: 1, bufferLimitBytes: 16 * 1024 * 1024 });
+    h = PluginHost.load({ wasm: GATEWAY_WASM, plugin: { configuration: c.configText }, workers: 1, bufferLimitBytes: 16 * 1024 * 1024 })
+      .then((host) => { seedGcpTokens(host.sharedData, c.config); return host; });
     hosts.set(c.configText, h);
   }
   return h;

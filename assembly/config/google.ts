@@ -1,0 +1,82 @@
+// Backend fields and defaults of the Google schemas (names fixed in the lead's names.md):
+//   gemini            Gemini Developer API, host generativelanguage.googleapis.com, base path /v1beta
+//   vertex-gemini     Gemini on Vertex AI         } host <location>-aiplatform.googleapis.com
+//   vertex-anthropic  Claude on Vertex AI         } (aiplatform.googleapis.com for global), base /v1
+// `project` and `location` are Vertex-only: they become URL path segments (providers.md §7, §4.8).
+
+import { JNode, Kind } from "../json/json";
+import { FieldChecker } from "./auth";
+
+export const GOOGLE_SCHEMAS: string[] = ["gemini", "vertex-gemini", "vertex-anthropic"];
+
+export function isVertexSchema(s: string): bool { return s == "vertex-gemini" || s == "vertex-anthropic"; }
+
+/** Default upstream host of a Google schema ("" for any other schema). */
+export function googleDefaultHost(schema: string, location: string): string {
+  if (schema == "gemini") return "generativelanguage.googleapis.com";
+  if (!isVertexSchema(schema)) return "";
+  if (location == "global") return "aiplatform.googleapis.com";
+  // Multi-region endpoints have their own host (providers.md §4.8, §7).
+  if (location == "us" || location == "eu") return "aiplatform." + location + ".rep.googleapis.com";
+  return location + "-aiplatform.googleapis.com";
+}
+
+/** Default API base path of a Google schema ("" for any other schema). */
+export function googleDefaultBasePath(schema: string): string {
+  if (schema == "gemini") return "/v1beta";
+  if (isVertexSchema(schema)) return "/v1";
+  return "";
+}
+
+export class VertexPlace {
+  project: string = "";
+  location: string = "";
+}
+
+/** GCP project ids and numbers (lower case, digits, '-'), and domain-scoped ids (`example.com:proj`). */
+function projectOk(s: string): bool {
+  if (s.length == 0 || s.length > 128) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x2e || c == 0x3a)) return false;
+  }
+  return true;
+}
+
+/** `global`, a multi-region (`us`, `eu`) or a region (`us-central1`): lower case, digits, '-'. */
+function locationOk(s: string): bool {
+  if (s.length == 0 || s.length > 64) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d)) return false;
+  }
+  return true;
+}
+
+/**
+ * `project` and `location` of a backend. Required on the vertex-* schemas (`project` defaults to
+ * the service account key's project_id when the backend authenticates with one), refused on every
+ * other schema. Returns null with the error recorded.
+ */
+export function parseVertexPlace(v: FieldChecker, n: JNode, path: string, schema: string, keyProject: string): VertexPlace | null {
+  const p = new VertexPlace();
+  const pn = v.doc.get(n, "project"), ln = v.doc.get(n, "location");
+  if (!isVertexSchema(schema)) {
+    if (pn !== null) { v.fail(path + ".project", "only for schemas vertex-gemini and vertex-anthropic"); return null; }
+    if (ln !== null) { v.fail(path + ".location", "only for schemas vertex-gemini and vertex-anthropic"); return null; }
+    return p;
+  }
+  if (pn !== null) {
+    if (pn.kind != Kind.Str || !projectOk(v.doc.str(pn))) { v.fail(path + ".project", "must be a GCP project id (lower case letters, digits, '-')"); return null; }
+    p.project = v.doc.str(pn);
+  } else if (keyProject.length && projectOk(keyProject)) {
+    p.project = keyProject;
+  } else {
+    v.fail(path + ".project", "required for schema " + schema + " (or a service account key with project_id)");
+    return null;
+  }
+  if (ln === null) { v.fail(path + ".location", "required for schema " + schema + " (\"global\", \"us\", \"eu\" or a region such as \"us-central1\")"); return null; }
+  if (ln.kind != Kind.Str || !locationOk(v.doc.str(ln))) { v.fail(path + ".location", "must be \"global\", \"us\", \"eu\" or a region such as \"us-central1\""); return null; }
+  p.location = v.doc.str(ln);
+  return p;
+}
