@@ -12,13 +12,21 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { join, relative, basename } from "node:path";
 import { tmpdir } from "node:os";
 import {
-  ROOT, shippedEnvoyConfigs, validateEnvoy, ensureValidators, readYaml, wasmFilters, clustersOf, endpointOf, envNamesOf, objects,
+  ROOT, shippedEnvoyConfigs, envoyYamlFiles, validateEnvoy, ensureValidators, readYaml, wasmFilters, clustersOf, endpointOf, envNamesOf, objects,
 } from "./support.ts";
 
 const SLOW = { timeout: 180_000 };
 const MAIN = join(ROOT, "envoy", "envoy.yaml");
 
 before(() => ensureValidators(), SLOW);
+
+test("every envoy/*.yaml is a bootstrap checked here, except the stats_tags list", () => {
+  for (const f of envoyYamlFiles()) {
+    const y = readYaml(f);
+    if (shippedEnvoyConfigs().includes(f)) assert.ok(y && typeof y === "object" && y.static_resources, `${relative(ROOT, f)}: an Envoy bootstrap`);
+    else assert.ok(Array.isArray(y) && y.every((t: any) => typeof t.tag_name === "string"), `${relative(ROOT, f)}: a stats_tags list`);
+  }
+});
 
 test("tools/validate-envoy accepts every shipped Envoy config (envoy/*.yaml)", SLOW, () => {
   const files = shippedEnvoyConfigs();

@@ -15,9 +15,18 @@ export const VALIDATE_ENVOY = join(ROOT, ".cache", "tools", "validate-envoy");
 export const SCHEMAS = join(ROOT, ".cache", "schemas");
 export const INSTALL = "bash scripts/install-validators.sh";
 
-/** The Envoy configs the project ships: every envoy/*.yaml (Envoy bootstrap files). */
-export function shippedEnvoyConfigs(): string[] {
+/** Every envoy/*.yaml. */
+export function envoyYamlFiles(): string[] {
   return readdirSync(join(ROOT, "envoy")).filter((f) => f.endsWith(".yaml")).sort().map((f) => join(ROOT, "envoy", f));
+}
+
+/** YAML files in envoy/ that are not bootstraps, by design (names.md: the stats_tags list that
+ *  goes under stats_config.stats_tags of every shipped config). */
+export const NOT_BOOTSTRAPS = ["stats-tags.yaml"];
+
+/** The Envoy configs the project ships: envoy/*.yaml except NOT_BOOTSTRAPS. */
+export function shippedEnvoyConfigs(): string[] {
+  return envoyYamlFiles().filter((f) => !NOT_BOOTSTRAPS.some((n) => f.endsWith("/" + n)));
 }
 
 /** The Envoy Gateway example manifests: envoy/gateway/*.yaml. */
