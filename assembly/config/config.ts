@@ -215,7 +215,10 @@ export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
   const root = doc.root!;
   const v = new Validator(doc);
   if (root.kind != Kind.Obj) { res.error = "configuration: must be a JSON object"; return res; }
-  if (!v.onlyKeys(root, "", ["backends", "models", "max_request_bytes", "max_response_bytes", "cluster_header", "clients", "client_header", "limits"])) { res.error = v.error; return res; }
+  if (!v.onlyKeys(root, "", ["backends", "models", "max_request_bytes", "max_response_bytes", "cluster_header", "clients", "client_header", "limits", "$schema"])) { res.error = v.error; return res; }
+  // "$schema" lets editors find schema/ai-gateway-config.schema.json; the filter ignores it.
+  const schemaRef = doc.get(root, "$schema");
+  if (schemaRef !== null && schemaRef.kind != Kind.Str) { res.error = "$schema: must be a string (the JSON Schema's location)"; return res; }
 
   const cfg = new Config();
   cfg.maxRequestBytes = v.int(root, "max_request_bytes", "", cfg.maxRequestBytes, 1, 1 << 30);

@@ -226,19 +226,25 @@ export class MockProvider {
   private sockets = new Set<Socket>();
   private waiters: { n: number; resolve: () => void }[] = [];
 
-  private constructor(private server: Server, readonly port: number) {}
+  /** Called with every recorded request (scripts/mock-providers.ts logs them). */
+  onRequest: ((r: RecordedRequest) => void) | null = null;
 
-  static async start(): Promise<MockProvider> {
+  private constructor(private server: Server, readonly port: number, readonly host: string) {}
+
+  /** Listens on 127.0.0.1 and an ephemeral port unless told otherwise (the compose container
+   *  listens on 0.0.0.0:8080). */
+  static async start(opts: { host?: string; port?: number } = {}): Promise<MockProvider> {
     let mock!: MockProvider;
+    const host = opts.host ?? "127.0.0.1";
     const server = createServer((req, res) => void mock.handle(req, res));
     // Latency matters for streaming tests: write each chunk as soon as it is produced.
     server.on("connection", (s) => { s.setNoDelay(true); mock.sockets.add(s); s.on("close", () => mock.sockets.delete(s)); });
-    await new Promise<void>((resolve, reject) => { server.once("error", reject); server.listen(0, "127.0.0.1", resolve); });
-    mock = new MockProvider(server, (server.address() as AddressInfo).port);
+    await new Promise<void>((resolve, reject) => { server.once("error", reject); server.listen(opts.port ?? 0, host, resolve); });
+    mock = new MockProvider(server, (server.address() as AddressInfo).port, host);
     return mock;
   }
 
-  get url(): string { return `http://127.0.0.1:${this.port}`; }
+  get url(): string { return `http://${this.host === "0.0.0.0" ? "127.0.0.1" : this.host}:${this.port}`; }
 
   /** Answers the next request that arrives with `fixture` (FIFO). */
   enqueue(...fixtures: Fixture[]): this { this.queue.push(...fixtures); return this; }
@@ -308,6 +314,7 @@ export class MockProvider {
       body, bodyText, json, fixture: typeof chosen === "string" ? null : chosen.name,
     });
     this.waiters = this.waiters.filter((w) => (this.requests.length >= w.n ? (w.resolve(), false) : true));
+    this.onRequest?.(this.requests[this.requests.length - 1]);
 
     if (typeof chosen === "string") {
       this.failures.push(`${req.method} ${req.url}: ${chosen}`);
