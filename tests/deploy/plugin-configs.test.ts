@@ -1,19 +1,14 @@
 // The plugin configuration inside every shipped Envoy config (envoy/*.yaml), Envoy Gateway
 // policy (envoy/gateway/wasm-*.yaml) and README example is loaded by the real filter in the test
 // host (base VM, canary, worker: what Envoy does before accepting a config) with the environment
-// the deployment gives the VM, and must be accepted.
-//
-// Backends whose schema this build does not support yet are skipped, and only when the schema is
-// one of names.md (bedrock-*, gemini, vertex-*): the filter itself says which schemas it supports
-// (the "supported: …" list of its error for an unknown schema), so once the providers are merged
-// nothing is skipped and every backend is judged. The skipped backends are printed.
+// the deployment gives the VM, and must be accepted, every backend as shipped.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import {
-  ROOT, shippedEnvoyConfigs, readYaml, readYamlDocuments, wasmFilters, envNamesOf, fakeEnv, loadPlugin, supportedSchemas, withoutPendingBackends, PENDING_SCHEMAS,
+  ROOT, shippedEnvoyConfigs, readYaml, readYamlDocuments, wasmFilters, envNamesOf, fakeEnv, loadPlugin, supportedSchemas,
 } from "./support.ts";
 
 interface Source { name: string; plugin: any; env: Record<string, string> }
@@ -43,8 +38,10 @@ function sources(): Source[] {
 
 test("the filter names the backend schemas it supports", async (t) => {
   const s = await supportedSchemas();
-  for (const must of ["openai", "azure-openai", "anthropic"]) assert.ok(s.includes(must), `${must} in ${s}`);
-  t.diagnostic(`supported by this build: ${s.join(", ")}; not yet: ${PENDING_SCHEMAS.filter((p) => !s.includes(p)).join(", ") || "none"}`);
+  for (const must of ["openai", "azure-openai", "anthropic", "bedrock-converse", "bedrock-anthropic", "gemini", "vertex-gemini", "vertex-anthropic"]) {
+    assert.ok(s.includes(must), `${must} in ${s}`);
+  }
+  t.diagnostic(`supported by this build: ${s.join(", ")}`);
 });
 
 const all = sources();
@@ -56,30 +53,29 @@ test("plugin configurations found: envoy/*.yaml, envoy/gateway/wasm-*.yaml, READ
 
 for (const src of all) {
   test(`the real filter accepts the plugin configuration of ${src.name}`, { timeout: 60_000 }, async (t) => {
-    const prepared = withoutPendingBackends(src.plugin, await supportedSchemas());
-    assert.deepEqual(prepared.problems, []);
-    if (prepared.skipped.length) t.diagnostic(`skipped, schema unknown to this build: ${prepared.skipped.join(", ")}`);
-    assert.ok(prepared.plugin.backends.length > 0, "something left to load");
-    const r = await loadPlugin(JSON.stringify(prepared.plugin), src.env);
+    assert.ok(src.plugin.backends.length > 0, "something to load");
+    const r = await loadPlugin(JSON.stringify(src.plugin), src.env);
     assert.equal(r.error, "", `the filter refused it: ${r.error}`);
     assert.ok(r.ok);
   });
 }
 
-test("the skip is narrow: a misspelt schema and a broken supported backend still fail", async () => {
+test("the check can fail: a misspelt schema, a missing env var, no env at all", async () => {
   const envoy = all.find((s) => s.name.startsWith("envoy/envoy.yaml"))!;
   const typo = structuredClone(envoy.plugin);
   typo.backends[0].schema = "bedrock-converze";
-  assert.match(withoutPendingBackends(typo, await supportedSchemas()).problems.join("\n"), /schema "bedrock-converze" is neither supported/);
+  const t1 = await loadPlugin(JSON.stringify(typo), envoy.env);
+  assert.equal(t1.ok, false);
+  assert.match(t1.error, /^backends\[0\]\.schema: unsupported schema "bedrock-converze"/);
 
-  const broken = withoutPendingBackends(envoy.plugin, await supportedSchemas()).plugin;
+  const broken = structuredClone(envoy.plugin);
   broken.backends[0].auth.env = "NOT_PASSED_TO_THE_VM";
   const r = await loadPlugin(JSON.stringify(broken), envoy.env);
   assert.equal(r.ok, false);
   assert.match(r.error, /^backends\[0\]\.auth\.env: environment variable NOT_PASSED_TO_THE_VM is not set in the Wasm VM/);
 
   // Without the env Envoy passes, the shipped config is refused (the env wiring matters).
-  const noEnv = await loadPlugin(JSON.stringify(withoutPendingBackends(envoy.plugin, await supportedSchemas()).plugin), {});
+  const noEnv = await loadPlugin(JSON.stringify(envoy.plugin), {});
   assert.equal(noEnv.ok, false);
   assert.match(noEnv.error, /environment variable \w+ is not set in the Wasm VM/);
 });

@@ -178,29 +178,3 @@ export async function supportedSchemas(): Promise<string[]> {
   supported = m[1].split(",").map((s) => s.trim()).filter(Boolean);
   return supported;
 }
-
-/**
- * Schemas named by the lead (names.md) that other branches implement. A shipped config may use
- * them before this build supports them: those backends are skipped, and reported. Any other
- * unsupported schema is an error, and once the filter supports these nothing is skipped.
- */
-export const PENDING_SCHEMAS = ["bedrock-converse", "bedrock-anthropic", "gemini", "vertex-gemini", "vertex-anthropic"];
-
-export interface Prepared { plugin: any; skipped: string[]; problems: string[] }
-
-/** Removes backends whose schema this build does not know yet (and the models routed to them). */
-export function withoutPendingBackends(plugin: any, supportedList: string[]): Prepared {
-  const copy = structuredClone(plugin);
-  const skipped: string[] = [], problems: string[] = [];
-  const keep: any[] = [];
-  for (const b of copy.backends ?? []) {
-    const schema = b.schema ?? "openai";
-    if (supportedList.includes(schema)) keep.push(b);
-    else if (PENDING_SCHEMAS.includes(schema)) skipped.push(`${b.name} (${schema})`);
-    else problems.push(`backend ${b.name}: schema "${schema}" is neither supported by this build (${supportedList.join(", ")}) nor one of names.md (${PENDING_SCHEMAS.join(", ")})`);
-  }
-  const kept = new Set(keep.map((b) => b.name));
-  copy.backends = keep;
-  if (Array.isArray(copy.models)) copy.models = copy.models.filter((m: any) => kept.has(m.backend));
-  return { plugin: copy, skipped, problems };
-}
