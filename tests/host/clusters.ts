@@ -177,7 +177,8 @@ export class Clusters implements ClusterManager {
     const session = this.session(cluster);
     const out: http2.OutgoingHttpHeaders = { ":scheme": cluster.tls ? "https" : "http" };
     for (const [k, v] of headers.pairs()) {
-      if (HOP_BY_HOP.has(k) || k === "host" || (k === "te" && v !== "trailers")) continue;
+      // :scheme follows the upstream transport (set above), not the downstream request.
+      if (HOP_BY_HOP.has(k) || k === "host" || k === ":scheme" || (k === "te" && v !== "trailers")) continue;
       const prev = out[k];
       out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v];
     }
