@@ -3,7 +3,7 @@
 // older than the sources (scripts/build.mjs --if-needed).
 //
 //   npm start [-- --port 8080] [--workers 2] [--config plugin.json] [--key <gateway key>]
-//             [--upstream <cluster>=<url>]… [--verbose]
+//             [--upstream <cluster>=<url>]… [--admin-port 9901] [--verbose]
 //
 // Without --config it runs an embedded configuration: three backends (OpenAI, Anthropic with full
 // translation, DeepSeek as an OpenAI-compatible one), a local token limit per client, and one
@@ -15,10 +15,15 @@
 // --upstream vllm=http://127.0.0.1:8000); environment variables the configuration names are
 // handed to the VM (Envoy: vm_config.environment_variables).
 //
+// An admin listener like Envoy's serves the filter's metrics: /stats (Envoy names) and
+// /stats/prometheus (with the stats_tags of envoy/stats-tags.yaml applied).
+//
 // One line per request, from the filter's own log line plus the host's timing:
 //   <time> client=… model=… backend=… input_tokens=… output_tokens=… status=… latency_ms=… stream=…
 
 import { readFileSync } from "node:fs";
+import http from "node:http";
+import { parse as parseYaml } from "yaml";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes, createHash } from "node:crypto";
@@ -30,20 +35,21 @@ const WASM = join(ROOT, "build", "ai-gateway.wasm");
 const FIX = join(ROOT, "tests", "fixtures");
 const ROUTE_HEADER = "x-ai-gateway-cluster";
 
-interface Args { port: number; workers: number; config?: string; key?: string; upstreams: Map<string, string>; verbose: boolean }
+interface Args { port: number; adminPort: number; workers: number; config?: string; key?: string; upstreams: Map<string, string>; verbose: boolean }
 
 function usage(msg?: string): never {
   if (msg) console.error(`error: ${msg}`);
-  console.error("usage: npm start -- [--port 8080] [--workers 2] [--config plugin.json] [--key <gateway key>] [--upstream <cluster>=<url>]… [--verbose]");
+  console.error("usage: npm start -- [--port 8080] [--admin-port 9901] [--workers 2] [--config plugin.json] [--key <gateway key>] [--upstream <cluster>=<url>]… [--verbose]");
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { port: 8080, workers: 2, upstreams: new Map(), verbose: false };
+  const a: Args = { port: 8080, adminPort: 9901, workers: 2, upstreams: new Map(), verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const v = () => { const x = argv[++i]; if (x === undefined) usage(`${argv[i - 1]} needs a value`); return x; };
     const arg = argv[i];
     if (arg === "--port") { a.port = Number(v()); if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) usage("--port must be 0..65535"); }
+    else if (arg === "--admin-port") { a.adminPort = Number(v()); if (!Number.isInteger(a.adminPort) || a.adminPort < 0 || a.adminPort > 65535) usage("--admin-port must be 0..65535"); }
     else if (arg === "--workers") { a.workers = Number(v()); if (!Number.isInteger(a.workers) || a.workers < 1 || a.workers > 64) usage("--workers must be 1..64"); }
     else if (arg === "--config") a.config = v();
     else if (arg === "--key") a.key = v();
@@ -208,6 +214,7 @@ async function main(): Promise<void> {
       port: a.port,
       routes: [{ match: { prefix: "/" }, clusterHeader: ROUTE_HEADER }],
       clusters: plan.clusters,
+      statsTags: parseYaml(readFileSync(join(ROOT, "envoy", "stats-tags.yaml"), "utf8")),
       accessLog: (e) => {
         pending = e;
         queueMicrotask(() => { if (pending === e) { pending = null; print(e, null); } });
@@ -234,6 +241,24 @@ async function main(): Promise<void> {
     throw e;
   }
 
+  const admin = http.createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/stats/prometheus") { res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }); res.end(gw.prometheus()); return; }
+    if (path === "/stats") {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end(Object.entries(gw.stats()).sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, v]) => `${k}: ${v}`).join("\n") + "\n");
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" }); res.end("/stats or /stats/prometheus\n");
+  });
+  try {
+    await new Promise<void>((resolve, reject) => { admin.once("error", reject); admin.listen(a.adminPort, "127.0.0.1", () => resolve()); });
+  } catch (e) {
+    await gw.stop();
+    for (const m of plan.mocks) await m.stop();
+    usage(`admin port ${a.adminPort}: ${(e as Error).message} (choose another with --admin-port)`);
+  }
+  const adminUrl = `http://127.0.0.1:${(admin.address() as { port: number }).port}`;
   console.log(`ai-gateway listening on ${gw.url}  (real build/ai-gateway.wasm, ${a.workers} worker VM${a.workers > 1 ? "s" : ""}, Envoy-faithful host)`);
   const models = Array.isArray(plan.config.models) ? plan.config.models as { match: string; backend: string; upstream_model?: string }[] : [];
   const backends = Array.isArray(plan.config.backends) ? plan.config.backends as { name: string; cluster: string }[] : [];
@@ -249,12 +274,15 @@ async function main(): Promise<void> {
     console.log(`try:  curl -s ${gw.url}/v1/chat/completions -H "authorization: Bearer ${plan.key}" ` +
       `-H "content-type: application/json" -d '{"model":"claude-sonnet","messages":[{"role":"user","content":"Hello"}]}'`);
   }
+  console.log(`metrics: ${adminUrl}/stats/prometheus (and ${adminUrl}/stats)`);
   console.log("Ctrl-C stops.");
 
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    admin.closeAllConnections();
+    admin.close();
     await gw.stop();
     for (const m of plan.mocks) await m.stop();
     console.log("stopped.");

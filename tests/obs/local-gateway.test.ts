@@ -38,10 +38,11 @@ class Output {
 
 test("npm start: local gateway on a free port, one printed line per request, Ctrl-C stops it", { timeout: 180000 }, async () => {
   const port = await freePort();
+  const adminPort = await freePort();
   // Mock mode must not depend on the developer's environment: no provider keys for the child.
   const env = { ...process.env };
   for (const k of ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY"]) delete env[k];
-  const child: ChildProcess = spawn("npm", ["start", "--", "--port", String(port), "--key", KEY, "--workers", "1"],
+  const child: ChildProcess = spawn("npm", ["start", "--", "--port", String(port), "--admin-port", String(adminPort), "--key", KEY, "--workers", "1"],
     { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   const out = new Output();
   child.stdout!.on("data", (d) => out.feed(String(d)));
@@ -71,6 +72,14 @@ test("npm start: local gateway on a free port, one printed line per request, Ctr
     const bad = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "sk-wrong", maxRetries: 0 });
     await assert.rejects(bad.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }] }), (e: { status?: number }) => e.status === 401);
     await out.wait(/client=- model=- backend=- input_tokens=- output_tokens=- status=401 latency_ms=\d+/m, 10000, "the 401 line");
+
+    // The admin listener: Prometheus text with the stats_tags applied.
+    assert.ok(out.text.includes(`metrics: http://127.0.0.1:${adminPort}/stats/prometheus`));
+    const prom = await (await fetch(`http://127.0.0.1:${adminPort}/stats/prometheus`)).text();
+    assert.ok(prom.includes('ai_gateway_requests{gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o-mini",' +
+      'ai_gateway_backend="openai",ai_gateway_client="local-dev"} 1\n'), prom);
+    assert.ok(prom.includes('gen_ai_client_inference_usage_input_tokens{gen_ai_operation_name="chat",gen_ai_provider_name="anthropic",' +
+      'gen_ai_request_model="claude-sonnet",ai_gateway_backend="anthropic",ai_gateway_client="local-dev"} 12\n'), prom);
   } finally {
     process.kill(-child.pid!, "SIGINT");
   }
