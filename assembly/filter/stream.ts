@@ -338,7 +338,7 @@ export class GatewayStream extends Context implements TokenWaiter {
   private limitServiceFailed(why: string): bool {
     const lc = this.gw.global!.cfg;
     log(LogLevelValues.warn, "ai-gateway: rate limit check failed (" + why + "); failure_mode=" + (lc.failOpen ? "allow" : "deny"));
-    if (lc.failOpen) return true;
+    if (lc.failOpen) { stateLimit(true, false); return true; }
     this.fail(new ApiError(503, "server_error", "rate_limit_service_unavailable", "The rate limit service is unavailable."));
     return false;
   }
@@ -357,7 +357,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     }
     const adm = this.gw.global!.decide(this.globalRules, res, nowSeconds(), this.estimated);
     this.admission = adm;
-    stateLimit(adm.ok ? "ok" : "denied");
+    stateLimit(adm.ok);
     if (!adm.ok) { this.rateLimited(adm); return; }
     this.setBudget(adm, false);
     this.resumeOne();
@@ -442,7 +442,6 @@ export class GatewayStream extends Context implements TokenWaiter {
     this.req = req;
     this.requestBytes = <i64>body_buffer_length;
     stateRoute(logSafe(model), backend.name);
-    stateLimit("none");
 
     const lcfg = this.gw.config!.limits;
     if (lcfg !== null) {
@@ -451,10 +450,11 @@ export class GatewayStream extends Context implements TokenWaiter {
       this.estimated = estimate(this.requestBytes, doc.int(mt2, 0), lcfg.defaultOutputTokens, lcfg.bytesPerToken);
     }
     const limiter = this.gw.limiter;
+    if (limiter === null && this.gw.global === null) stateLimit(true, false);
     if (limiter !== null) {
       const adm = limiter.admit(this.facts(req), this.estimated!, nowSeconds());
       this.admission = adm;
-      stateLimit(adm.ok ? "ok" : "denied");
+      stateLimit(adm.ok);
       if (!adm.ok) { this.rateLimited(adm); return FilterDataStatusValues.StopIterationNoBuffer; }
       this.setBudget(adm, true);
     }
@@ -469,7 +469,7 @@ export class GatewayStream extends Context implements TokenWaiter {
           global.cfg.timeoutMs, this, onCheckAnswer);
         if (r == WasmResultValues.Ok) this.pending++;
         else if (!this.limitServiceFailed("the rate limit service cluster \"" + global.cfg.rlsCluster + "\" cannot be called")) return FilterDataStatusValues.StopIterationNoBuffer;
-      }
+      } else stateLimit(true, false); // no rule applies
     }
 
     let length = <i32>body_buffer_length;
@@ -571,7 +571,8 @@ export class GatewayStream extends Context implements TokenWaiter {
   onResponseBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
     this.responseBytes += <i64>body_buffer_length;
     if (end_of_stream) this.obs.ended = true;
-    if (body_buffer_length > 0 && this.obs.firstByte == 0) this.obs.firstByte = monotonicNs();
+    // Time to first token is a streaming metric: no clock read for whole-body answers.
+    if (body_buffer_length > 0 && this.obs.firstByte == 0 && this.req !== null && this.req!.stream) this.obs.firstByte = monotonicNs();
     const handler = this.handler;
     if (handler === null) return FilterDataStatusValues.Continue;
     if (handler.wholeBody) {
