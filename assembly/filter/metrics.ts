@@ -26,6 +26,7 @@
 
 import { define_metric, increment_metric, record_metric, MetricTypeValues, WasmResultValues } from "@solo-io/proxy-runtime/assembly";
 import { Usage } from "../usage";
+import { tagValue } from "../util/tags";
 
 export const OP_CHAT: i32 = 0;
 export const OP_EMBEDDINGS: i32 = 1;
@@ -37,39 +38,8 @@ export const LIMIT_DENIED: i32 = 2;
 
 const MAX_MODELS: i32 = 256;
 const MAX_CLIENTS: i32 = 128;
-const MAX_TAG_CHARS: i32 = 96;
 const UNDEFINED: u32 = 0;
 const FAILED: u32 = u32.MAX_VALUE;
-
-function tagChar(c: i32): bool {
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ||
-    c == 0x2e || c == 0x5f || c == 0x2d || c == 0x3a || c == 0x2f || c == 0x40 || c == 0x2b; // . _ - : / @ +
-}
-
-/**
- * A tag value safe inside a stat name: [A-Za-z0-9._:/@+-] kept, anything else (`;`, `=`,
- * spaces, quotes, non-ASCII) becomes `_`, a second consecutive `.` becomes `_` (no empty stat
- * name tokens), at most 96 characters, never empty.
- */
-export function tagValue(s: string): string {
-  const n = s.length < MAX_TAG_CHARS ? s.length : MAX_TAG_CHARS;
-  if (n == 0) return "none";
-  let clean = n == s.length;
-  for (let i = 0; i < n && clean; i++) {
-    const c = s.charCodeAt(i);
-    if (!tagChar(c) || (c == 0x2e && i > 0 && s.charCodeAt(i - 1) == 0x2e)) clean = false;
-  }
-  if (clean) return s;
-  let out = "";
-  let prev = 0;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    const keep = tagChar(c) && !(c == 0x2e && prev == 0x2e);
-    out += keep ? String.fromCharCode(c) : "_";
-    prev = keep ? c : 0x5f;
-  }
-  return out;
-}
 
 /** Timestamps (monotonic ns, 0 = not reached) and outcome facts of one request. */
 export class Observation {
