@@ -5,11 +5,12 @@ import {
 } from "@solo-io/proxy-runtime/assembly";
 import { Config, parseConfig } from "../config/config";
 import { Router } from "../routing/router";
-import { providerFor } from "../providers/registry";
+import { providerFor, semconvProviderName } from "../providers/registry";
 import { WasiEnv } from "./env";
 import { GatewayStream } from "./stream";
 import { BackendCredentials, TokenWaiter } from "./credentials";
 import { LocalLimiter, GlobalLimiter } from "./limits";
+import { Metrics } from "./metrics";
 
 /** Unix seconds from the host clock. */
 export function nowSeconds(): i64 { return <i64>(get_current_time_nanoseconds() / 1000000000); }
@@ -23,6 +24,8 @@ export class GatewayRoot extends RootContext {
   global: GlobalLimiter | null = null;
   /** Per backend (by Backend.index): keys, signer, tokens. */
   creds: BackendCredentials[] = [];
+  /** Stat ids of this VM (metrics.ts). */
+  metrics: Metrics = new Metrics([], [], false);
   /** http_call tokens of token fetches in flight → the backend they are for. */
   private tokenCalls: Map<u32, BackendCredentials> = new Map();
 
@@ -79,6 +82,12 @@ export class GatewayRoot extends RootContext {
     const creds = new Array<BackendCredentials>();
     for (let i = 0; i < cfg.backends.length; i++) creds.push(new BackendCredentials(cfg.backends[i]));
     this.creds = creds;
+    const names = new Array<string>(), providers = new Array<string>();
+    for (let i = 0; i < cfg.backends.length; i++) {
+      names.push(cfg.backends[i].name);
+      providers.push(semconvProviderName(cfg.backends[i].schema, cfg.backends[i].preset));
+    }
+    this.metrics = new Metrics(names, providers, cfg.clientHeader.length > 0);
     const lim = cfg.limits;
     if (lim !== null && lim.mode == "local") this.limiter = new LocalLimiter(lim);
     if (lim !== null && lim.mode == "global") this.global = new GlobalLimiter(lim);

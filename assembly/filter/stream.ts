@@ -31,6 +31,9 @@ import { RequestFacts, estimate } from "../limits/policy";
 import { Usage } from "../usage";
 import { sha256 } from "../util/sha256";
 import { hexEncode, uriEncode } from "../util/hex";
+import { Observation, OP_CHAT, OP_EMBEDDINGS, LIMIT_NONE, LIMIT_OK, LIMIT_DENIED } from "./metrics";
+import { stateClient, stateRoute, stateLimit, stateUsage } from "./access";
+import { monotonicNs } from "./clock";
 
 /** Client credentials never go upstream: the gateway adds the backend's own. */
 const CLIENT_CREDENTIAL_HEADERS: string[] = [
@@ -108,6 +111,8 @@ export class GatewayStream extends Context implements TokenWaiter {
   private cut: bool = false;
   /** Head of the last client chunk (id, object, created, model), for gateway-made chunks. */
   private lastHead: Uint8Array | null = null;
+  /** Timings and outcome for metrics (metrics.ts). */
+  private obs: Observation = new Observation();
 
   constructor(context_id: u32, root: RootContext) {
     super(context_id, root);
@@ -116,6 +121,7 @@ export class GatewayStream extends Context implements TokenWaiter {
 
   private reply(status: i32, body: ArrayBuffer, details: string, extra: string[] = []): void {
     this.localStatus = status;
+    this.obs.localDetails = details;
     const headers: Headers = [];
     headers.push(new HeaderPair(String.UTF8.encode("content-type"), String.UTF8.encode("application/json")));
     for (let i = 0; i + 1 < extra.length; i += 2) headers.push(new HeaderPair(String.UTF8.encode(extra[i]), String.UTF8.encode(extra[i + 1])));
@@ -125,6 +131,7 @@ export class GatewayStream extends Context implements TokenWaiter {
   private fail(e: ApiError): void { this.reply(e.status, e.render(this.anthropicErrors), "ai_gateway_" + (e.code.length ? e.code : "error")); }
 
   onRequestHeaders(_n: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    this.obs.start = monotonicNs();
     const cfg = this.gw.config;
     if (cfg === null) { // cannot happen after a successful on_configure; answer rather than trap
       this.fail(new ApiError(500, "server_error", "not_configured", "The gateway is not configured."));
@@ -147,6 +154,7 @@ export class GatewayStream extends Context implements TokenWaiter {
       return FilterHeadersStatusValues.StopIteration;
     }
     this.client = who;
+    stateClient(who);
     const lim = cfg.limits;
     if (lim !== null) {
       for (let i = 0; i < lim.headers.length; i++) { this.limitHeaders.push(lim.headers[i]); this.limitHeaders.push(h.get(lim.headers[i])); }
@@ -360,7 +368,7 @@ export class GatewayStream extends Context implements TokenWaiter {
   /** One awaited step finished; continue the request when none is left. */
   private resumeOne(): void {
     if (this.localStatus != 0) return;
-    if (--this.pending <= 0) { this.pending = 0; continue_request(); }
+    if (--this.pending <= 0) { this.pending = 0; this.obs.sent = monotonicNs(); continue_request(); }
   }
 
   /**
@@ -370,7 +378,7 @@ export class GatewayStream extends Context implements TokenWaiter {
   private limitServiceFailed(why: string): bool {
     const lc = this.gw.global!.cfg;
     log(LogLevelValues.warn, "ai-gateway: rate limit check failed (" + why + "); failure_mode=" + (lc.failOpen ? "allow" : "deny"));
-    if (lc.failOpen) return true;
+    if (lc.failOpen) { stateLimit(true, false); return true; }
     this.fail(new ApiError(503, "server_error", "rate_limit_service_unavailable", "The rate limit service is unavailable."));
     return false;
   }
@@ -389,6 +397,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     }
     const adm = this.gw.global!.decide(this.globalRules, res, nowSeconds(), this.estimated);
     this.admission = adm;
+    stateLimit(adm.ok);
     if (!adm.ok) { this.rateLimited(adm); return; }
     this.setBudget(adm, false);
     this.resumeOne();
@@ -474,6 +483,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     if (err !== null) { this.fail(err); return FilterDataStatusValues.StopIterationNoBuffer; }
     this.req = req;
     this.requestBytes = <i64>body_buffer_length;
+    stateRoute(logSafe(model), backend.name);
 
     const lcfg = this.gw.config!.limits;
     if (lcfg !== null) {
@@ -482,9 +492,11 @@ export class GatewayStream extends Context implements TokenWaiter {
       this.estimated = estimate(this.requestBytes, doc.int(mt2, 0), lcfg.defaultOutputTokens, lcfg.bytesPerToken);
     }
     const limiter = this.gw.limiter;
+    if (limiter === null && this.gw.global === null) stateLimit(true, false);
     if (limiter !== null) {
       const adm = limiter.admit(this.facts(req), this.estimated!, nowSeconds());
       this.admission = adm;
+      stateLimit(adm.ok);
       if (!adm.ok) { this.rateLimited(adm); return FilterDataStatusValues.StopIterationNoBuffer; }
       this.setBudget(adm, true);
     }
@@ -499,7 +511,7 @@ export class GatewayStream extends Context implements TokenWaiter {
           global.cfg.timeoutMs, this, onCheckAnswer);
         if (r == WasmResultValues.Ok) this.pending++;
         else if (!this.limitServiceFailed("the rate limit service cluster \"" + global.cfg.rlsCluster + "\" cannot be called")) return FilterDataStatusValues.StopIterationNoBuffer;
-      }
+      } else stateLimit(true, false); // no rule applies
     }
 
     let length = <i32>body_buffer_length;
@@ -553,12 +565,15 @@ export class GatewayStream extends Context implements TokenWaiter {
       }
     }
     // Paused until the limit check and/or the token arrive (resumeOne continues the request).
+    if (this.pending <= 0) this.obs.sent = monotonicNs();
     return this.pending > 0 ? FilterDataStatusValues.StopIterationAndBuffer : FilterDataStatusValues.Continue;
   }
 
   onResponseHeaders(_n: u32, end_of_stream: bool): FilterHeadersStatusValues {
     const req = this.req;
     if (this.localStatus != 0 || req === null) return FilterHeadersStatusValues.Continue;
+    this.obs.responseHeaders = monotonicNs();
+    if (end_of_stream) this.obs.ended = true;
     const h = stream_context.headers.response;
     this.status = <i32>I32.parseInt(h.get(":status"));
     if (this.status == 401 || this.status == 403) {
@@ -606,6 +621,9 @@ export class GatewayStream extends Context implements TokenWaiter {
 
   onResponseBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
     this.responseBytes += <i64>body_buffer_length;
+    if (end_of_stream) this.obs.ended = true;
+    // Time to first token is a streaming metric: no clock read for whole-body answers.
+    if (body_buffer_length > 0 && this.obs.firstByte == 0 && this.req !== null && this.req!.stream) this.obs.firstByte = monotonicNs();
     const handler = this.handler;
     if (handler === null) return FilterDataStatusValues.Continue;
     if (handler.wholeBody) {
@@ -626,6 +644,7 @@ export class GatewayStream extends Context implements TokenWaiter {
       // Ended at the budget: the provider finishes (its usage is still counted), the client has [DONE].
       if (body_buffer_length > 0) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, new ArrayBuffer(0));
       handler.onBody(chunk, end_of_stream, out);
+      if (end_of_stream) this.stateFinalUsage(handler);
       return FilterDataStatusValues.Continue;
     }
     let replaced = handler.onBody(chunk, end_of_stream, out);
@@ -636,7 +655,15 @@ export class GatewayStream extends Context implements TokenWaiter {
       if (replaced) stream_context.headers.response.replace("content-length", out.len.toString());
       this.applyOverrides(handler);
     }
+    if (end_of_stream) this.stateFinalUsage(handler);
     return FilterDataStatusValues.Continue;
+  }
+
+  /** Usage for access logs, once, as soon as the provider's report is complete. */
+  private stateFinalUsage(handler: ResponseHandler): void {
+    if (this.obs.usageStated || !handler.usage.reported) return;
+    this.obs.usageStated = true;
+    stateUsage(handler.usage);
   }
 
   /** What this request cost: reported usage, else (abort, broken stream) an estimate, else nothing. */
@@ -712,5 +739,11 @@ export class GatewayStream extends Context implements TokenWaiter {
     } else line += " usage=unknown";
     if (req !== null) line += " stream=" + (req.stream ? "true" : "false");
     log(LogLevelValues.info, line);
+    if (handler !== null) this.stateFinalUsage(handler); // ended early: what was reported so far
+    const adm1 = this.admission;
+    this.gw.metrics.finish(this.obs, monotonicNs(), this.endpoint == Endpoint.Embeddings ? OP_EMBEDDINGS : OP_CHAT,
+      req !== null ? req.model : null, req !== null ? req.backend.index : -1, this.client, status, this.localStatus != 0,
+      handler !== null ? handler.usage : null, adm1 === null ? LIMIT_NONE : adm1.ok ? LIMIT_OK : LIMIT_DENIED,
+      adm1 !== null && adm1.rule !== null ? adm1.rule!.name : "none", req !== null && req.stream);
   }
 }

@@ -27,3 +27,23 @@ export function providerFor(schema: string): Provider | null {
   if (schema == "vertex-anthropic") return vertexAnthropic;
   return null;
 }
+
+/**
+ * `gen_ai.provider.name` (OpenTelemetry GenAI semantic conventions, well-known values) for a
+ * backend: the wire format's owner, or the OpenAI-compatible vendor of a preset. Schemas and
+ * presets without a well-known value report their own name (a custom value is allowed).
+ */
+export function semconvProviderName(schema: string, preset: string): string {
+  if (schema == "openai") {
+    if (preset.length == 0 || preset == "openai") return "openai";
+    if (preset == "mistral") return "mistral_ai";
+    if (preset == "xai") return "x_ai";
+    return preset; // groq, deepseek are well-known as is; others are custom values
+  }
+  if (schema == "azure-openai") return "azure.ai.openai";
+  if (schema == "anthropic") return "anthropic";
+  if (schema == "bedrock-converse" || schema == "bedrock-anthropic") return "aws.bedrock";
+  if (schema == "gemini") return "gcp.gemini";
+  if (schema == "vertex-gemini" || schema == "vertex-anthropic") return "gcp.vertex_ai";
+  return schema;
+}

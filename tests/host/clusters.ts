@@ -8,6 +8,7 @@
 // headers a stream reset; the route/call timeout gives 504 "upstream request timeout".
 
 import http from "node:http";
+import https from "node:https";
 import http2 from "node:http2";
 import { HeaderMap } from "./headers.ts";
 import { EMPTY } from "./buffer.ts";
@@ -15,7 +16,18 @@ import { GrpcStatus } from "./constants.ts";
 import { buildLocalReply, httpToGrpcStatus, percentDecode } from "./stream.ts";
 import type { Cancellable, ClusterManager, GrpcCallbacks, GrpcStreamHandle, HttpCallCallbacks } from "./services.ts";
 
-export interface ClusterConfig { host: string; port: number; http2?: boolean }
+export interface ClusterConfig {
+  host: string; port: number; http2?: boolean;
+  /** Upstream TLS (Envoy `transport_socket` UpstreamTlsContext): SNI defaults to `host`; `ca`
+   *  replaces the system trust store (PEM), as `validation_context.trusted_ca` does. */
+  tls?: boolean | { sni?: string; ca?: string | Buffer };
+}
+
+function tlsOptions(c: ClusterConfig): { servername: string; ca?: string | Buffer } | null {
+  if (!c.tls) return null;
+  const t = c.tls === true ? {} : c.tls;
+  return { servername: t.sni ?? c.host, ...(t.ca !== undefined ? { ca: t.ca } : {}) };
+}
 
 /** Envoy `Http::StreamResetReason` strings used in bodies/details (`resetReasonToString`). */
 export type ResetReason = "remote connection failure" | "connection termination" | "remote reset" | "protocol error" | "local reset";
@@ -53,6 +65,7 @@ function connectFailure(err: NodeJS.ErrnoException): { reason: ResetReason; tfr:
 
 export class Clusters implements ClusterManager {
   private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly tlsAgent = new https.Agent({ keepAlive: true });
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
   private readonly active = new Set<{ reset(): void }>();
   private calls = 0;
@@ -68,6 +81,7 @@ export class Clusters implements ClusterManager {
     for (const s of this.sessions.values()) s.destroy();
     this.sessions.clear();
     this.agent.destroy();
+    this.tlsAgent.destroy();
   }
 
   // ---------------------------------------------------------------- raw upstream streams
@@ -88,8 +102,10 @@ export class Clusters implements ClusterManager {
     // chunked framing for such a POST.
     if (endStream && !headers.has("content-length") && !BODYLESS_METHODS.has(method)) raw.push("content-length", "0");
     let responded = false, done = false;
-    const req = http.request({ host: cluster.host, port: cluster.port, method, path: headers.get(":path") ?? "/",
-      headers: raw as unknown as http.OutgoingHttpHeaders, agent: this.agent });
+    const tls = tlsOptions(cluster);
+    const options = { host: cluster.host, port: cluster.port, method, path: headers.get(":path") ?? "/",
+      headers: raw as unknown as http.OutgoingHttpHeaders };
+    const req = tls ? https.request({ ...options, ...tls, agent: this.tlsAgent }) : http.request({ ...options, agent: this.agent });
     const entry = { reset: () => { if (!done) { done = true; req.destroy(); this.active.delete(entry); } } };
     this.active.add(entry);
     const finish = () => { done = true; this.active.delete(entry); };
@@ -145,7 +161,8 @@ export class Clusters implements ClusterManager {
     const key = `${cluster.host}:${cluster.port}`;
     let s = this.sessions.get(key);
     if (!s || s.closed || s.destroyed) {
-      const created = http2.connect(`http://${key}`);
+      const tls = tlsOptions(cluster);
+      const created = tls ? http2.connect(`https://${key}`, tls) : http2.connect(`http://${key}`);
       created.on("error", (err: NodeJS.ErrnoException) => {
         (created as { lastError?: NodeJS.ErrnoException }).lastError = err;
       });
@@ -158,9 +175,10 @@ export class Clusters implements ClusterManager {
 
   private openH2(cluster: ClusterConfig, headers: HeaderMap, endStream: boolean, cb: UpstreamCallbacks): UpstreamRequest {
     const session = this.session(cluster);
-    const out: http2.OutgoingHttpHeaders = { ":scheme": "http" };
+    const out: http2.OutgoingHttpHeaders = { ":scheme": cluster.tls ? "https" : "http" };
     for (const [k, v] of headers.pairs()) {
-      if (HOP_BY_HOP.has(k) || k === "host" || (k === "te" && v !== "trailers")) continue;
+      // :scheme follows the upstream transport (set above), not the downstream request.
+      if (HOP_BY_HOP.has(k) || k === "host" || k === ":scheme" || (k === "te" && v !== "trailers")) continue;
       const prev = out[k];
       out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v];
     }

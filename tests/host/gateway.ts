@@ -16,9 +16,10 @@ import { Clusters, HOP_BY_HOP, type ClusterConfig } from "./clusters.ts";
 import { RouterFilter, resolveRoute, type RouteConfig } from "./router.ts";
 import type { SharedData } from "./shared.ts";
 import type { LogEntry } from "./services.ts";
+import { TagProducer, type TagSpecifier } from "./tags.ts";
 
 export { LoadError };
-export type { PluginOptions, RouteConfig, ClusterConfig, LogEntry, SharedData };
+export type { PluginOptions, RouteConfig, ClusterConfig, LogEntry, SharedData, TagSpecifier };
 
 export interface GatewayOptions {
   wasm: string | Uint8Array;   // path or bytes
@@ -32,6 +33,22 @@ export interface GatewayOptions {
   onLog?: (e: LogEntry) => void;
   /** `wasm` logger level (proxy_get_log_level), default 2 = info like Envoy; lower levels are dropped. */
   logLevel?: number;
+  /** Bootstrap `stats_config.stats_tags`: tags extracted for prometheus() (tags.ts). */
+  statsTags?: TagSpecifier[];
+  /** An HCM access logger, called when a stream ends (before the filter's on_log, as in Envoy). */
+  accessLog?: (e: AccessLogEntry) => void;
+}
+
+/** What an access log line can print: stream info, headers, filter state (`%FILTER_STATE(key)%`). */
+export interface AccessLogEntry {
+  method: string;
+  path: string;
+  responseCode: number | undefined;
+  responseCodeDetails: string | undefined;
+  /** Stream start to end (Envoy %DURATION%), milliseconds. */
+  durationMs: number;
+  /** Filter state values as UTF-8 text, by key (e.g. "wasm.ai_gateway.model"). */
+  filterState: Record<string, string>;
 }
 
 interface Conn { worker: number; id: number }
@@ -49,6 +66,7 @@ export class Gateway {
     private readonly opts: GatewayOptions) {
     this.port = (server.address() as { port: number }).port;
     this.url = `http://127.0.0.1:${this.port}`;
+    this.tagProducer = opts.statsTags ? new TagProducer(opts.statsTags) : undefined;
   }
 
   /** Loads the plugin (base VM, canary, workers) and listens; rejects with LoadError on load/configure failure. */
@@ -79,7 +97,8 @@ export class Gateway {
   get sharedData(): SharedData { return this.host.sharedData; }
   /** Full Envoy stat names, e.g. "wasmcustom.foo" → value (counters and gauges). */
   stats(): Record<string, number> { return this.host.stats.snapshot(); }
-  prometheus(): string { return this.host.stats.prometheus(); }
+  prometheus(): string { return this.host.stats.prometheus(this.tagProducer); }
+  private readonly tagProducer: TagProducer | undefined;
   /** Stream contexts not yet deleted, all VMs (for leak checks). */
   liveContexts(): number { return this.host.liveContexts(); }
   /** http/grpc calls in flight. */
@@ -118,6 +137,12 @@ export class Gateway {
         localAddress: plainAddress(socket.localAddress), localPort: socket.localPort ?? 0,
       },
       resolveRoute: (h) => resolveRoute(this.opts.routes, this.clusters, h),
+      accessLog: this.opts.accessLog ? (info, rq) => this.opts.accessLog!({
+        method: rq?.get(":method") ?? "", path: rq?.get(":path") ?? "",
+        responseCode: info.responseCode, responseCodeDetails: info.responseCodeDetails,
+        durationMs: Number(info.requestCompleteNs ?? 0n) / 1e6,
+        filterState: Object.fromEntries([...info.filterState].map(([k, v]) => [k, Buffer.from(v.value).toString("utf8")])),
+      }) : undefined,
     });
     router = new RouterFilter(stream, this.clusters);
     stream.filter = worker.createFilter(stream);

@@ -3,6 +3,8 @@
 // `source/server/admin/prometheus_stats.cc`). One store per gateway (= one Envoy process); all VMs
 // of the gateway (workers, canary) write into it, so values aggregate across workers.
 
+import { formatTags, type TagProducer } from "./tags.ts";
+
 export const CUSTOM_STAT_NAMESPACE = "wasmcustom";
 
 const U64 = (1n << 64n) - 1n;
@@ -67,35 +69,43 @@ export class StatsStore {
   /**
    * `/stats/prometheus` rendering (§6): names in the `wasmcustom.` namespace lose the namespace and
    * get no `envoy_` prefix; other stats get `envoy_`. Characters outside [a-zA-Z0-9_] become `_`;
-   * a custom name that then starts with a digit is dropped. Output is grouped per metric with a
-   * `# TYPE` line, sorted by name.
+   * a custom name that then starts with a digit is dropped. With a TagProducer (the bootstrap's
+   * `stats_tags`, tags.ts) the tag-extracted name is the metric name and the tags are labels, as
+   * Envoy renders them; without one no tags are extracted. Output is grouped per metric with a
+   * `# TYPE` line, sorted by name, and within a group by label text.
    */
-  prometheus(): string {
-    type Row = { name: string; type: string; lines: string[] };
+  prometheus(producer?: TagProducer): string {
+    type Row = { name: string; type: string; lines: [string, string[]][] };
     const rows = new Map<string, Row>();
-    const put = (full: string, type: string, lines: (n: string) => string[]) => {
-      const name = prometheusName(full);
+    const put = (full: string, type: string, lines: (n: string, labels: string) => string[]) => {
+      const t = producer ? producer.produceTags(full) : { extractedName: full, tags: [] };
+      const name = prometheusName(t.extractedName);
       if (name === undefined) return;
       const key = `${name}\0${type}`;
-      if (!rows.has(key)) rows.set(key, { name, type, lines: lines(name) });
+      let row = rows.get(key);
+      if (!row) rows.set(key, (row = { name, type, lines: [] }));
+      const labels = formatTags(t.tags);
+      row.lines.push([labels, lines(name, labels)]);
     };
-    for (const c of this.counters.values()) put(c.name, "counter", (n) => [`${n}{} ${c.value}`]);
-    for (const g of this.gauges.values()) put(g.name, "gauge", (n) => [`${n}{} ${g.value}`]);
+    for (const c of this.counters.values()) put(c.name, "counter", (n, l) => [`${n}{${l}} ${c.value}`]);
+    for (const g of this.gauges.values()) put(g.name, "gauge", (n, l) => [`${n}{${l}} ${g.value}`]);
     for (const h of this.histograms.values()) {
-      put(h.name, "histogram", (n) => {
+      put(h.name, "histogram", (n, l) => {
         const lines: string[] = [];
+        const sep = l ? `${l},` : "";
         for (const [bound, label] of BUCKETS) {
           const count = h.samples.filter((s) => s <= bound).length;
-          lines.push(`${n}_bucket{le="${label}"} ${count}`);
+          lines.push(`${n}_bucket{${sep}le="${label}"} ${count}`);
         }
-        lines.push(`${n}_bucket{le="+Inf"} ${h.samples.length}`);
-        lines.push(`${n}_sum{} ${h.samples.reduce((a, b) => a + b, 0)}`);
-        lines.push(`${n}_count{} ${h.samples.length}`);
+        lines.push(`${n}_bucket{${sep}le="+Inf"} ${h.samples.length}`);
+        lines.push(`${n}_sum{${l}} ${h.samples.reduce((a, b) => a + b, 0)}`);
+        lines.push(`${n}_count{${l}} ${h.samples.length}`);
         return lines;
       });
     }
-    const sorted = [...rows.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return sorted.map((r) => `# TYPE ${r.name} ${r.type}\n${r.lines.join("\n")}\n`).join("");
+    const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    const sorted = [...rows.values()].sort((a, b) => byText(a.name, b.name));
+    return sorted.map((r) => `# TYPE ${r.name} ${r.type}\n${r.lines.sort((a, b) => byText(a[0], b[0])).flatMap((x) => x[1]).join("\n")}\n`).join("");
   }
 }
 

@@ -85,6 +85,9 @@ export interface HttpStreamOptions {
   protocol?: string;
   /** Route selection from the current request headers (HCM/router); none in the driver. */
   resolveRoute?: (headers: HeaderMap) => ResolvedRoute | null;
+  /** The HCM's access loggers: Envoy registers them before the filters' log handlers, so they
+   *  run before on_log and see only filter state set earlier. */
+  accessLog?: (info: StreamInfo, requestHeaders: HeaderMap | null, responseHeaders: HeaderMap | null) => void;
 }
 
 const enum Iter { Continue, StopSingle, StopAllBuffer, StopAllWatermark }
@@ -518,6 +521,7 @@ export class HttpStream implements FilterCallbacks {
     this.destroyed = true;
     this.endReason = reason;
     this.info.requestCompleteNs = process.hrtime.bigint() - this.startHr;
+    this.opts.accessLog?.(this.info, this.reqHeaders, this.respHeaders);
     const f = this.filter;
     if (f) {
       f.logStream(this.reqHeaders, this.respHeaders, this.respTrailers);

@@ -501,7 +501,7 @@ export class WasmInstance {
         return (p: number, l: number, vp: number, vl: number) => {
           const k = latin(p, l), v = mem(vp, vl);
           if (k === null || !v) return Status.InvalidMemoryAccess;
-          return vm.ctx().setProperty(k, Uint8Array.from(v));
+          return vm.ctx().setProperty(k, v.slice()); // a copy: the VM memory changes later
         };
       // §3.8 continue / close
       case "proxy_continue_stream":

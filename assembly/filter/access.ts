@@ -1,0 +1,73 @@
+// Routing decisions and usage for access logs: proxy_set_property stores each value as filter
+// state `wasm.<key>` (reference §3.11), which an access log prints with
+// `%FILTER_STATE(wasm.ai_gateway.model:PLAIN)%`. Keys are fixed by the project (names.md), one path
+// segment each.
+//
+// Envoy runs the HTTP connection manager's access loggers before the Wasm filter's own log
+// handler (on_log): values must be set as soon as they are known, never only in on_log. Usage is
+// final at the end of the response body; on_log only fills it in when the stream ended early.
+//
+// Per request this is eight host calls; keys, limit decisions and configured names are encoded
+// once and numbers are written into a scratch buffer, so the calls allocate nothing but the model.
+
+import { Usage } from "../usage";
+import { proxy_set_property } from "@solo-io/proxy-runtime/assembly/imports";
+
+const CLIENT = String.UTF8.encode("ai_gateway.client");
+const MODEL = String.UTF8.encode("ai_gateway.model");
+const BACKEND = String.UTF8.encode("ai_gateway.backend");
+const INPUT_TOKENS = String.UTF8.encode("ai_gateway.input_tokens");
+const OUTPUT_TOKENS = String.UTF8.encode("ai_gateway.output_tokens");
+const CACHED_TOKENS = String.UTF8.encode("ai_gateway.cached_tokens");
+const REASONING_TOKENS = String.UTF8.encode("ai_gateway.reasoning_tokens");
+const LIMIT = String.UTF8.encode("ai_gateway.limit");
+const LIMIT_OK = String.UTF8.encode("ok");
+const LIMIT_DENIED = String.UTF8.encode("denied");
+const LIMIT_NONE = String.UTF8.encode("none");
+
+const digits = memory.data(24);
+
+function put(k: ArrayBuffer, v: usize, len: usize): void {
+  // The result is ignored on purpose: NOT_FOUND outside a stream is the only failure (§3.11).
+  proxy_set_property(changetype<usize>(k), k.byteLength, v, len);
+}
+
+function putBuffer(k: ArrayBuffer, v: ArrayBuffer): void { put(k, changetype<usize>(v), v.byteLength); }
+
+function putInt(k: ArrayBuffer, n: i64): void {
+  let u: u64 = n > 0 ? <u64>n : 0;
+  let p = digits + 24;
+  do { p--; store<u8>(p, 0x30 + <u8>(u % 10)); u /= 10; } while (u > 0);
+  put(k, p, digits + 24 - p);
+}
+
+/** Encoded names (configured clients, backends): a small cache, bounded. */
+const names = new Map<string, ArrayBuffer>();
+function encoded(s: string): ArrayBuffer {
+  if (names.has(s)) return names.get(s);
+  const b = String.UTF8.encode(s);
+  if (names.size < 512) names.set(s, b);
+  return b;
+}
+
+/** The identified client (a configured name or the trusted header's log-safe value). */
+export function stateClient(client: string): void { putBuffer(CLIENT, encoded(client)); }
+
+/** The routing decision: the request's model (log-safe) and the backend it goes to. */
+export function stateRoute(model: string, backend: string): void {
+  putBuffer(MODEL, String.UTF8.encode(model));
+  putBuffer(BACKEND, encoded(backend));
+}
+
+/** The limit decision: admitted, denied, or no limit applied ("none"). */
+export function stateLimit(ok: bool, decided: bool = true): void {
+  putBuffer(LIMIT, !decided ? LIMIT_NONE : ok ? LIMIT_OK : LIMIT_DENIED);
+}
+
+/** The provider's usage report (final at the end of the response body). */
+export function stateUsage(u: Usage): void {
+  putInt(INPUT_TOKENS, u.input);
+  putInt(OUTPUT_TOKENS, u.output);
+  putInt(CACHED_TOKENS, u.cachedInput);
+  putInt(REASONING_TOKENS, u.reasoning);
+}
