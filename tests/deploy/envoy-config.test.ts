@@ -11,8 +11,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { join, relative, basename } from "node:path";
 import { tmpdir } from "node:os";
+import { parse as parseYaml } from "yaml";
 import {
-  ROOT, shippedEnvoyConfigs, envoyYamlFiles, validateEnvoy, ensureValidators, readYaml, wasmFilters, clustersOf, endpointOf, envNamesOf, objects,
+  ROOT, shippedEnvoyConfigs, envoyYamlFiles, validateEnvoy, ensureValidators, readYaml, readYamlDocuments, wasmFilters, clustersOf, endpointOf, envNamesOf, objects,
 } from "./support.ts";
 
 const SLOW = { timeout: 180_000 };
@@ -26,6 +27,16 @@ test("every envoy/*.yaml is a bootstrap checked here, except the stats_tags list
     if (shippedEnvoyConfigs().includes(f)) assert.ok(y && typeof y === "object" && y.static_resources, `${relative(ROOT, f)}: an Envoy bootstrap`);
     else assert.ok(Array.isArray(y) && y.every((t: any) => typeof t.tag_name === "string"), `${relative(ROOT, f)}: a stats_tags list`);
   }
+});
+
+test("every shipped bootstrap and the Envoy Gateway EnvoyProxy carry envoy/stats-tags.yaml as stats_config.stats_tags", () => {
+  // The metrics' Prometheus labels exist only if Envoy has these regexes (assembly/filter/metrics.ts).
+  const tags = readYaml(join(ROOT, "envoy", "stats-tags.yaml"));
+  assert.ok(Array.isArray(tags) && tags.length > 0);
+  for (const f of shippedEnvoyConfigs()) assert.deepEqual(readYaml(f).stats_config?.stats_tags, tags, `${relative(ROOT, f)}: stats_config.stats_tags`);
+  const proxy = readYamlDocuments(join(ROOT, "envoy", "gateway", "ai-gateway.yaml")).find((d: any) => d?.kind === "EnvoyProxy");
+  assert.equal(proxy?.spec?.bootstrap?.type, "Merge");
+  assert.deepEqual(parseYaml(proxy.spec.bootstrap.value).stats_config.stats_tags, tags, "EnvoyProxy spec.bootstrap (Merge)");
 });
 
 test("tools/validate-envoy accepts every shipped Envoy config (envoy/*.yaml)", SLOW, () => {
