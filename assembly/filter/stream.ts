@@ -101,6 +101,10 @@ export class GatewayStream extends Context implements TokenWaiter {
   private cut: bool = false;
   /** Head of the last client chunk (id, object, created, model), for gateway-made chunks. */
   private lastHead: Uint8Array | null = null;
+  /** Status the filter gave the client instead of upstream's, outside any handler (0: none). */
+  private clientStatus: i32 = 0;
+  /** The client already has its (error) answer: later upstream body bytes are dropped. */
+  private dropRest: bool = false;
 
   constructor(context_id: u32, root: RootContext) {
     super(context_id, root);
@@ -555,12 +559,31 @@ export class GatewayStream extends Context implements TokenWaiter {
 
   onResponseBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
     this.responseBytes += <i64>body_buffer_length;
+    if (this.dropRest) {
+      if (body_buffer_length > 0) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, new ArrayBuffer(0));
+      return FilterDataStatusValues.Continue;
+    }
     const handler = this.handler;
     if (handler === null) return FilterDataStatusValues.Continue;
     if (handler.wholeBody) {
       if (<i64>body_buffer_length > this.gw.config!.maxResponseBytes) {
-        log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; passing through untranslated, usage unknown");
         this.handler = null;
+        if (!handler.rewrites) {
+          log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; passing through, usage unknown");
+          return FilterDataStatusValues.Continue;
+        }
+        // A body we would have to translate cannot go out untranslated (the client would get the
+        // provider's format): 502 instead; the rest of the upstream body is dropped.
+        log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; answering 502, usage unknown");
+        const e = new ApiError(502, "upstream_error", "upstream_response_too_large", "The backend's response exceeds max_response_bytes (" + this.gw.config!.maxResponseBytes.toString() + ").");
+        const body = e.body();
+        set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, body);
+        const h = stream_context.headers.response;
+        h.replace(":status", "502");
+        h.replace("content-type", "application/json");
+        h.replace("content-length", body.byteLength.toString());
+        this.clientStatus = 502;
+        this.dropRest = true;
         return FilterDataStatusValues.Continue;
       }
       if (!end_of_stream) return FilterDataStatusValues.StopIterationAndBuffer;
@@ -650,7 +673,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     if (this.endpoint == Endpoint.Unknown || this.endpoint == Endpoint.Models) return;
     const req = this.req;
     const handler0 = this.handler;
-    const status = this.localStatus != 0 ? this.localStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
+    const status = this.localStatus != 0 ? this.localStatus : this.clientStatus != 0 ? this.clientStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
     let line = "ai-gateway: request client=" + this.client + " endpoint=" + logSafe(this.path) + " model=" + (req !== null ? logSafe(req.model) : "-") +
       " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
     const handler = this.handler;

@@ -438,7 +438,7 @@ function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwriteInput: 
 }
 
 class AnthropicJson extends ResponseHandler {
-  constructor(private req: ClientRequest) { super(); this.wholeBody = true; this.rewrites = true; }
+  constructor(private req: ClientRequest) { super(); this.wholeBody = true; this.rewrites = true; this.contentType = "application/json"; }
 
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     if (!eos) return false;
@@ -630,6 +630,8 @@ export class AnthropicStream extends AnthropicEventSink {
       return;
     }
     if (doc.strIs(type, "message_start")) {
+      // One message per stream: a repeated message_start must not change the chunks' id mid-stream.
+      if (this.started) return;
       const msg = doc.get(root, "message");
       this.start(doc, msg);
       readUsage(doc, doc.get(msg, "usage"), this.usage, true);
@@ -650,9 +652,10 @@ export class AnthropicStream extends AnthropicEventSink {
         delta.reset();
         delta.str("{\"tool_calls\":[{\"index\":"); delta.int(k); delta.str(",\"id\":");
         const id = doc.get(blk, "id"), name = doc.get(blk, "name");
-        if (id !== null) doc.copyTo(id, delta); else delta.str("\"\"");
+        // Only strings are copied: the client's schema wants strings here, whatever upstream sent.
+        if (id !== null && id.kind == Kind.Str) doc.copyTo(id, delta); else delta.str("\"\"");
         delta.str(",\"type\":\"function\",\"function\":{\"name\":");
-        if (name !== null) doc.copyTo(name, delta); else delta.str("\"\"");
+        if (name !== null && name.kind == Kind.Str) doc.copyTo(name, delta); else delta.str("\"\"");
         delta.str(",\"arguments\":\"\"}}]}");
         this.emit(out, delta, "");
       } else if (doc.strIs(doc.get(blk, "type"), "text")) {
