@@ -595,7 +595,12 @@ export class AnthropicStream extends AnthropicEventSink {
 
   onBody(data: Uint8Array, eos: bool, out: ByteBuilder): bool {
     const reader = this.reader;
+    if (this.finished) return true;
     reader.feed(data);
+    if (reader.overflow) {
+      this.emitError(out, "upstream_error", "An event of the Anthropic stream exceeds " + reader.maxEventBytes.toString() + " bytes.");
+      return true;
+    }
     if (eos) reader.finish();
     const events = reader.events;
     for (let i = 0; i < events.length && !this.finished; i++) {

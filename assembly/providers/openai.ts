@@ -316,6 +316,21 @@ class OpenAIStream extends ResponseHandler {
   private done: bool = false;
   /** A choice finished (non-null finish_reason): the answer is whole even if [DONE] never comes. */
   private complete: bool = false;
+  /** An event outgrew the reader's bound: the client got an error event, the rest is dropped. */
+  private dropping: bool = false;
+
+  /** Ends the client's stream with an error event when the provider sends an event too large to hold. */
+  private oversize(chunk: Uint8Array, out: ByteBuilder): bool {
+    this.dropping = true;
+    this.reader.events.length = 0;
+    if (!this.rewrite) { out.all(chunk); out.str("\n\n"); }
+    if (!this.ended) {
+      writeSse(out, "", Uint8Array.wrap(new ApiError(502, "upstream_error", "upstream_event_too_large",
+        "An event of the provider's stream exceeds " + this.reader.maxEventBytes.toString() + " bytes.").body()));
+    }
+    this.ended = true;
+    return true;
+  }
 
   constructor(private rewrite: bool, private hideUsage: bool, private normalize: bool) {
     super();
@@ -351,7 +366,10 @@ class OpenAIStream extends ResponseHandler {
 
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     const reader = this.reader;
+    // After an oversize event the client's stream is over: the rest of the body is dropped.
+    if (this.dropping) return true;
     reader.feed(chunk);
+    if (reader.overflow) return this.oversize(chunk, out);
     // The body ends inside an event (no blank line after it): a pass-through client has a partial event.
     const cutShort = eos && reader.pendingBytes > 0;
     if (eos) reader.finish();
