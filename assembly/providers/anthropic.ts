@@ -597,10 +597,6 @@ export class AnthropicStream extends AnthropicEventSink {
     const reader = this.reader;
     if (this.finished) return true;
     reader.feed(data);
-    if (reader.overflow) {
-      this.emitError(out, "upstream_error", "An event of the Anthropic stream exceeds " + reader.maxEventBytes.toString() + " bytes.");
-      return true;
-    }
     if (eos) reader.finish();
     const events = reader.events;
     for (let i = 0; i < events.length && !this.finished; i++) {
@@ -608,6 +604,11 @@ export class AnthropicStream extends AnthropicEventSink {
       if (doc.root !== null && doc.root!.kind == Kind.Obj) this.onEvent(doc, doc.root!, out);
     }
     events.length = 0;
+    // The events before an oversize one went out above; the client's stream ends here.
+    if (reader.overflow && !this.finished) {
+      this.emitError(out, "upstream_error", "An event of the Anthropic stream exceeds " + reader.maxEventBytes.toString() + " bytes.");
+      return true;
+    }
     if (eos) this.onEnd(out);
     return true;
   }

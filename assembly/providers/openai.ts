@@ -322,7 +322,6 @@ class OpenAIStream extends ResponseHandler {
   /** Ends the client's stream with an error event when the provider sends an event too large to hold. */
   private oversize(chunk: Uint8Array, out: ByteBuilder): bool {
     this.dropping = true;
-    this.reader.events.length = 0;
     if (!this.rewrite) { out.all(chunk); out.str("\n\n"); }
     if (!this.ended) {
       writeSse(out, "", Uint8Array.wrap(new ApiError(502, "upstream_error", "upstream_event_too_large",
@@ -369,7 +368,6 @@ class OpenAIStream extends ResponseHandler {
     // After an oversize event the client's stream is over: the rest of the body is dropped.
     if (this.dropping) return true;
     reader.feed(chunk);
-    if (reader.overflow) return this.oversize(chunk, out);
     // The body ends inside an event (no blank line after it): a pass-through client has a partial event.
     const cutShort = eos && reader.pendingBytes > 0;
     if (eos) reader.finish();
@@ -417,6 +415,8 @@ class OpenAIStream extends ResponseHandler {
       writeSse(out, ev.name, this.scratch.buf, 0, this.scratch.len);
     }
     events.length = 0;
+    // The events before an oversize one went out above; the client's stream ends here.
+    if (reader.overflow) return this.oversize(chunk, out);
     if (!eos || (this.ended && !(cutShort && !this.rewrite))) return this.rewrite;
     // End of the body: a pass-through client gets the last chunk as it is, with the partial event
     // it may end in closed. A stream without [DONE] gets one when the answer finished (some

@@ -75,9 +75,9 @@ export class Hosts {
   private byConfig = new Map<string, PluginHost>();
   private wasm: Buffer;
   loads = 0;
-  constructor(wasmPath = GATEWAY_WASM) {
-    if (!existsSync(wasmPath)) throw new Error(`${wasmPath} is missing: run npm run build`);
-    this.wasm = readFileSync(wasmPath);
+  constructor(wasm: string | Uint8Array = GATEWAY_WASM) {
+    if (typeof wasm === "string" && !existsSync(wasm)) throw new Error(`${wasm} is missing: run npm run build`);
+    this.wasm = typeof wasm === "string" ? readFileSync(wasm) : Buffer.from(wasm);
   }
   async get(configText: string, env?: Record<string, string>): Promise<PluginHost> {
     const key = configText + "\u0000" + JSON.stringify(env ?? {});
