@@ -111,10 +111,10 @@ export class GatewayStream extends Context implements TokenWaiter {
     this.gw = changetype<GatewayRoot>(root);
   }
 
-  private reply(status: i32, body: ArrayBuffer, details: string, extra: string[] = []): void {
+  private reply(status: i32, body: ArrayBuffer, details: string, extra: string[] = [], contentType: string = "application/json"): void {
     this.localStatus = status;
     const headers: Headers = [];
-    headers.push(new HeaderPair(String.UTF8.encode("content-type"), String.UTF8.encode("application/json")));
+    headers.push(new HeaderPair(String.UTF8.encode("content-type"), String.UTF8.encode(contentType)));
     for (let i = 0; i + 1 < extra.length; i += 2) headers.push(new HeaderPair(String.UTF8.encode(extra[i]), String.UTF8.encode(extra[i + 1])));
     send_local_response(<u32>status, details, body, headers, GrpcStatusValues.InvalidCode);
   }
@@ -541,7 +541,16 @@ export class GatewayStream extends Context implements TokenWaiter {
       for (let i = 0; i + 1 < pairs.length; i += 2) h.replace(pairs[i], pairs[i + 1]);
     }
     const handler = providerFor(req.backend.schema)!.response(req, this.status, h.get("content-type").toLowerCase());
-    if (end_of_stream) return FilterHeadersStatusValues.Continue;
+    if (end_of_stream) {
+      // No body will follow (an error status with none, a 200 without its JSON): the client gets what
+      // the handler makes of an empty body (the error envelope, an error event), not an empty answer.
+      this.handler = handler;
+      const out = new ByteBuilder(256);
+      if (!handler.onBody(EMPTY, true, out) || out.len == 0) return FilterHeadersStatusValues.Continue;
+      const ct = handler.contentType.length ? handler.contentType : h.get("content-type");
+      this.reply(handler.status != 0 ? handler.status : this.status, out.toArrayBuffer(), "ai_gateway_empty_upstream_body", [], ct);
+      return FilterHeadersStatusValues.StopIteration;
+    }
     this.handler = handler;
     // A whole-body translation may change status, type and length: hold the headers until the
     // body is done (allow_on_headers_stop_iteration keeps them writable, §3.2/§3.4).

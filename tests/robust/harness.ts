@@ -52,6 +52,8 @@ export interface ResponseSpec {
   cuts?: number[];
   /** Close the body with an empty end-of-stream frame (HTTP/1 chunked) instead of eos on the last part. */
   emptyEnd?: boolean;
+  /** The response ends on its headers (no body at all; `body` is ignored). */
+  endOnHeaders?: boolean;
 }
 
 export interface RunResult {
@@ -160,7 +162,11 @@ export function runExchange(host: PluginHost, config: any, req: RequestSpec, res
     if (d.upstream.headers && !d.downstream.headers && !d.ended && resp) {
       fed = resp;
       const rh: [string, string][] = [[":status", String(resp.status)], ...resp.headers];
-      d.responseHeaders(rh, false);
+      d.responseHeaders(rh, !!resp.endOnHeaders);
+      if (resp.endOnHeaders) fed = { ...resp, body: Buffer.alloc(0) };
+    }
+    if (fed && !fed.endOnHeaders) {
+      const resp = fed;
       const cuts = resp.cuts ?? [];
       const parts: Buffer[] = [];
       let at = 0;

@@ -117,3 +117,16 @@ test("an endless SSE line ends the stream with an error event and the VM's memor
     assert.ok(mem <= 64 << 20, `${id}: linear memory ${mem >> 20} MiB after a 32 MiB line`);
   }
 });
+
+test("a provider answer without a body (error status or 200, end of stream on the headers) still gives the client a well-formed answer (was: an empty body)", async () => {
+  for (const [id, status, want] of [["openai/stream-usage-requested", 502, 502], ["anthropic/non-stream-text-response", 529, 503], ["deepseek/chat-prompt-cache-hit-tokens", 200, 502]] as const) {
+    const c = byId(id);
+    const base = caseResponse(c)!;
+    const got = await run(c, { ...base, status, endOnHeaders: true, headers: base.headers.filter(([k]) => k !== "content-length") });
+    assert.equal(got.status, want, id);
+    assert.deepEqual(schemaErrors("ErrorResponse", JSON.parse(got.text)), [], `${id}: ${got.text}`);
+  }
+  const s = byId("anthropic/stream-text");
+  const got = await run(s, { ...caseResponse(s)!, endOnHeaders: true });
+  assert.match(events(got.text).at(-1)!, /"error"/, "an empty stream ends with an error event");
+});

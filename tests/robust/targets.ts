@@ -227,6 +227,7 @@ function* responseSweep(c: ProviderCase): Generator<{ label: string; resp: Respo
   for (const s of STATUSES) if (s !== base.status) yield { label: `status ${s}`, resp: { ...base, status: s } };
   for (const ct of CONTENT_TYPE_SWAPS) yield { label: `content-type ${JSON.stringify(ct)}`, resp: withContentType(base, ct) };
   yield { label: "empty body", resp: withBody(base, Buffer.alloc(0)) };
+  for (const st of [base.status, 200, 500, 529]) yield { label: `status ${st}, no body (end of stream on the headers)`, resp: { ...base, status: st, endOnHeaders: true, headers: base.headers.filter(([k]) => k !== "content-length") } };
   yield { label: "empty end-of-stream frame after the body", resp: { ...base, emptyEnd: true } };
 }
 
@@ -319,7 +320,7 @@ export const RESPONSES: Target = {
         const evs = eventDocs(c);
         if (!evs.length) { const m = mutateBytes(rng, base.body); resp = withBody(base, m.bytes); label = `bytes: ${m.label}`; }
         else { const e = rng.pick(evs); const m = mutateJson(rng, e.doc, { hugeBytes: 65536 }); resp = withBody(base, e.rebuild(m.bytes)); label = `${e.where}: ${m.label}`; }
-      } else if (kind === "status") { const s = rng.pick(STATUSES); resp = { ...base, status: s }; label = `status ${s}`; }
+      } else if (kind === "status") { const s = rng.pick(STATUSES); resp = { ...base, status: s, endOnHeaders: rng.bool(0.2) }; label = `status ${s}${resp.endOnHeaders ? " without a body" : ""}`; }
       else if (kind === "content-type") { const ct = rng.pick(CONTENT_TYPE_SWAPS); resp = withContentType(base, ct); label = `content-type ${ct}`; }
       else if (kind === "abort") {
         const cuts = rng.cuts(base.body.length, rng.range(2, 6));
