@@ -71,7 +71,7 @@ export function sseParse(text: string): { events: { name: string; data: string }
   return { events, comments, partial: text.slice(lastDispatch) };
 }
 
-const SSE_GARBAGE = [
+export const SSE_GARBAGE = [
   "data: {}\n\n", "data: []\n\n", "data: null\n\n", "data: 1e400\n\n", "data: \n\n", "data\n\n", "data:{\"x\":1}\n\n", ": keep-alive\n\n",
   "retry: 10\n\n", "id: 7\n\n", "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"boom\"}}\n\n",
   "event: error\ndata: not json\n\n", "data: {\"error\":{\"message\":\"upstream failed\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n",
