@@ -189,7 +189,7 @@ export function mutateJson(rng: Rng, doc: Json, opts: { hugeBytes?: number } = {
       const objs = all.filter((q) => typeOf(getAt(doc, q)) === "object");
       const q = objs.length ? rng.pick(objs) : [];
       const key = rng.pick(["x_unknown", "__proto__", "constructor", "", "model", "stream", "\u0000", "é"]);
-      return { label: `add field ${JSON.stringify(key)} at /${q.join("/")}`, bytes: serialize(replaceAt(doc, q, (o) => (typeOf(o) === "object" ? new Dup([...Object.entries(o), [key, randomJson(rng)]]) : o))) };
+      return { label: `add field ${JSON.stringify(key)} at /${q.join("/")}`, bytes: serialize(replaceAt(doc, q, (o) => (typeOf(o) === "object" ? new Dup([...Object.entries(o as Record<string, Json>), [key, randomJson(rng)]]) : o))) };
     }
     case "duplicate-key": {
       const objs = all.filter((q) => typeOf(getAt(doc, q)) === "object" && Object.keys(getAt(doc, q)).length > 0);

@@ -121,7 +121,7 @@ export const traitsOf = (schema: string): BackendTraits => BACKEND_TRAITS[schema
 
 // ----------------------------------------------------------------------------------- exchange
 
-export interface Seen { headers: [string, string][]; body: Buffer }
+export interface Seen { headers: readonly (readonly [string, string])[]; body: Buffer }
 export interface ClientSide { status: number; headers: Record<string, string>; body: Buffer; reset: string | null }
 
 export interface Exchange {
@@ -142,7 +142,7 @@ export interface Exchange {
   clientFault: boolean;
 }
 
-function header(h: [string, string][], name: string): string | undefined {
+function header(h: readonly (readonly [string, string])[], name: string): string | undefined {
   for (const [k, v] of h) if (k === name) return v;
   return undefined;
 }
