@@ -6,7 +6,7 @@
 // or an auth setting.
 
 import { JsonDoc, JNode, Kind, parseJson } from "../json/json";
-import { bytesOf } from "../util/bytes";
+import { ByteBuilder, bytesOf } from "../util/bytes";
 import { isToken, isUnreserved } from "../util/chars";
 import { AuthConfig, Env, FieldChecker, headerSafe, parseAuth } from "./auth";
 import { sha256 } from "../util/sha256";
@@ -201,7 +201,23 @@ function isHex64(s: string): bool {
   return true;
 }
 
-function join(path: string, key: string): string { return path.length ? path + "." + key : key; }
+function join(path: string, key: string): string { return path.length ? path + "." + fieldName(key) : fieldName(key); }
+
+/**
+ * A key from the configuration as it appears in an error path: plain names as they are, anything
+ * else JSON-quoted, so a control character in a misspelt key cannot break the log line.
+ */
+export function fieldName(key: string): string {
+  let plain = key.length > 0 && key.length <= 64;
+  for (let i = 0; i < key.length && plain; i++) {
+    const c = key.charCodeAt(i);
+    plain = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f || c == 0x2d || c == 0x3a;
+  }
+  if (plain) return key;
+  const b = new ByteBuilder(key.length + 8);
+  b.jsonString(key.length > 64 ? key.substring(0, 64) + "…" : key);
+  return b.toString();
+}
 
 
 
@@ -405,8 +421,8 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
       for (let j = 0; j < match.keys!.length; j++) {
         const k = doc.str(match.keys![j]).toLowerCase();
         const g = match.items![j];
-        if (!keyOk(k)) { v.fail(rp + ".match." + k, "unknown key (client, model, backend or header:<name>)"); return null; }
-        if (g.kind != Kind.Str) { v.fail(rp + ".match." + k, "must be a string pattern ('*' wildcards)"); return null; }
+        if (!keyOk(k)) { v.fail(rp + ".match." + fieldName(k), "unknown key (client, model, backend or header:<name>)"); return null; }
+        if (g.kind != Kind.Str) { v.fail(rp + ".match." + fieldName(k), "must be a string pattern ('*' wildcards)"); return null; }
         r.matchKeys.push(k); r.matchParts.push(doc.str(g).split("*"));
         if (k.startsWith(KEY_HEADER_PREFIX) && !lc.headers.includes(k.substring(7))) lc.headers.push(k.substring(7));
       }
@@ -476,7 +492,7 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     for (let i = 0; i < ren.keys!.length; i++) {
       const to = ren.items![i];
       const from = v.doc.str(ren.keys![i]);
-      if (to.kind != Kind.Str || !isToken(v.doc.str(to))) { v.fail(path + ".rename_fields." + from, "must be a field name"); return null; }
+      if (to.kind != Kind.Str || !isToken(v.doc.str(to))) { v.fail(path + ".rename_fields." + fieldName(from), "must be a field name"); return null; }
       rn.push(from); rn.push(v.doc.str(to));
     }
     b.renameFields = rn;

@@ -113,17 +113,21 @@ export class GatewayStream extends Context implements TokenWaiter {
   private lastHead: Uint8Array | null = null;
   /** Timings and outcome for metrics (metrics.ts). */
   private obs: Observation = new Observation();
+  /** Status the filter gave the client instead of upstream's, outside any handler (0: none). */
+  private clientStatus: i32 = 0;
+  /** The client already has its (error) answer: later upstream body bytes are dropped. */
+  private dropRest: bool = false;
 
   constructor(context_id: u32, root: RootContext) {
     super(context_id, root);
     this.gw = changetype<GatewayRoot>(root);
   }
 
-  private reply(status: i32, body: ArrayBuffer, details: string, extra: string[] = []): void {
+  private reply(status: i32, body: ArrayBuffer, details: string, extra: string[] = [], contentType: string = "application/json"): void {
     this.localStatus = status;
     this.obs.localDetails = details;
     const headers: Headers = [];
-    headers.push(new HeaderPair(String.UTF8.encode("content-type"), String.UTF8.encode("application/json")));
+    headers.push(new HeaderPair(String.UTF8.encode("content-type"), String.UTF8.encode(contentType)));
     for (let i = 0; i + 1 < extra.length; i += 2) headers.push(new HeaderPair(String.UTF8.encode(extra[i]), String.UTF8.encode(extra[i + 1])));
     send_local_response(<u32>status, details, body, headers, GrpcStatusValues.InvalidCode);
   }
@@ -603,7 +607,16 @@ export class GatewayStream extends Context implements TokenWaiter {
     if (req.chat !== null) req.chat!.responseHeaders = req.responseHeaders;
     const ct = h.get("content-type").toLowerCase();
     const handler = req.endpoint == Endpoint.Messages ? messagesResponseHandler(provider, req, this.status, ct) : provider.response(req, this.status, ct);
-    if (end_of_stream) return FilterHeadersStatusValues.Continue;
+    if (end_of_stream) {
+      // No body will follow (an error status with none, a 200 without its JSON): the client gets what
+      // the handler makes of an empty body (the error envelope, an error event), not an empty answer.
+      this.handler = handler;
+      const out = new ByteBuilder(256);
+      if (!handler.onBody(EMPTY, true, out) || out.len == 0) return FilterHeadersStatusValues.Continue;
+      const replyCt = handler.contentType.length ? handler.contentType : h.get("content-type");
+      this.reply(handler.status != 0 ? handler.status : this.status, out.toArrayBuffer(), "ai_gateway_empty_upstream_body", [], replyCt);
+      return FilterHeadersStatusValues.StopIteration;
+    }
     this.handler = handler;
     // A whole-body translation may change status, type and length: hold the headers until the
     // body is done (allow_on_headers_stop_iteration keeps them writable, §3.2/§3.4).
@@ -624,12 +637,31 @@ export class GatewayStream extends Context implements TokenWaiter {
     if (end_of_stream) this.obs.ended = true;
     // Time to first token is a streaming metric: no clock read for whole-body answers.
     if (body_buffer_length > 0 && this.obs.firstByte == 0 && this.req !== null && this.req!.stream) this.obs.firstByte = monotonicNs();
+    if (this.dropRest) {
+      if (body_buffer_length > 0) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, new ArrayBuffer(0));
+      return FilterDataStatusValues.Continue;
+    }
     const handler = this.handler;
     if (handler === null) return FilterDataStatusValues.Continue;
     if (handler.wholeBody) {
       if (<i64>body_buffer_length > this.gw.config!.maxResponseBytes) {
-        log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; passing through untranslated, usage unknown");
         this.handler = null;
+        if (!handler.rewrites) {
+          log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; passing through, usage unknown");
+          return FilterDataStatusValues.Continue;
+        }
+        // A body we would have to translate cannot go out untranslated (the client would get the
+        // provider's format): 502 instead; the rest of the upstream body is dropped.
+        log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; answering 502, usage unknown");
+        const e = new ApiError(502, "upstream_error", "upstream_response_too_large", "The backend's response exceeds max_response_bytes (" + this.gw.config!.maxResponseBytes.toString() + ").");
+        const body = e.body();
+        set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, body);
+        const h = stream_context.headers.response;
+        h.replace(":status", "502");
+        h.replace("content-type", "application/json");
+        h.replace("content-length", body.byteLength.toString());
+        this.clientStatus = 502;
+        this.dropRest = true;
         return FilterDataStatusValues.Continue;
       }
       if (!end_of_stream) return FilterDataStatusValues.StopIterationAndBuffer;
@@ -728,7 +760,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     if (this.endpoint == Endpoint.Unknown || this.endpoint == Endpoint.Models) return;
     const req = this.req;
     const handler0 = this.handler;
-    const status = this.localStatus != 0 ? this.localStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
+    const status = this.localStatus != 0 ? this.localStatus : this.clientStatus != 0 ? this.clientStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
     let line = "ai-gateway: request client=" + this.client + " endpoint=" + logSafe(this.path) + " model=" + (req !== null ? logSafe(req.model) : "-") +
       " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
     const handler = this.handler;

@@ -454,7 +454,7 @@ export function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwrite
 }
 
 export class AnthropicJson extends ResponseHandler {
-  constructor(private req: ClientRequest) { super(); this.wholeBody = true; this.rewrites = true; }
+  constructor(private req: ClientRequest) { super(); this.wholeBody = true; this.rewrites = true; this.contentType = "application/json"; }
 
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     if (!eos) return false;
@@ -621,6 +621,7 @@ export class AnthropicStream extends AnthropicEventSink {
 
   onBody(data: Uint8Array, eos: bool, out: ByteBuilder): bool {
     const reader = this.reader;
+    if (this.finished) return true;
     reader.feed(data);
     if (eos) reader.finish();
     const events = reader.events;
@@ -629,6 +630,11 @@ export class AnthropicStream extends AnthropicEventSink {
       if (doc.root !== null && doc.root!.kind == Kind.Obj) this.onEvent(doc, doc.root!, out);
     }
     events.length = 0;
+    // The events before an oversize one went out above; the client's stream ends here.
+    if (reader.overflow && !this.finished) {
+      this.emitError(out, "upstream_error", "An event of the Anthropic stream exceeds " + reader.maxEventBytes.toString() + " bytes.");
+      return true;
+    }
     if (eos) this.onEnd(out);
     return true;
   }
@@ -656,6 +662,8 @@ export class AnthropicStream extends AnthropicEventSink {
       return;
     }
     if (doc.strIs(type, "message_start")) {
+      // One message per stream: a repeated message_start must not change the chunks' id mid-stream.
+      if (this.started) return;
       const msg = doc.get(root, "message");
       this.start(doc, msg);
       readUsage(doc, doc.get(msg, "usage"), this.usage, true);
@@ -676,9 +684,10 @@ export class AnthropicStream extends AnthropicEventSink {
         delta.reset();
         delta.str("{\"tool_calls\":[{\"index\":"); delta.int(k); delta.str(",\"id\":");
         const id = doc.get(blk, "id"), name = doc.get(blk, "name");
-        if (id !== null) doc.copyTo(id, delta); else delta.str("\"\"");
+        // Only strings are copied: the client's schema wants strings here, whatever upstream sent.
+        if (id !== null && id.kind == Kind.Str) doc.copyTo(id, delta); else delta.str("\"\"");
         delta.str(",\"type\":\"function\",\"function\":{\"name\":");
-        if (name !== null) doc.copyTo(name, delta); else delta.str("\"\"");
+        if (name !== null && name.kind == Kind.Str) doc.copyTo(name, delta); else delta.str("\"\"");
         delta.str(",\"arguments\":\"\"}}]}");
         this.emit(out, delta, "");
       } else if (doc.strIs(doc.get(blk, "type"), "text")) {

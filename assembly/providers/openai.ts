@@ -93,9 +93,11 @@ export class OpenAIProvider extends Provider {
     if (status >= 200 && status < 300 && contentType.startsWith("text/event-stream")) {
       return new OpenAIStream(req.usageInjected || normalize || req.reframe, !req.clientWantsUsage(), normalize);
     }
-    if (status >= 200 && status < 300) return new OpenAIJson(normalize);
-    // Azure error bodies lack `type`/`param` (e.g. {"error":{"code":"429","message":…}}): always fix.
-    return new OpenAIError(status, normalize || this.azure);
+    if (status >= 200 && status < 300) return new OpenAIJson(normalize, !contentType.startsWith("application/json"));
+    // Error bodies always reach the client as the OpenAI envelope: Azure's lack `type`/`param`
+    // (e.g. {"error":{"code":"429","message":…}}), vendors have their own shapes, and a proxy in
+    // front of any provider may answer with HTML. Envelopes that are already right pass unchanged.
+    return new OpenAIError(status, true);
   }
 }
 
@@ -217,7 +219,7 @@ export function readOpenAIUsage(doc: JsonDoc, u: JNode, usage: Usage): void {
 
 /** Non-streaming JSON success: passed through (normalized when configured); usage read at the end. */
 class OpenAIJson extends ResponseHandler {
-  constructor(private normalize: bool) {
+  constructor(private normalize: bool, private fixContentType: bool = false) {
     super();
     this.wholeBody = true;
     this.rewrites = normalize;
@@ -226,9 +228,18 @@ class OpenAIJson extends ResponseHandler {
     if (!eos) return false;
     const doc = parseJson(chunk);
     const root = doc.root;
-    if (root === null || root.kind != Kind.Obj) return false;
+    if (root === null || root.kind != Kind.Obj) {
+      // A success the client could not parse either (truncated, not JSON): say so with 502
+      // instead of forwarding it with the provider's 200.
+      this.status = 502;
+      this.contentType = "application/json";
+      out.all(Uint8Array.wrap(new ApiError(502, "upstream_error", "bad_upstream_response", "The backend returned a response that is not a JSON object.").body()));
+      return true;
+    }
     const u = usageNode(doc, root);
     if (u !== null) readOpenAIUsage(doc, u, this.usage);
+    // A JSON object labelled otherwise (text/html, none): clients decide how to parse by the label.
+    if (this.fixContentType) this.contentType = "application/json";
     if (!this.normalize) return false;
     const edits = new Edits(doc);
     fixFinishReasons(doc, root, edits);
@@ -237,6 +248,14 @@ class OpenAIJson extends ResponseHandler {
     edits.apply(out);
     return true;
   }
+}
+
+function stringOrNull(n: JNode | null): bool { return n !== null && (n.kind == Kind.Str || n.kind == Kind.Null); }
+
+/** `error` holds exactly what the OpenAI ErrorResponse schema requires. */
+function isEnvelope(doc: JsonDoc, err: JNode): bool {
+  const t = doc.get(err, "type"), m = doc.get(err, "message");
+  return t !== null && t.kind == Kind.Str && m !== null && m.kind == Kind.Str && stringOrNull(doc.get(err, "param")) && stringOrNull(doc.get(err, "code"));
 }
 
 /**
@@ -257,8 +276,8 @@ class OpenAIError extends ResponseHandler {
     let code = "";
     let errType = "";
     if (err !== null && err.kind == Kind.Obj) {
-      // Already the OpenAI envelope (message, type, param, code present): keep the provider's bytes.
-      if (doc.get(err, "type") !== null && doc.get(err, "message") !== null && doc.indexOf(err, "param") >= 0 && doc.indexOf(err, "code") >= 0) return false;
+      // Already the OpenAI envelope (message and type strings, param and code string or null): keep the provider's bytes.
+      if (isEnvelope(doc, err)) return false;
       const m = doc.get(err, "message");
       if (m !== null && m.kind == Kind.Str) message = doc.str(m);
       const c = doc.get(err, "code");
@@ -289,6 +308,28 @@ class OpenAIError extends ResponseHandler {
 class OpenAIStream extends ResponseHandler {
   private reader: SseReader = new SseReader();
   private scratch: ByteBuilder = new ByteBuilder(512);
+  /** [DONE] or an error event went by: the client's stream is properly ended. */
+  private ended: bool = false;
+  /** Rewrite mode wrote its own error event: later events are dropped ([DONE] still passes). */
+  private failed: bool = false;
+  /** Rewrite mode wrote [DONE]: nothing follows it. */
+  private done: bool = false;
+  /** A choice finished (non-null finish_reason): the answer is whole even if [DONE] never comes. */
+  private complete: bool = false;
+  /** An event outgrew the reader's bound: the client got an error event, the rest is dropped. */
+  private dropping: bool = false;
+
+  /** Ends the client's stream with an error event when the provider sends an event too large to hold. */
+  private oversize(chunk: Uint8Array, out: ByteBuilder): bool {
+    this.dropping = true;
+    if (!this.rewrite) { out.all(chunk); out.str("\n\n"); }
+    if (!this.ended) {
+      writeSse(out, "", Uint8Array.wrap(new ApiError(502, "upstream_error", "upstream_event_too_large",
+        "An event of the provider's stream exceeds " + this.reader.maxEventBytes.toString() + " bytes.").body()));
+    }
+    this.ended = true;
+    return true;
+  }
 
   constructor(private rewrite: bool, private hideUsage: bool, private normalize: bool) {
     super();
@@ -324,12 +365,23 @@ class OpenAIStream extends ResponseHandler {
 
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     const reader = this.reader;
+    // After an oversize event the client's stream is over: the rest of the body is dropped.
+    if (this.dropping) return true;
     reader.feed(chunk);
+    // The body ends inside an event (no blank line after it): a pass-through client has a partial event.
+    const cutShort = eos && reader.pendingBytes > 0;
     if (eos) reader.finish();
     const events = reader.events;
     for (let i = 0; i < events.length; i++) {
       const ev = unchecked(events[i]);
-      if (ev.dataIs("[DONE]")) { if (this.rewrite) writeSse(out, ev.name, ev.data); continue; }
+      // Re-framed streams end at [DONE]: whatever a provider sends after it is dropped.
+      if (this.done) continue;
+      if (ev.dataIs("[DONE]")) { this.ended = true; if (this.rewrite) { writeSse(out, ev.name, ev.data); this.done = true; } continue; }
+      if (this.failed) continue;
+      // An error event ends the stream; a re-framed stream drops whatever follows it.
+      if (isErrorEvent(ev.data)) { this.ended = true; this.failed = this.rewrite; }
+      // `"finish_reason":"` unescaped can only be the member with a string value (quotes inside strings are escaped).
+      if (!this.complete && indexOfBytes(ev.data, FINISH_STR, 0) >= 0) this.complete = true;
       if (this.fastPath(ev.name, ev.data, out)) continue;
       const doc = parseJson(ev.data);
       const root = doc.root;
@@ -340,9 +392,13 @@ class OpenAIStream extends ResponseHandler {
       // A vendor error object without the `error` envelope (vLLM) becomes an OpenAI error event.
       if (doc.strIs(doc.get(root, "object"), "error") && doc.get(root, "error") === null) {
         const m = doc.get(root, "message");
-        writeSse(out, "", Uint8Array.wrap(new ApiError(500, "server_error", "", m !== null ? doc.str(m) : "upstream error").body()));
+        writeSse(out, "", Uint8Array.wrap(new ApiError(500, "server_error", "", m !== null && m.kind == Kind.Str ? doc.str(m) : "upstream error").body()));
+        this.ended = true;
+        this.failed = true;
         continue;
       }
+      // A provider's own error event ends the stream: later events are dropped.
+      if (doc.get(root, "error") !== null && doc.get(root, "choices") === null) { this.ended = true; this.failed = true; }
       const edits = new Edits(doc);
       if (this.hideUsage) {
         const choices = doc.get(root, "choices");
@@ -359,6 +415,33 @@ class OpenAIStream extends ResponseHandler {
       writeSse(out, ev.name, this.scratch.buf, 0, this.scratch.len);
     }
     events.length = 0;
-    return this.rewrite;
+    // The events before an oversize one went out above; the client's stream ends here.
+    if (reader.overflow) return this.oversize(chunk, out);
+    if (!eos || (this.ended && !(cutShort && !this.rewrite))) return this.rewrite;
+    // End of the body: a pass-through client gets the last chunk as it is, with the partial event
+    // it may end in closed. A stream without [DONE] gets one when the answer finished (some
+    // OpenAI-compatible servers never send it), else an error event: the provider stopped midway
+    // and the client must not take the partial answer for a finished one.
+    if (!this.rewrite) {
+      out.all(chunk);
+      if (cutShort) out.str("\n\n");
+    }
+    if (!this.ended) {
+      if (this.complete) out.str("data: [DONE]\n\n");
+      else writeSse(out, "", Uint8Array.wrap(new ApiError(502, "upstream_error", "upstream_stream_truncated", "The provider's stream ended before the answer was complete.").body()));
+      this.ended = true;
+    }
+    return true;
   }
+}
+
+/** An event whose JSON object starts with an `error` member (OpenAI's mid-stream error shape). */
+function isErrorEvent(d: Uint8Array): bool {
+  let i = 0;
+  const n = d.length;
+  while (i < n && (unchecked(d[i]) == 0x20 || unchecked(d[i]) == 0x0a || unchecked(d[i]) == 0x09 || unchecked(d[i]) == 0x0d)) i++;
+  if (i >= n || unchecked(d[i]) != 0x7b) return false;
+  i++;
+  while (i < n && (unchecked(d[i]) == 0x20 || unchecked(d[i]) == 0x0a || unchecked(d[i]) == 0x09 || unchecked(d[i]) == 0x0d)) i++;
+  return startsWithAt(d, i, OBJECT_ERROR);
 }

@@ -22,9 +22,19 @@ export class SseEvent {
   }
 }
 
+/**
+ * Most bytes one event (its unfinished line plus the data gathered so far) may hold: the default
+ * max_response_bytes. Without a bound, a provider sending an endless line makes the VM's memory
+ * grow until it traps (linear memory never shrinks, and growth is several times the line).
+ */
+export const SSE_MAX_EVENT_BYTES: i32 = 8 * 1024 * 1024;
+
 export class SseReader {
   /** Completed events; the caller drains (reads then clears) this after each feed(). */
   events: SseEvent[] = [];
+  /** An event outgrew the limit: the reader dropped what it held and ignores all further input. */
+  overflow: bool = false;
+  constructor(public maxEventBytes: i32 = SSE_MAX_EVENT_BYTES) {}
   private partial: ByteBuilder = new ByteBuilder(256);
   private data: ByteBuilder = new ByteBuilder(256);
   private hasData: bool = false;
@@ -35,6 +45,7 @@ export class SseReader {
   get pendingBytes(): i32 { return this.partial.len + this.data.len; }
 
   feed(chunk: Uint8Array, len: i32 = -1): void {
+    if (this.overflow) return;
     const end = len < 0 || len > chunk.length ? chunk.length : len;
     let p = 0;
     if (this.atStart && end > 0) {
@@ -59,6 +70,7 @@ export class SseReader {
       } else {
         this.line(chunk, lineStart, p);
       }
+      if (this.overflow) return;
       p++;
       if (c == 0x0d) {
         if (p < end) { if (unchecked(chunk[p]) == 0x0a) p++; }
@@ -66,11 +78,23 @@ export class SseReader {
       }
       lineStart = p;
     }
-    if (lineStart < end) this.partial.bytes(chunk, lineStart, end);
+    if (lineStart < end) {
+      if (this.partial.len + this.data.len + (end - lineStart) > this.maxEventBytes) { this.overflowed(); return; }
+      this.partial.bytes(chunk, lineStart, end);
+    }
+  }
+
+  private overflowed(): void {
+    this.overflow = true;
+    // Let the oversize buffers go now rather than when the stream ends.
+    this.partial = new ByteBuilder(16);
+    this.data = new ByteBuilder(16);
+    this.hasData = false;
   }
 
   /** End of stream: a final event not terminated by a blank line is still delivered (lenient). */
   finish(): void {
+    if (this.overflow) return;
     if (this.partial.len > 0) {
       this.line(this.partial.buf, 0, this.partial.len);
       this.partial.reset();
@@ -87,6 +111,7 @@ export class SseReader {
     if (vStart < end && unchecked(s[vStart]) == 0x20) vStart++;
     const fLen = colon - start;
     if (fLen == 4 && unchecked(s[start]) == 0x64 && unchecked(s[start + 1]) == 0x61 && unchecked(s[start + 2]) == 0x74 && unchecked(s[start + 3]) == 0x61) {
+      if (this.data.len + (end - vStart) + 1 > this.maxEventBytes) { this.overflowed(); return; }
       if (this.hasData) this.data.byte(0x0a);
       this.data.bytes(s, vStart, end);
       this.hasData = true;

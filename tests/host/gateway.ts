@@ -217,6 +217,8 @@ function downstreamWriter(req: http.IncomingMessage, res: http.ServerResponse, s
         return;
       }
       if (eos) end();
+      // Envoy's codec writes the headers at once; Node would hold them until the first body byte.
+      else res.flushHeaders();
     },
     data: (d, eos) => {
       if (ended || res.destroyed) return;

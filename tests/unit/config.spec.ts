@@ -140,6 +140,23 @@ describe("parseConfig rejects invalid configurations with the field path", () =>
     }
   });
 
+  it("an unknown field whose name is not a plain identifier is quoted in the path (no control characters reach the log)", () => {
+    // Found by the fuzzer (docs/robustness.md). [config, expected path before ": unknown field"]
+    const cases: string[][] = [
+      ['{"a\\u0000b":1}', '"a\\u0000b"'],
+      ['{"a\\nx-injected: 1":1}', '"a\\nx-injected: 1"'],
+      ['{"":1}', '""'],
+      [withModels('[{"match":"m","backend":"oa","é":1}]'), 'models[0]."é"'],
+      [withAuth('{"type":"bearer","key":"k","sp ace":1}'), 'backends[0].auth."sp ace"'],
+      [withModels('[{"match":"m","backend":"oa","x_plain-1":1}]'), "models[0].x_plain-1"],
+    ];
+    for (let i = 0; i < cases.length; i++) {
+      const err = parseConfigString(cases[i][0], env()).error;
+      expect(err.startsWith(cases[i][1] + ": unknown field")).toBe(true, err);
+      for (let k = 0; k < err.length; k++) expect(err.charCodeAt(k) >= 0x20).toBe(true, "control character in: " + err);
+    }
+  });
+
   it("reports the first error only, in document order of validation", () => {
     const res = parseConfigString(withBackends('{"name":"a","schema":"x","cluster":"bad cluster","host":"h"}', '"models":[{"match":"m","backend":"zz"}]'), env());
     expect(res.error).toBe('backends[0].schema: unsupported schema "x" (supported: ' + SUPPORTED_SCHEMAS.join(", ") + ")");

@@ -189,8 +189,6 @@ describe("OpenAIProvider non-stream responses", () => {
         "1/2/3 cached 0 reasoning 0"],
       ['{"usage":null}', "none"],
       ['{"choices":[]}', "none"],
-      ['{"usage":{"prompt_tokens":1', "none"],   // truncated body: no usage, no trap
-      ["not json", "none"],
     ];
     for (let i = 0; i < cases.length; i++) {
       const req = request('{"model":"m"}', Endpoint.ChatCompletions);
@@ -202,19 +200,54 @@ describe("OpenAIProvider non-stream responses", () => {
     }
   });
 
-  it("error statuses: body untouched, no usage parsing, even for an event-stream content type", () => {
+  it("a 2xx body that is not a JSON object (truncated, not JSON, an array) becomes 502 with the OpenAI error envelope", () => {
+    const bodies: string[] = ['{"usage":{"prompt_tokens":1', "not json", "", "[1,2]", "null", '"text"'];
+    for (let i = 0; i < bodies.length; i++) {
+      const req = request('{"model":"m"}', Endpoint.ChatCompletions);
+      const h = provider.response(req, 200, "application/json");
+      expect(runWhole(h, bodies[i])).toBe('{"error":{"message":"The backend returned a response that is not a JSON object.","type":"upstream_error","param":null,"code":"bad_upstream_response"}}', bodies[i]);
+      expect(h.status).toBe(502, bodies[i]);
+      expect(h.contentType).toBe("application/json");
+      expect(usageOf(h)).toBe("none");
+    }
+  });
+
+  it("a JSON object labelled with another content type is relabelled application/json, bytes unchanged", () => {
+    const types: string[] = ["text/html", "", "text/plain; charset=utf-8", "application/vnd.amazon.eventstream"];
+    for (let i = 0; i < types.length; i++) {
+      const h = provider.response(request('{"model":"m"}', Endpoint.ChatCompletions), 200, types[i]);
+      expect(runWhole(h, '{"id":"x","choices":[]}')).toBe("=", types[i]);
+      expect(h.contentType).toBe("application/json", types[i]);
+    }
+    const h = provider.response(request('{"model":"m"}', Endpoint.ChatCompletions), 200, "application/json; charset=utf-8");
+    expect(runWhole(h, '{"id":"x","choices":[]}')).toBe("=");
+    expect(h.contentType).toBe("", "a JSON label is kept as the provider sent it");
+  });
+
+  it("error statuses: always the OpenAI error envelope (kept when already right), no usage parsing, even for an event-stream content type", () => {
     const statuses: i32[] = [400, 401, 404, 429, 500, 503, 199, 300];
-    const body = '{"error":{"message":"x","type":"invalid_request_error"},"usage":{"prompt_tokens":9,"completion_tokens":9}}';
+    // [upstream body, client body ("=" when passed through)]
+    const cases: string[][] = [
+      ['{"error":{"message":"x","type":"invalid_request_error","param":null,"code":null},"usage":{"prompt_tokens":9,"completion_tokens":9}}', "="],
+      ['{"error":{"message":"x","type":"invalid_request_error"},"usage":{"prompt_tokens":9,"completion_tokens":9}}',
+        '{"error":{"message":"x","type":"invalid_request_error","param":null,"code":null}}'],
+      // Wrong types in an envelope-looking body: rebuilt, the message kept only when it is a string.
+      ['{"error":{"message":7,"type":"t","param":null,"code":null}}', '{"error":{"message":"The backend answered with HTTP 400.","type":"t","param":null,"code":null}}'],
+      ['<html>bad gateway</html>', '{"error":{"message":"<html>bad gateway</html>","type":"invalid_request_error","param":null,"code":null}}'],
+    ];
     for (let i = 0; i < statuses.length; i++) {
       const req = request('{"model":"m","stream":true}', Endpoint.ChatCompletions);
       req.usageInjected = true;
       const types: string[] = ["application/json", "text/event-stream"];
       for (let t = 0; t < types.length; t++) {
-        const h = provider.response(req, statuses[i], types[t]);
-        expect(h.wholeBody).toBe(false, "errors are not buffered");
-        expect(h.rewrites).toBe(false);
-        expect(runWhole(h, body)).toBe("=", statuses[i].toString());
-        expect(usageOf(h)).toBe("none", statuses[i].toString() + " " + types[t]);
+        for (let c = 0; c < cases.length; c++) {
+          const h = provider.response(req, statuses[i], types[t]);
+          expect(h.wholeBody).toBe(true, "errors are buffered to be checked");
+          const want = cases[c][1].replace("HTTP 400", "HTTP " + statuses[i].toString());
+          const type = statuses[i] == 429 ? "rate_limit_exceeded" : statuses[i] >= 500 ? "server_error" : "invalid_request_error";
+          expect(runWhole(h, cases[c][0])).toBe(c == 3 ? want.replace("invalid_request_error", type) : want, statuses[i].toString() + " case " + c.toString());
+          expect(usageOf(h)).toBe("none", statuses[i].toString() + " " + types[t]);
+        }
       }
     }
   });
@@ -238,6 +271,7 @@ const STREAM: string[][] = [
   ["[DONE]", "[DONE]"],
 ];
 const STREAM_USAGE = "50/17/67 cached 32 reasoning 8";
+const TRUNCATED_EVENT = 'data: {"error":{"message":"The provider\'s stream ended before the answer was complete.","type":"upstream_error","param":null,"code":"upstream_stream_truncated"}}\n\n';
 
 function upstreamStream(): string {
   let s = "";
@@ -339,24 +373,27 @@ describe("OpenAIProvider stream responses", () => {
     expect(out.toString()).toBe(clientStream());
   });
 
-  it("usage injected: stream cut before the usage chunk → still stripped, no usage", () => {
+  it("usage injected: stream cut before the finish chunk → still stripped, no usage, and an error event ends it", () => {
     let s = "";
     for (let i = 0; i < 3; i++) s += "data: " + STREAM[i][0] + "\n\n";
     let want = "";
     for (let i = 0; i < 3; i++) want += "data: " + STREAM[i][1] + "\n\n";
+    want += TRUNCATED_EVENT;
     const chunks: Uint8Array[] = [bytesOf(s)];
     const run = runStream(true, chunks);
     expect(run.out).toBe(want);
     expect(run.usage).toBe("none");
   });
 
-  it("usage injected: a stream closed without a final blank line still yields its last event", () => {
+  it("usage injected: a stream closed without a final blank line still yields its last event, and gets its [DONE]", () => {
     // Some OpenAI-compatible servers close the connection right after the usage chunk, without
-    // [DONE] and without the blank line; the usage must still be read (finish() at eos).
+    // [DONE] and without the blank line; the usage must still be read (finish() at eos), and
+    // the finished answer ends with the [DONE] the client waits for.
     let s = "";
     for (let i = 0; i < 5; i++) s += "data: " + STREAM[i][0] + (i < 4 ? "\n\n" : "");
     let want = "";
     for (let i = 0; i < 4; i++) want += "data: " + STREAM[i][1] + "\n\n";
+    want += "data: [DONE]\n\n";
     const src = bytesOf(s);
     for (let k = 0; k <= src.length; k += 7) {
       const run = runStream(true, [src.slice(0, k), src.slice(k)]);
@@ -366,10 +403,55 @@ describe("OpenAIProvider stream responses", () => {
   });
 
   it("usage injected: non-JSON and error events pass through unchanged", () => {
-    const s = "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\ndata: not json\n\nevent: x\ndata: [1]\n\ndata: [DONE]\n\n";
+    // (The error event comes last: a re-framed stream drops what follows an error event.)
+    const s = "data: not json\n\nevent: x\ndata: [1]\n\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\ndata: [DONE]\n\n";
     const chunks: Uint8Array[] = [bytesOf(s)];
     const run = runStream(true, chunks);
     expect(run.out).toBe(s);
     expect(run.usage).toBe("none");
+  });
+});
+
+// Found by the fuzzer (tests/robust, docs/robustness.md): how a stream that does not end properly
+// reaches the client.
+const FIRST = 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":null,"finish_reason":null}]}\n\n';
+const FINISH = 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\n\n';
+
+/** A pass-through stream (client asked for nothing the provider must change) fed in these chunks. */
+function passThrough(chunks: string[]): string {
+  const h = provider.response(request('{"model":"m","stream":true}', Endpoint.ChatCompletions), 200, "text/event-stream");
+  expect(h.rewrites).toBe(false);
+  const all = new ByteBuilder();
+  for (let i = 0; i < chunks.length; i++) {
+    const out = new ByteBuilder();
+    const c = bytesOf(chunks[i]);
+    if (h.onBody(c, i == chunks.length - 1, out)) all.bytes(out.buf, 0, out.len); else all.all(c);
+  }
+  return all.toString();
+}
+
+describe("OpenAIProvider stream endings", () => {
+  it("pass-through: a stream cut inside an event gets the event closed and an error event", () => {
+    const cut = FIRST + FINISH.substring(0, 40);
+    expect(passThrough([cut, ""])).toBe(cut + "\n\n" + TRUNCATED_EVENT);
+    expect(passThrough([cut])).toBe(cut + "\n\n" + TRUNCATED_EVENT);
+  });
+
+  it("pass-through: a finished stream without [DONE] gets [DONE]; with [DONE] nothing is added", () => {
+    expect(passThrough([FIRST + FINISH, ""])).toBe(FIRST + FINISH + "data: [DONE]\n\n");
+    expect(passThrough([FIRST + FINISH + "data: [DONE]\n\n", ""])).toBe(FIRST + FINISH + "data: [DONE]\n\n");
+    expect(passThrough([FIRST + FINISH + "data: [DONE]", ""])).toBe(FIRST + FINISH + "data: [DONE]\n\n", "a [DONE] line without its blank line is closed");
+  });
+
+  it("pass-through: a provider's error event ends the stream without an added event", () => {
+    const err = 'data: {"error":{"message":"boom","type":"server_error","param":null,"code":null}}\n\n';
+    expect(passThrough([FIRST + err, ""])).toBe(FIRST + err);
+  });
+
+  it("re-framed (usage injected): events after [DONE] or after an error event are dropped", () => {
+    const afterDone = FIRST + FINISH + "data: [DONE]\n\n" + FIRST;
+    expect(runStream(true, [bytesOf(afterDone)]).out).toBe(FIRST + FINISH + "data: [DONE]\n\n");
+    const err = 'data: {"error":{"message":"boom","type":"server_error","param":null,"code":null}}\n\n';
+    expect(runStream(true, [bytesOf(FIRST + err + FIRST + "data: [DONE]\n\n")]).out).toBe(FIRST + err + "data: [DONE]\n\n");
   });
 });

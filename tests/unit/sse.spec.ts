@@ -163,3 +163,40 @@ describe("writeSse", () => {
     expect(b.toString()).toBe("data: a\ndata: b\n\n");
   });
 });
+
+// Found by the fuzzer (docs/robustness.md): an endless line grew the VM's memory without bound.
+describe("SseReader event size bound", () => {
+  it("an unfinished line longer than the bound sets overflow, drops what it held and ignores the rest", () => {
+    const r = new SseReader(64);
+    r.feed(bytesOf("data: {\"a\":1}\n\n"));
+    expect(r.events.length).toBe(1, "events before the bound are delivered");
+    r.events.length = 0;
+    let line = "data: ";
+    for (let i = 0; i < 70; i++) line += "x";
+    r.feed(bytesOf(line.substring(0, 40)));
+    expect(r.overflow).toBe(false);
+    r.feed(bytesOf(line.substring(40)));
+    expect(r.overflow).toBe(true);
+    expect(r.pendingBytes).toBe(0, "the held bytes are released");
+    r.feed(bytesOf("\n\ndata: {\"b\":2}\n\n"));
+    r.finish();
+    expect(r.events.length).toBe(0, "nothing after the overflow");
+  });
+
+  it("many data: lines of one event count towards the bound too", () => {
+    const r = new SseReader(64);
+    let s = "";
+    for (let i = 0; i < 20; i++) s += "data: 0123456789\n";
+    r.feed(bytesOf(s));
+    expect(r.overflow).toBe(true);
+  });
+
+  it("an event just under the bound is delivered", () => {
+    const r = new SseReader(64);
+    let data = "";
+    for (let i = 0; i < 60; i++) data += "y";
+    r.feed(bytesOf("data: " + data + "\n\n"));
+    expect(r.overflow).toBe(false);
+    expect(r.events.length).toBe(1);
+  });
+});

@@ -1,0 +1,132 @@
+// One test per bug the fuzzer found (docs/robustness.md "Bugs found"), driving the release filter
+// through the socket-free host with the exact input shape that broke it. Bugs whose logic lives in
+// one module are also pinned by unit tests (tests/unit/openai.spec.ts "stream endings", the 2xx/
+// error-envelope tests there, tests/unit/sse.spec.ts "event size bound", tests/unit/config.spec.ts
+// "quoted in the path").
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { Hosts, runExchange, caseResponse, caseRequest, type ResponseSpec } from "./harness.ts";
+import { loadCases, type ProviderCase } from "../providers/fixture-case.ts";
+import { sseParse } from "./framings.ts";
+import { schemaErrors } from "../support/openai-schema.ts";
+
+const hosts = new Hosts();
+after(() => hosts.close());
+const cases = loadCases();
+const byId = (id: string): ProviderCase => {
+  const c = cases.find((x) => x.id === id);
+  if (!c) throw new Error(`fixture case ${id} is missing`);
+  return c;
+};
+
+async function run(c: ProviderCase, resp: ResponseSpec) {
+  const h = await hosts.get(c.configText);
+  const r = runExchange(h, c.config, caseRequest(c), resp, { clientFault: false });
+  assert.deepEqual(r.problems, [], "every invariant holds");
+  return { ...r.exchange.client, text: r.exchange.client.body.toString("utf8"), host: h };
+}
+
+const events = (text: string) => sseParse(text).events.map((e) => e.data);
+
+test("an OpenAI stream cut mid-event reaches the client closed and ended by an error event (was: partial event, no end)", async () => {
+  const c = byId("groq/stream-usage-in-x-groq");
+  const base = caseResponse(c)!;
+  const cut = base.body.subarray(0, base.body.indexOf("\n\n", 200) + 30);
+  const got = await run(c, { ...base, body: cut });
+  const evs = events(got.text);
+  assert.equal(sseParse(got.text).partial, "", "no partial event at the end");
+  const last = JSON.parse(evs[evs.length - 1]);
+  assert.equal(last.error?.code, "upstream_stream_truncated");
+  assert.deepEqual(schemaErrors("ErrorResponse", last), []);
+});
+
+test("an OpenAI stream that finished but never sent [DONE] gets [DONE] (was: no terminator)", async () => {
+  const c = byId("openai/stream-usage-requested");
+  const base = caseResponse(c)!;
+  const body = Buffer.from(base.body.toString("utf8").replace("data: [DONE]\n\n", ""));
+  const got = await run(c, { ...base, body });
+  assert.equal(events(got.text).at(-1), "[DONE]");
+});
+
+test("a 200 JSON body that is not JSON becomes 502 with the OpenAI error envelope (was: forwarded with 200)", async () => {
+  const c = byId("deepseek/chat-prompt-cache-hit-tokens");
+  const base = caseResponse(c)!;
+  const got = await run(c, { ...base, body: base.body.subarray(0, 40), headers: base.headers.map(([k, v]) => [k, k === "content-length" ? "40" : v]) });
+  assert.equal(got.status, 502);
+  assert.equal(JSON.parse(got.text).error.code, "bad_upstream_response");
+});
+
+test("a plain-OpenAI error with an HTML body reaches the client as the OpenAI error envelope (was: HTML passed through)", async () => {
+  const c = byId("openai/stream-usage-requested");
+  const html = Buffer.from("<html><body>502 Bad Gateway</body></html>");
+  const got = await run(c, { status: 502, headers: [["content-type", "text/html"], ["content-length", String(html.length)]], body: html });
+  assert.equal(got.status, 502);
+  assert.match(got.headers["content-type"], /^application\/json/);
+  assert.deepEqual(schemaErrors("ErrorResponse", JSON.parse(got.text)), []);
+});
+
+test("a translated Anthropic answer labelled text/html is sent as application/json (was: the provider's label kept)", async () => {
+  const c = byId("anthropic/non-stream-text-response");
+  const base = caseResponse(c)!;
+  const got = await run(c, { ...base, headers: [...base.headers.filter(([k]) => k !== "content-type"), ["content-type", "text/html"]] });
+  assert.equal(got.status, 200);
+  assert.equal(got.headers["content-type"], "application/json");
+});
+
+test("an Anthropic tool_use block whose id and name are not strings still gives schema-valid chunks (was: raw JSON copied)", async () => {
+  const c = byId("anthropic/stream-tool-use");
+  const base = caseResponse(c)!;
+  const body = Buffer.from(base.body.toString("utf8").replace(/"content_block":\{"type":"tool_use","id":"[^"]*","name":"[^"]*"/, '"content_block":{"type":"tool_use","id":{"x":1},"name":7'));
+  assert.notDeepEqual(body, base.body, "the fixture has a tool_use block to break");
+  await run(c, { ...base, body }); // the oracle validates every chunk against the OpenAI schema
+});
+
+test("a repeated Anthropic message_start does not change the chunks' id mid-stream (was: a second id)", async () => {
+  const c = byId("anthropic/stream-text");
+  const base = caseResponse(c)!;
+  const text = base.body.toString("utf8");
+  const body = Buffer.from(text.replace("event: content_block_delta", 'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_other","model":"other","usage":{"input_tokens":1}}}\n\nevent: content_block_delta'));
+  const got = await run(c, { ...base, body });
+  const ids = new Set(events(got.text).filter((d) => d.startsWith("{")).map((d) => JSON.parse(d).id));
+  assert.equal(ids.size, 1, [...ids].join(", "));
+});
+
+test("a translated answer larger than max_response_bytes is a 502, not the provider's untranslated body (was: Anthropic JSON to an OpenAI client)", async () => {
+  const c = byId("anthropic/non-stream-text-response");
+  const base = caseResponse(c)!;
+  const big = Buffer.concat([base.body, Buffer.alloc(8 * 1024 * 1024 + 1 - base.body.length, 0x20)]);
+  const cuts = [1 << 20, 4 << 20, 8 << 20];
+  const got = await run(c, { ...base, body: big, cuts, headers: base.headers.map(([k, v]) => [k, k === "content-length" ? String(big.length) : v]) });
+  assert.equal(got.status, 502);
+  assert.equal(JSON.parse(got.text).error.code, "upstream_response_too_large");
+  assert.equal(Number(got.headers["content-length"]), got.body.length);
+});
+
+test("an endless SSE line ends the stream with an error event and the VM's memory stays bounded (was: growth to 1 GiB for 64 MiB)", async () => {
+  for (const id of ["groq/stream-usage-in-x-groq", "anthropic/stream-text"]) {
+    const c = byId(id);
+    const base = caseResponse(c)!;
+    const line = Buffer.concat([Buffer.from('data: {"x":"'), Buffer.alloc(32 << 20, 0x61)]);
+    const cuts: number[] = [];
+    for (let at = 1 << 20; at < line.length; at += 1 << 20) cuts.push(at);
+    const got = await run(c, { ...base, body: line, cuts });
+    const last = JSON.parse(events(got.text).at(-1)!);
+    assert.match(last.error.message, /exceeds 8388608 bytes/);
+    const mem = got.host.worker(0).vm!.memory.buffer.byteLength;
+    assert.ok(mem <= 64 << 20, `${id}: linear memory ${mem >> 20} MiB after a 32 MiB line`);
+  }
+});
+
+test("a provider answer without a body (error status or 200, end of stream on the headers) still gives the client a well-formed answer (was: an empty body)", async () => {
+  for (const [id, status, want] of [["openai/stream-usage-requested", 502, 502], ["anthropic/non-stream-text-response", 529, 503], ["deepseek/chat-prompt-cache-hit-tokens", 200, 502]] as const) {
+    const c = byId(id);
+    const base = caseResponse(c)!;
+    const got = await run(c, { ...base, status, endOnHeaders: true, headers: base.headers.filter(([k]) => k !== "content-length") });
+    assert.equal(got.status, want, id);
+    assert.deepEqual(schemaErrors("ErrorResponse", JSON.parse(got.text)), [], `${id}: ${got.text}`);
+  }
+  const s = byId("anthropic/stream-text");
+  const got = await run(s, { ...caseResponse(s)!, endOnHeaders: true });
+  assert.match(events(got.text).at(-1)!, /"error"/, "an empty stream ends with an error event");
+});
