@@ -199,6 +199,7 @@ test("walkthrough: translated, authorized, limited — Anthropic answer, a strea
   assert.equal(up.headers["x-api-key"], env.ANTHROPIC_API_KEY, "the provider key from the compose environment");
   assert.equal(up.headers.authorization, undefined, "the client's gateway key does not reach the provider");
   assert.equal(up.headers.host, "api.anthropic.com");
+  assert.equal(up.headers["x-ai-gateway-cluster"], undefined, "the route removes the gateway's route header (request_headers_to_remove)");
   assert.equal(up.json.max_tokens, 1024, "Anthropic needs max_tokens: the backend's default_max_tokens");
   assert.ok(Array.isArray(up.json.messages));
 

@@ -132,6 +132,7 @@ for (const file of shippedEnvoyConfigs()) {
     const routed = routes.filter((r) => r.route?.cluster_header === header);
     assert.equal(routed.length, 1, `one route forwards by ${header}`);
     assert.ok(routed[0].match.headers?.some((h: any) => h.name === header && h.present_match === true), "it matches on the header being present");
+    assert.ok(routed[0].request_headers_to_remove?.includes(header), `the route removes ${header} before the request goes upstream`);
     assert.ok(routes.indexOf(routed[0]) < routes.findIndex((r) => r.direct_response), "before the fallback");
 
     // Every cluster the filter names exists; the rate limit cluster speaks HTTP/2 (gRPC).

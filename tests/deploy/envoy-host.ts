@@ -37,6 +37,7 @@ export function routesOf(envoy: any): RouteConfig[] {
       if (r.route.cluster) out.cluster = r.route.cluster;
       if (r.route.cluster_header) out.clusterHeader = r.route.cluster_header;
       out.timeoutMs = durationMs(r.route.timeout, 15000);
+      if (r.request_headers_to_remove) out.requestHeadersToRemove = r.request_headers_to_remove;
     } else if (r.direct_response) {
       out.directResponse = { status: r.direct_response.status, body: r.direct_response.body?.inline_string };
     } else throw new Error(`route ${i}: neither route nor direct_response`);

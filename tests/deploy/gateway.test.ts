@@ -116,6 +116,8 @@ test("the Envoy Gateway example is wired: route per backend, TLS to its host, en
     for (const b of config.backends) {
       const rules = route.spec.rules.filter((r: any) => r.matches.some((m: any) => m.headers?.some((h: any) => h.name === header && h.value === b.cluster && (h.type ?? "Exact") === "Exact")));
       assert.equal(rules.length, 1, `backend ${b.name}: one rule matches ${header}: ${b.cluster}`);
+      assert.ok(rules[0].filters?.some((f: any) => f.type === "RequestHeaderModifier" && f.requestHeaderModifier?.remove?.includes(header)),
+        `backend ${b.name}: the rule removes ${header} before the request goes upstream`);
       const ref = rules[0].backendRefs?.[0];
       assert.equal(ref?.kind, "Backend");
       const backend = one("Backend", ref.name);

@@ -15,6 +15,8 @@ export interface RouteConfig {
   clusterHeader?: string;
   directResponse?: { status: number; body?: string };
   timeoutMs?: number;          // default 15000, 0 = none
+  /** Route `request_headers_to_remove`: dropped from the upstream request only (router.cc finalizeRequestHeaders). */
+  requestHeadersToRemove?: string[];
 }
 
 export const VIRTUAL_HOST = "all";
@@ -84,6 +86,9 @@ export class RouterFilter implements UpstreamSink {
     if (!cluster) return this.stream.sendLocalReply(503, EMPTY, [], undefined, "cluster_not_found");
     this.timeoutMs = action.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
     const out = h.copy();
+    // After the route was picked (the cluster header has done its job), the route's header edits
+    // apply to what goes upstream; the stream's own map, seen by filters, keeps the header.
+    for (const name of action.requestHeadersToRemove ?? []) out.remove(name);
     // The router advertises the timeout upstream (suppress_envoy_headers is false by default).
     if (this.timeoutMs > 0) out.set("x-envoy-expected-rq-timeout-ms", String(this.timeoutMs));
     this.upstream = this.clusters.open(cluster, out, eos, {
