@@ -333,7 +333,9 @@ class OpenAIStream extends ResponseHandler {
 
   constructor(private rewrite: bool, private hideUsage: bool, private normalize: bool) {
     super();
-    this.rewrites = rewrite;
+    // Passing through, the end of the body may still get bytes (a cut event closed, an error
+    // event, [DONE]): the provider's content-length, if it sent one, never holds.
+    this.rewrites = true;
   }
 
   /**

@@ -132,7 +132,9 @@ export const ANTHROPIC_MESSAGES: ClientFormat = {
   done: "message_stop",
   eventName: (ev) => (ev && typeof ev === "object" && typeof ev.type === "string" ? ev.type : "(a string type member)"),
   doneAfterError: false,
-  sequence: (events) => messagesStreamProblems(events),
+  // Tool input fragments are the model's text, streamed as they come (never buffered to be
+  // checked): whether they join into a JSON object is the provider's matter, not the framing's.
+  sequence: (events) => messagesStreamProblems(events).filter((p) => !/: tool input (JSON does not parse|is not an object)/.test(p)),
   forwardedError: (b) => {
     const out: string[] = [];
     if (!b || typeof b !== "object" || Array.isArray(b) || b.type !== "error") out.push("not {\"type\":\"error\",…}");
@@ -193,6 +195,8 @@ const OPENAI_CLIENTS = [OPENAI_CHAT.name, OPENAI_EMBEDDINGS.name];
 const MESSAGES_CLIENTS = [ANTHROPIC_MESSAGES.name];
 /** Anthropic's 529 overloaded_error is 503 for clients (providers.md §4.7). */
 const overloaded = (u: number, _body: Buffer) => (u === 529 ? [503] : []);
+/** Bedrock's 408 ModelTimeoutException is a gateway timeout for OpenAI clients (424 is 502, always allowed). */
+const bedrockStatuses = (u: number, _body: Buffer) => (u === 408 ? [504] : []);
 
 /** A Messages event inside an eventstream `chunk` frame: `{"bytes": base64(event JSON), "p": …}`. */
 function bedrockChunk(payload: string): string | null {
@@ -203,23 +207,38 @@ function bedrockChunk(payload: string): string | null {
 }
 
 /**
- * Gemini (providers.md §6.6, §6.4): 400 with reason API_KEY_INVALID is an authentication failure
- * (401); a 2xx whose prompt was blocked (`promptFeedback.blockReason`, no candidates) is the
- * client's 400 content_filter.
+ * Google backends (providers.md §6.6): an answer whose HTTP status is not an error (2xx, 3xx) but
+ * which carries a google.rpc.Status error (bare or as the first element of an array) has that
+ * error's `code` as its status, 500 without one (assembly/providers/google.ts googleError).
+ */
+function googleStatuses(u: number, body: Buffer): number[] {
+  if (u >= 400) return [];
+  let v: any;
+  try { v = JSON.parse(body.toString("utf8")); } catch { return []; }
+  const err = (Array.isArray(v) ? v[0] : v)?.error;
+  if (!err || typeof err !== "object" || Array.isArray(err)) return [];
+  return [typeof err.code === "number" && err.code >= 400 && err.code < 600 ? Math.floor(err.code) : 500];
+}
+
+/**
+ * Gemini (providers.md §6.6, §6.4): a reason API_KEY_INVALID is an authentication failure (401); a
+ * 2xx whose prompt was blocked (`promptFeedback.blockReason`, no candidates) is the client's 400
+ * content_filter; and the google.rpc.Status rule above.
  */
 function geminiStatuses(u: number, body: Buffer): number[] {
-  if (u === 400 && body.includes("API_KEY_INVALID")) return [401];
-  if (u >= 200 && u < 300 && body.includes("blockReason")) return [400];
-  return [];
+  const out = googleStatuses(u, body);
+  if (body.includes("API_KEY_INVALID")) out.push(401);
+  if (u >= 200 && u < 300 && body.includes("blockReason")) out.push(400);
+  return out;
 }
 
 export const BACKEND_TRAITS: Record<string, BackendTraits> = {
   openai: { native: OPENAI_CLIENTS, model: "body", framing: "sse" },
   "azure-openai": { native: OPENAI_CLIENTS, model: "body", framing: "sse" },
   anthropic: { native: MESSAGES_CLIENTS, model: "body", framing: "sse", statuses: overloaded },
-  "vertex-anthropic": { native: MESSAGES_CLIENTS, model: "google-path", framing: "sse", statuses: overloaded, token: "gcp" },
-  "bedrock-anthropic": { native: MESSAGES_CLIENTS, model: "bedrock-path", framing: "aws-eventstream", statuses: overloaded, unwrap: bedrockChunk },
-  "bedrock-converse": { native: [], model: "bedrock-path", framing: "aws-eventstream" },
+  "vertex-anthropic": { native: MESSAGES_CLIENTS, model: "google-path", framing: "sse", statuses: (u, b) => [...overloaded(u, b), ...googleStatuses(u, b)], token: "gcp" },
+  "bedrock-anthropic": { native: MESSAGES_CLIENTS, model: "bedrock-path", framing: "aws-eventstream", statuses: (u, b) => [...overloaded(u, b), ...bedrockStatuses(u, b)], unwrap: bedrockChunk },
+  "bedrock-converse": { native: [], model: "bedrock-path", framing: "aws-eventstream", statuses: bedrockStatuses },
   gemini: { native: [], model: "google-path", framing: "sse", statuses: geminiStatuses },
   "vertex-gemini": { native: [], model: "google-path", framing: "sse", statuses: geminiStatuses, token: "gcp" },
 };
@@ -378,14 +397,16 @@ export function check(x: Exchange, upstreamPayloads: () => string[]): string[] {
     if (!allowed.has(c.status)) out.push(`the provider answered ${u}, the client got ${c.status}`);
   }
 
+  // A content-length, when there is one, counts the bytes the client got (streams included: a
+  // pass-through stream the filter closes or ends with an error event is longer than the provider's).
+  const ccl = c.headers["content-length"];
+  if (ccl !== undefined && Number(ccl) !== c.body.length) out.push(`client content-length ${ccl} but ${c.body.length} bytes`);
   if (ct.startsWith("text/event-stream") && c.status >= 200 && c.status < 300) {
     const unwrap = traits?.unwrap;
     const payloads = unwrap ? () => upstreamPayloads().flatMap((s) => { const x = unwrap(s); return x === null ? [s] : [s, x]; }) : upstreamPayloads;
     out.push(...streamProblems(text, c.body, fmt, translated, payloads));
   } else {
     if (!ct.startsWith("application/json")) out.push(`content-type ${JSON.stringify(ct)} for a ${c.status} answer`);
-    const cl = c.headers["content-length"];
-    if (cl !== undefined && Number(cl) !== c.body.length) out.push(`client content-length ${cl} but ${c.body.length} bytes`);
     let body: any;
     let parsed = true;
     try { body = JSON.parse(text); } catch (e) { parsed = false; out.push(`client body is not JSON (${(e as Error).message}): ${JSON.stringify(text.slice(0, 120))}`); }
@@ -418,18 +439,24 @@ function streamProblems(text: string, bytes: Buffer, fmt: ClientFormat, translat
   const p = sseParse(text);
   if (p.partial.replace(/[\r\n]/g, "") !== "") out.push(`the stream ends inside an event: ${JSON.stringify(p.partial.slice(0, 120))}`);
   let derived: Set<string> | null = null;
+  let lastPayload = "";
   const isDerived = (data: string): boolean => {
     if (translated) return false;
     if (!derived) {
       derived = new Set<string>();
-      for (const s of upstreamPayloads()) {
+      const all = upstreamPayloads();
+      for (const s of all) {
         derived.add(s);
         derived.add(withoutUsageNull(s));
         const n = normalizedPayload(s);
         if (n !== null) derived.add(n);
       }
+      lastPayload = all.at(-1) ?? "";
     }
     if (derived.has(data) || derived.has(withoutUsageNull(data))) return true;
+    // The start of the provider's last event, forwarded before the filter cut the stream there
+    // (an event over the size bound) and closed it.
+    if (data.length > 0 && lastPayload.startsWith(data)) return true;
     const n = normalizedPayload(data);
     return n !== null && derived.has(n);
   };
