@@ -51,16 +51,21 @@ function matchedStop(req: ClientRequest, doc: JsonDoc, choice: JNode | null): JN
   return null;
 }
 
-/** Anthropic usage members from the gateway's Usage (OpenAI semantics: input includes cache). */
+/**
+ * Anthropic usage members from the gateway's Usage (OpenAI semantics: input includes cache).
+ * Counts are never negative for the client, whatever a backend reported.
+ */
 function writeMessagesUsage(b: ByteBuilder, u: Usage): void {
   let uncached = u.input - u.cachedInput - u.cacheWrite;
   if (uncached < 0) uncached = 0;
   b.str("{\"input_tokens\":"); b.int(uncached);
-  b.str(",\"cache_creation_input_tokens\":"); b.int(u.cacheWrite);
-  b.str(",\"cache_read_input_tokens\":"); b.int(u.cachedInput);
-  b.str(",\"output_tokens\":"); b.int(u.output);
+  b.str(",\"cache_creation_input_tokens\":"); b.int(nonNegative(u.cacheWrite));
+  b.str(",\"cache_read_input_tokens\":"); b.int(nonNegative(u.cachedInput));
+  b.str(",\"output_tokens\":"); b.int(nonNegative(u.output));
   b.byte(0x7d);
 }
+
+function nonNegative(n: i64): i64 { return n < 0 ? 0 : n; }
 
 /** `msg_<completion id>` (an id that already is a msg_ id is kept). */
 function writeMessageId(b: ByteBuilder, doc: JsonDoc, id: JNode | null): void {

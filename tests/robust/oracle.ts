@@ -296,7 +296,7 @@ function lastWinsRequest(bytes: Buffer): any {
 function lastWinsModel(bytes: Buffer): unknown { return lastWinsRequest(bytes)?.model; }
 
 /** Routing as the filter does it (assembly/routing/router.ts): an exact name first, then '*' patterns in order. */
-export function routeOf(config: any, model: unknown): { backend: any; upstreamModel: string } | null {
+export function routeOf(config: any, model: unknown): { backend: any; upstreamModel: string; renamed: boolean } | null {
   if (typeof model !== "string") return null;
   const rules: any[] = Array.isArray(config.models) ? config.models : [];
   const globMatch = (pattern: string, s: string): boolean => {
@@ -317,7 +317,7 @@ export function routeOf(config: any, model: unknown): { backend: any; upstreamMo
   const rule = rules.find((r) => !String(r.match).includes("*") && r.match === model) ?? rules.find((r) => String(r.match).includes("*") && globMatch(String(r.match), model));
   if (!rule) return null;
   const backend = (config.backends ?? []).find((b: any) => b.name === rule.backend);
-  return backend ? { backend, upstreamModel: rule.upstream_model ?? model } : null;
+  return backend ? { backend, upstreamModel: rule.upstream_model ?? model, renamed: typeof rule.upstream_model === "string" && rule.upstream_model !== "" } : null;
 }
 
 /** Upstream payloads normalized for the pass-through comparison (edits the filter may make removed). */
@@ -371,11 +371,14 @@ export function check(x: Exchange, upstreamPayloads: () => string[]): string[] {
       const wantCluster = header(up.headers, x.config.cluster_header ?? "x-ai-gateway-cluster");
       if (wantCluster !== b.cluster) out.push(`upstream cluster ${wantCluster}, backend ${b.name} has ${b.cluster}`);
       if (b.host && header(up.headers, ":authority") !== b.host) out.push(`upstream authority ${header(up.headers, ":authority")}, backend host ${b.host}`);
-      // The filter decodes the model name, so an unpaired surrogate escape arrives as U+FFFD.
+      // The filter decodes the model name, so an unpaired surrogate escape arrives as U+FFFD where
+      // the filter writes the model; where it forwards the client's bytes untouched (no rename:
+      // pass-through backends, native Messages) the client's own spelling arrives.
       const want = (route.upstreamModel as any).toWellFormed();
+      const asSent = route.renamed ? want : route.upstreamModel;
       const t = traits!;
       if (t.model === "body") {
-        if (body && typeof body === "object" && (translated || "model" in body) && body.model !== want) out.push(`upstream model ${JSON.stringify(body.model)}, expected ${JSON.stringify(want)}`);
+        if (body && typeof body === "object" && (translated || "model" in body) && body.model !== want && body.model !== asSent) out.push(`upstream model ${JSON.stringify(body.model)}, expected ${JSON.stringify(want)}`);
       } else {
         const path = header(up.headers, ":path") ?? "";
         const got = upstreamModelOf(t, path, body);

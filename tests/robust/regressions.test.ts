@@ -256,3 +256,28 @@ test("a Messages client gets no tool_use block without a name, and no delta for 
   const text = Buffer.from(evs[0].toString("utf8").replace("Checking both.", "more text"));
   await run(s, withBody(sb, Buffer.concat([...evs.slice(0, named + 1), text, ...evs.slice(named + 1)])));
 });
+
+test("usage counts a backend reports as negative reach a Messages client as 0 (was: output_tokens -1)", async () => {
+  const c = byId("openai/messages-stream-tools");
+  const base = caseResponse(c)!;
+  const evs = sseEvents(base.body);
+  const bad = Buffer.from('data: {"choices":[],"usage":{"prompt_tokens":1e400,"completion_tokens":-1,"total_tokens":null}}\n\n');
+  const done = evs.findIndex((e) => e.toString().startsWith("data: [DONE]"));
+  assert.ok(done > 0, "the fixture ends with [DONE]");
+  // The last usage report before [DONE] is the one the client gets.
+  const got = await run(c, withBody(base, Buffer.concat([...evs.slice(0, done), bad, ...evs.slice(done)]))); // the oracle checks every count
+  const delta = JSON.parse(sseParse(got.text).events.find((e) => e.name === "message_delta")!.data);
+  assert.equal(delta.usage.output_tokens, 0);
+});
+
+test("what a Messages client gets at an early [DONE] does not depend on where the body is split (was: usage read after [DONE] in the same chunk)", async () => {
+  const c = byId("openai/messages-stream-tools");
+  const base = caseResponse(c)!;
+  const evs = sseEvents(base.body);
+  const usage = Buffer.from('data: {"id":"chatcmpl-stream0002","object":"chat.completion.chunk","created":1741570100,"model":"m","choices":[],"usage":{"prompt_tokens":80,"completion_tokens":4,"total_tokens":84}}\n\n');
+  const body = Buffer.concat([...evs.slice(0, 4), Buffer.from("data: [DONE]\n\n"), usage, ...evs.slice(4)]);
+  const whole = await run(c, withBody(base, body));
+  const at = body.indexOf(usage);
+  const split = await run(c, { ...withBody(base, body), cuts: [at] });
+  assert.equal(split.text.replace(/"created":\d+/g, ""), whole.text.replace(/"created":\d+/g, ""));
+});
