@@ -4,7 +4,7 @@
 // §4, §4.8). Nothing is re-encoded on the direct path: JSON and SSE bodies pass through untouched.
 
 import { Edits, JNode, JsonDoc, Kind, parseJson } from "../json/json";
-import { ApiError } from "../errors";
+import { ApiError, badRequest } from "../errors";
 import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, ResponseHandler, UpstreamRequest } from "./provider";
@@ -77,6 +77,8 @@ export function prepareNativeMessages(p: AnthropicProvider, req: ClientRequest, 
     }
   }
   p.target(req, out);
+  // Vertex puts the model in the URL: a name that is not one path segment has no URL (as for chat clients).
+  if (out.path.length == 0) return badRequest("invalid_value", "The model name cannot be used in this backend's URL.", "model");
   if (betas.length > 0 && p.dialect != AnthropicDialect.Bedrock) {
     out.headers.push("anthropic-beta");
     out.headers.push(betas.join(","));

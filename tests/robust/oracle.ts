@@ -6,8 +6,8 @@
 //      format's error envelope (OpenAI's, or Anthropic's for Messages API clients) with a 4xx
 //      status for a client fault;
 //   3. what went upstream is valid JSON (UTF-8, an object, the routed model in the body or in the
-//      URL path, as the backend puts it), with a correct content-length, the routed cluster and
-//      authority, and no client credential;
+//      URL path, as the backend puts it), with an absolute :path, a correct content-length, the
+//      routed cluster and authority, and no client credential;
 //   4. a JSON answer parses; an error status carries the client format's error envelope; the
 //      status is the provider's, one of the backend's documented mappings, or 502 for an upstream
 //      answer the filter cannot use (503 for Anthropic's 529); a success the filter wrote is
@@ -363,6 +363,8 @@ export function check(x: Exchange, upstreamPayloads: () => string[]): string[] {
     if (body !== undefined && (body === null || typeof body !== "object" || Array.isArray(body))) out.push("upstream body is not a JSON object");
     const cl = header(up.headers, "content-length");
     if (cl !== undefined && Number(cl) !== up.body.length) out.push(`upstream content-length ${cl} but ${up.body.length} bytes`);
+    const upPath = header(up.headers, ":path") ?? "";
+    if (!upPath.startsWith("/")) out.push(`upstream :path ${JSON.stringify(upPath.slice(0, 100))} is not an absolute path`);
     const raw = up.headers.map(([k, v]) => `${k}: ${v}`).join("\n");
     for (const s of x.secrets) if (raw.includes(s)) out.push(`client credential ${s} went upstream`);
     if (!route) out.push(`the request went upstream but its model ${JSON.stringify(lastWinsModel(x.requestBytes))} routes nowhere`);

@@ -281,3 +281,17 @@ test("what a Messages client gets at an early [DONE] does not depend on where th
   const split = await run(c, { ...withBody(base, body), cuts: [at] });
   assert.equal(split.text.replace(/"created":\d+/g, ""), whole.text.replace(/"created":\d+/g, ""));
 });
+
+test("a Messages client naming a Vertex Claude model that is not one URL path segment gets a 400, nothing upstream (was: sent upstream with an empty :path)", async () => {
+  const c = byId("anthropic/messages-native-json");
+  const v = byId("vertex-anthropic/chat");
+  const h = await hosts.get(v.configText);
+  for (const model of ["claude-sonnet-4-5@2025=29", "claude-x/../../other", "claude-a:b"]) {
+    const body = Buffer.from(JSON.stringify({ ...c.request, model }));
+    const r = runExchange(h, v.config, { ...caseRequest(c, body) }, null, { clientFault: true });
+    assert.deepEqual(r.problems, [], model);
+    assert.equal(r.exchange.upstream, null, `${model}: nothing upstream`);
+    assert.equal(r.exchange.client.status, 400, model);
+    assert.match(anthropicError(r.exchange.client.body.toString()).error.message, /URL/);
+  }
+});
