@@ -654,7 +654,7 @@ export class GatewayStream extends Context implements TokenWaiter {
         // provider's format): 502 instead; the rest of the upstream body is dropped.
         log(LogLevelValues.warn, "ai-gateway: response larger than max_response_bytes; answering 502, usage unknown");
         const e = new ApiError(502, "upstream_error", "upstream_response_too_large", "The backend's response exceeds max_response_bytes (" + this.gw.config!.maxResponseBytes.toString() + ").");
-        const body = e.body();
+        const body = e.render(this.anthropicErrors);
         set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, body);
         const h = stream_context.headers.response;
         h.replace(":status", "502");

@@ -4,7 +4,7 @@
 // §4, §4.8). Nothing is re-encoded on the direct path: JSON and SSE bodies pass through untouched.
 
 import { Edits, JNode, JsonDoc, Kind, parseJson } from "../json/json";
-import { ApiError } from "../errors";
+import { ApiError, badRequest } from "../errors";
 import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, ResponseHandler, UpstreamRequest } from "./provider";
@@ -77,6 +77,8 @@ export function prepareNativeMessages(p: AnthropicProvider, req: ClientRequest, 
     }
   }
   p.target(req, out);
+  // Vertex puts the model in the URL: a name that is not one path segment has no URL (as for chat clients).
+  if (out.path.length == 0) return badRequest("invalid_value", "The model name cannot be used in this backend's URL.", "model");
   if (betas.length > 0 && p.dialect != AnthropicDialect.Bedrock) {
     out.headers.push("anthropic-beta");
     out.headers.push(betas.join(","));
@@ -103,14 +105,24 @@ export function nativeMessagesResponse(req: ClientRequest, status: i32, contentT
   return new NativeMessagesJson();
 }
 
-/** A Messages JSON body: passed through as is; usage read at the end. */
+/**
+ * A Messages JSON body: passed through as is (labelled application/json, whatever the provider
+ * said: clients decide how to parse by the label); usage read at the end. A success the client
+ * could not parse either (truncated, not JSON, not an object) is a 502 in Anthropic's envelope
+ * instead of the provider's 200.
+ */
 class NativeMessagesJson extends ResponseHandler {
-  constructor() { super(); this.wholeBody = true; }
+  constructor() { super(); this.wholeBody = true; this.contentType = "application/json"; }
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     if (!eos) return false;
     const doc = parseJson(chunk);
     const root = doc.root;
-    if (root !== null && root.kind == Kind.Obj) readUsage(doc, doc.get(root, "usage"), this.usage, true);
+    if (root === null || root.kind != Kind.Obj) {
+      this.status = 502;
+      out.all(Uint8Array.wrap(new ApiError(502, "", "", "The backend returned a response that is not a JSON object.").anthropicBody()));
+      return true;
+    }
+    readUsage(doc, doc.get(root, "usage"), this.usage, true);
     return false;
   }
 }
@@ -121,7 +133,7 @@ class NativeMessagesJson extends ResponseHandler {
  * rewrapped so a Messages client always gets `{"type":"error","error":{type,message}}`.
  */
 class NativeMessagesError extends ResponseHandler {
-  constructor(private upstreamStatus: i32) { super(); this.wholeBody = true; this.rewrites = true; }
+  constructor(private upstreamStatus: i32) { super(); this.wholeBody = true; this.rewrites = true; this.contentType = "application/json"; }
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     if (!eos) return false;
     const doc = parseJson(chunk);
@@ -132,28 +144,37 @@ class NativeMessagesError extends ResponseHandler {
       if (t !== null && t.kind == Kind.Str && m !== null && m.kind == Kind.Str) return false;
     }
     out.all(Uint8Array.wrap(new ApiError(this.upstreamStatus, "", "", errorMessage(doc, root, chunk, this.upstreamStatus)).anthropicBody()));
-    this.contentType = "application/json";
     return true;
   }
 }
 
 /** The human-readable message of an error body in any of the shapes providers use. */
 export function errorMessage(doc: JsonDoc, root: JNode | null, raw: Uint8Array, status: i32): string {
+  // An empty text is no message (Anthropic's envelope wants one): the next candidate is tried.
   const err = doc.get(root, "error");
   const em = doc.get(err, "message");
-  if (em !== null && em.kind == Kind.Str) return doc.str(em);
-  if (err !== null && err.kind == Kind.Str) return doc.str(err);
+  if (textOf(doc, em)) return doc.str(em);
+  if (textOf(doc, err)) return doc.str(err);
   const m = doc.get(root, "message");
-  if (m !== null && m.kind == Kind.Str) return doc.str(m);
+  if (textOf(doc, m)) return doc.str(m);
   const m2 = doc.get(root, "Message");
-  if (m2 !== null && m2.kind == Kind.Str) return doc.str(m2);
+  if (textOf(doc, m2)) return doc.str(m2);
   if (root === null && raw.length > 0 && raw.length < 1024) {
     // Plain text (a proxy's error page): kept only if it is printable ASCII.
     let ok = true;
     for (let i = 0; i < raw.length && ok; i++) { const c = raw[i]; ok = (c >= 0x20 && c < 0x7f) || c == 0x0a || c == 0x09; }
-    if (ok) return String.UTF8.decodeUnsafe(raw.dataStart, raw.length).trim();
+    if (ok) {
+      const text = String.UTF8.decodeUnsafe(raw.dataStart, raw.length).trim();
+      if (text.length > 0) return text;
+    }
   }
   return "The backend answered with HTTP " + status.toString() + ".";
+}
+
+/** A string node with at least one character that is not JSON whitespace. */
+function textOf(doc: JsonDoc, n: JNode | null): bool {
+  if (n === null || n.kind != Kind.Str) return false;
+  return doc.str(n).trim().length > 0;
 }
 
 const USAGE_KEY = bytesOf("\"usage\"");
@@ -161,7 +182,7 @@ const MESSAGE_STOP = bytesOf("message_stop");
 
 /** Event names worth a parse on the pass-through path: usage and the end of the message. */
 function wantsParse(name: string, data: Uint8Array): bool {
-  if (name == "message_start" || name == "message_delta" || name == "message_stop") return true;
+  if (name == "message_start" || name == "message_delta" || name == "message_stop" || name == "error") return true;
   if (name.length > 0) return false;
   // An unnamed event (not Anthropic's framing, but tolerated): look inside.
   return indexOfBytes(data, USAGE_KEY, 0) >= 0 || indexOfBytes(data, MESSAGE_STOP, 0) >= 0;
@@ -177,18 +198,25 @@ function wantsParse(name: string, data: Uint8Array): bool {
 export class MessagesEvents extends AnthropicEventSink {
   private reader: SseReader = new SseReader();
   private finished: bool = false;
+  /** Passing through, an event outgrew the reader's bound: the client's stream ended there. */
+  private dropping: bool = false;
 
   constructor(private reemit: bool) {
     super();
-    this.rewrites = reemit;
+    // Passing through, the end of the body may still get bytes (a cut event closed, an error
+    // event): the provider's content-length, if it sent one, never holds.
+    this.rewrites = true;
     if (reemit) this.contentType = "text/event-stream";
   }
 
   get done(): bool { return this.finished; }
 
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
+    if (this.dropping) return true;
     const reader = this.reader;
     reader.feed(chunk);
+    // The body ends inside an event (no blank line after it): a pass-through client has a partial event.
+    const cutShort = eos && reader.pendingBytes > 0;
     if (eos) reader.finish();
     const events = reader.events;
     for (let i = 0; i < events.length; i++) {
@@ -200,8 +228,28 @@ export class MessagesEvents extends AnthropicEventSink {
       else if (this.reemit) writeSse(out, ev.name, ev.data);
     }
     events.length = 0;
-    if (eos) this.onEnd(out);
-    return this.reemit;
+    if (this.reemit) {
+      if (eos) this.onEnd(out);
+      return true;
+    }
+    // Passing through: the provider's bytes go out untouched, except at the end of the client's
+    // stream. An event too large to hold, or a body that stops before message_stop (inside an
+    // event or not), must not look like a finished message to the client: the partial event is
+    // closed and an error event follows, as for OpenAI-format streams.
+    if (reader.overflow) {
+      this.dropping = true;
+      out.all(chunk);
+      out.str("\n\n");
+      if (!this.finished) out.all(MESSAGES_EVENT_TOO_LARGE);
+      this.finished = true;
+      return true;
+    }
+    if (!eos || (this.finished && !cutShort)) return false;
+    out.all(chunk);
+    if (cutShort) out.str("\n\n");
+    if (!this.finished) out.all(MESSAGES_STREAM_CUT);
+    this.finished = true;
+    return true;
   }
 
   onEvent(doc: JsonDoc, root: JNode, out: ByteBuilder): void {
@@ -220,9 +268,9 @@ export class MessagesEvents extends AnthropicEventSink {
   }
 
   /**
-   * End of the upstream body. Re-emitting, a stream cut before message_stop gets an `error` event
-   * so the client does not take a truncated message for a whole one; passing through, the
-   * client sees the provider's bytes as they were.
+   * End of the upstream body, re-emitting: a stream cut before message_stop gets an `error` event
+   * so the client does not take a truncated message for a whole one (onBody does the same when
+   * passing through).
    */
   onEnd(out: ByteBuilder): void {
     if (this.finished || !this.reemit) return;
@@ -231,6 +279,7 @@ export class MessagesEvents extends AnthropicEventSink {
   }
 }
 
+const MESSAGES_EVENT_TOO_LARGE = bytesOf("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"An event of the backend's stream is too large.\"}}\n\n");
 const MESSAGES_STREAM_CUT = bytesOf("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"The backend's stream ended before message_stop.\"}}\n\n");
 
 function isEventName(s: string): bool {

@@ -668,7 +668,8 @@ function isThought(doc: JsonDoc, part: JNode): bool {
 }
 
 class GeminiJson extends ResponseHandler {
-  constructor(private req: ClientRequest, private provider: string) { super(); this.wholeBody = true; this.rewrites = true; }
+  // Always JSON for the client, whatever label the provider put on its answer.
+  constructor(private req: ClientRequest, private provider: string) { super(); this.wholeBody = true; this.rewrites = true; this.contentType = "application/json"; }
 
   private fail(out: ByteBuilder, e: ApiError): bool {
     this.status = e.status;
@@ -684,7 +685,8 @@ class GeminiJson extends ResponseHandler {
     if (root === null || root.kind != Kind.Obj) {
       return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + this.provider + " backend returned a response that is not valid JSON."));
     }
-    const ge = googleError(doc, root, 500, this.provider);
+    // An error inside a 2xx answer: its own `code` gives the status (500 without one).
+    const ge = googleError(doc, root, 200, this.provider);
     if (ge !== null) return this.fail(out, ge);
     readGeminiUsage(doc, doc.get(root, "usageMetadata"), this.usage);
     this.usage.final = this.usage.reported;

@@ -108,7 +108,8 @@ function utf8Length(doc: JsonDoc, n: JNode): i64 {
 
 /** The embeddings answer of a Google backend → OpenAI CreateEmbeddingResponse. */
 export class GeminiEmbedJson extends ResponseHandler {
-  constructor(private req: ClientRequest, private vertex: bool) { super(); this.wholeBody = true; this.rewrites = true; }
+  // Always JSON for the client, whatever label the provider put on its answer.
+  constructor(private req: ClientRequest, private vertex: bool) { super(); this.wholeBody = true; this.rewrites = true; this.contentType = "application/json"; }
 
   private fail(out: ByteBuilder, e: ApiError): bool {
     this.status = e.status;
@@ -123,7 +124,7 @@ export class GeminiEmbedJson extends ResponseHandler {
     const doc = parseJson(chunk);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + provider + " backend returned a response that is not valid JSON."));
-    const ge = googleError(doc, root, 500, provider);
+    const ge = googleError(doc, root, 200, provider); // an error inside a 2xx: its own `code` gives the status
     if (ge !== null) return this.fail(out, ge);
 
     // The vectors, one `values` array per input, and Vertex's token counts.

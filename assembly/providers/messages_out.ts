@@ -51,16 +51,21 @@ function matchedStop(req: ClientRequest, doc: JsonDoc, choice: JNode | null): JN
   return null;
 }
 
-/** Anthropic usage members from the gateway's Usage (OpenAI semantics: input includes cache). */
+/**
+ * Anthropic usage members from the gateway's Usage (OpenAI semantics: input includes cache).
+ * Counts are never negative for the client, whatever a backend reported.
+ */
 function writeMessagesUsage(b: ByteBuilder, u: Usage): void {
   let uncached = u.input - u.cachedInput - u.cacheWrite;
   if (uncached < 0) uncached = 0;
   b.str("{\"input_tokens\":"); b.int(uncached);
-  b.str(",\"cache_creation_input_tokens\":"); b.int(u.cacheWrite);
-  b.str(",\"cache_read_input_tokens\":"); b.int(u.cachedInput);
-  b.str(",\"output_tokens\":"); b.int(u.output);
+  b.str(",\"cache_creation_input_tokens\":"); b.int(nonNegative(u.cacheWrite));
+  b.str(",\"cache_read_input_tokens\":"); b.int(nonNegative(u.cachedInput));
+  b.str(",\"output_tokens\":"); b.int(nonNegative(u.output));
   b.byte(0x7d);
 }
+
+function nonNegative(n: i64): i64 { return n < 0 ? 0 : n; }
 
 /** `msg_<completion id>` (an id that already is a msg_ id is kept). */
 function writeMessageId(b: ByteBuilder, doc: JsonDoc, id: JNode | null): void {
@@ -180,13 +185,16 @@ export class MessagesFromChat extends ResponseHandler {
         const c = calls.items![i];
         const fn = doc.get(c, "function");
         if (fn === null || fn.kind != Kind.Obj) continue;
+        // A tool_use block needs a name (the client's tool runner dispatches on it): a call
+        // without one is not something the client could run.
+        const name = doc.get(fn, "name");
+        if (!hasText(name)) continue;
         if (n++ > 0) out.byte(0x2c);
         tools++;
         out.str("{\"type\":\"tool_use\",\"id\":");
         writeToolId(out, doc, doc.get(c, "id"), i);
         out.str(",\"name\":");
-        const name = doc.get(fn, "name");
-        if (name !== null && name.kind == Kind.Str) doc.copyTo(name, out); else out.str("\"\"");
+        doc.copyTo(name!, out);
         out.str(",\"input\":");
         writeToolInput(out, doc, doc.get(fn, "arguments"));
         out.byte(0x7d);
@@ -263,8 +271,12 @@ export class MessagesFromChat extends ResponseHandler {
     while (this.toolBlock.length <= k) this.toolBlock.push(-1);
     const fn = doc.get(tc, "function");
     let bi = this.toolBlock[k];
+    if (bi >= 0 && bi != this.block) return; // its block was closed (other content came between): a Messages block cannot reopen
     if (bi < 0) {
-      // First fragment of call k: a new tool_use block.
+      // First fragment of call k: a new tool_use block, once a fragment names the tool (a
+      // tool_use block needs a name; fragments before it have nowhere to go).
+      const name = doc.get(fn, "name");
+      if (!hasText(name)) return;
       this.closeBlock(out);
       const s = this.scratch;
       s.reset();
@@ -272,8 +284,7 @@ export class MessagesFromChat extends ResponseHandler {
       s.str(",\"content_block\":{\"type\":\"tool_use\",\"id\":");
       writeToolId(s, doc, doc.get(tc, "id"), k);
       s.str(",\"name\":");
-      const name = doc.get(fn, "name");
-      if (name !== null && name.kind == Kind.Str) doc.copyTo(name, s); else s.str("\"\"");
+      doc.copyTo(name!, s);
       s.str(",\"input\":{}}}");
       this.event(out, "content_block_start", s);
       bi = this.blocks++;
@@ -327,8 +338,9 @@ export class MessagesFromChat extends ResponseHandler {
       if (root === null || root.kind != Kind.Obj) continue; // not a chunk: nothing to say about it
       const err = doc.get(root, "error");
       if (err !== null && err.kind != Kind.Null) {
+        // Anthropic's envelope needs a message: an empty one is no message.
         const m = doc.get(err, "message");
-        this.streamError(out, streamErrorType(doc, err), m !== null && m.kind == Kind.Str ? doc.str(m) : err.kind == Kind.Str ? doc.str(err) : "The backend reported an error.");
+        this.streamError(out, streamErrorType(doc, err), hasText(m) ? doc.str(m) : hasText(err) ? doc.str(err) : "The backend reported an error.");
         continue;
       }
       if (!this.started) this.start(out, doc, root);
@@ -359,6 +371,9 @@ export class MessagesFromChat extends ResponseHandler {
     }
   }
 }
+
+/** A string node with at least one character (`""` spans 2 bytes with its quotes). */
+function hasText(n: JNode | null): bool { return n !== null && n.kind == Kind.Str && n.end - n.start > 2; }
 
 function firstChoice(doc: JsonDoc, root: JNode): JNode | null {
   const choices = doc.get(root, "choices");

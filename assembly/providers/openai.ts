@@ -314,6 +314,8 @@ class OpenAIStream extends ResponseHandler {
   private failed: bool = false;
   /** Rewrite mode wrote [DONE]: nothing follows it. */
   private done: bool = false;
+  /** [DONE] went by (either mode): later events are not read. */
+  private sawDone: bool = false;
   /** A choice finished (non-null finish_reason): the answer is whole even if [DONE] never comes. */
   private complete: bool = false;
   /** An event outgrew the reader's bound: the client got an error event, the rest is dropped. */
@@ -333,7 +335,9 @@ class OpenAIStream extends ResponseHandler {
 
   constructor(private rewrite: bool, private hideUsage: bool, private normalize: bool) {
     super();
-    this.rewrites = rewrite;
+    // Passing through, the end of the body may still get bytes (a cut event closed, an error
+    // event, [DONE]): the provider's content-length, if it sent one, never holds.
+    this.rewrites = true;
   }
 
   /**
@@ -374,9 +378,11 @@ class OpenAIStream extends ResponseHandler {
     const events = reader.events;
     for (let i = 0; i < events.length; i++) {
       const ev = unchecked(events[i]);
-      // Re-framed streams end at [DONE]: whatever a provider sends after it is dropped.
-      if (this.done) continue;
-      if (ev.dataIs("[DONE]")) { this.ended = true; if (this.rewrite) { writeSse(out, ev.name, ev.data); this.done = true; } continue; }
+      // Re-framed streams end at [DONE]: whatever a provider sends after it is dropped (passed
+      // through, it goes out but is not read: usage after the end must not count, or what a
+      // wrapping handler reports at [DONE] would depend on where the body was split).
+      if (this.done || this.sawDone) continue;
+      if (ev.dataIs("[DONE]")) { this.ended = true; this.sawDone = true; if (this.rewrite) { writeSse(out, ev.name, ev.data); this.done = true; } continue; }
       if (this.failed) continue;
       // An error event ends the stream; a re-framed stream drops whatever follows it.
       if (isErrorEvent(ev.data)) { this.ended = true; this.failed = this.rewrite; }

@@ -191,7 +191,7 @@ export function esFrames(body: Buffer): Buffer[] {
   return out;
 }
 
-function esParts(f: Buffer): { headers: Buffer; payload: Buffer } | null {
+export function esParts(f: Buffer): { headers: Buffer; payload: Buffer } | null {
   if (f.length < 16) return null;
   const total = f.readUInt32BE(0), hlen = f.readUInt32BE(4);
   if (total !== f.length || 12 + hlen + 4 > total) return null;

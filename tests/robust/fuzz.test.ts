@@ -54,6 +54,38 @@ test("the oracle reports malformed client output: a partial SSE event, a stream 
   assert.match(check({ ...base, client: { ...base.client, status: 503 }, logLines: [base.logLines[0].replace("400", "503")] }, () => []).join("\n"), /client fault with 503/);
 });
 
+test("the oracle reports malformed Messages API output: an OpenAI envelope, an event without its event: line, no message_stop, a block out of order, a model missing from the URL path", () => {
+  const messages = ENDPOINTS.find((e) => e.name === "messages")!;
+  const log = "ai-gateway: request client=- endpoint=/v1/messages model=- backend=- status=400 usage=unknown";
+  const base: Exchange = {
+    endpoint: messages, config: { backends: [], models: [] }, requestBytes: Buffer.from("{}"), upstream: null, response: null,
+    client: { status: 400, headers: { "content-type": "application/json" }, body: Buffer.from('{"type":"error","error":{"type":"invalid_request_error","message":"m"}}'), reset: null },
+    secrets: [], logLines: [log], clientFault: true,
+  };
+  assert.deepEqual(check(base, () => []), [], "a well-formed Anthropic 400 passes");
+  assert.match(check({ ...base, client: { ...base.client, body: Buffer.from('{"error":{"message":"m","type":"t","param":null,"code":null}}') } }, () => []).join("\n"), /error body/);
+  // A stream the filter wrote (a translating backend: the request routes to Gemini).
+  const config = { backends: [{ name: "g", schema: "gemini", cluster: "g" }], models: [{ match: "m", backend: "g", upstream_model: "gemini-x" }] };
+  const upstream = { headers: [[":path", "/v1beta/models/gemini-x:streamGenerateContent?alt=sse"], ["x-ai-gateway-cluster", "g"]] as [string, string][], body: Buffer.from("{}") };
+  const sse = (text: string): Exchange => ({
+    ...base, config, requestBytes: Buffer.from('{"model":"m"}'), upstream, response: { status: 200, headers: [], body: Buffer.alloc(0) },
+    client: { ...base.client, status: 200, headers: { "content-type": "text/event-stream" }, body: Buffer.from(text) }, logLines: [log.replace("400", "200")],
+  });
+  const ev = (v: any) => `event: ${v.type}\ndata: ${JSON.stringify(v)}\n\n`;
+  const start = { type: "message_start", message: { id: "msg_1", type: "message", role: "assistant", model: "m", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 0 } } };
+  const open0 = { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } };
+  const delta0 = { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "x" } };
+  const stop0 = { type: "content_block_stop", index: 0 };
+  const mdelta = { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 1 } };
+  const good = [start, open0, delta0, stop0, mdelta, { type: "message_stop" }].map(ev).join("");
+  assert.deepEqual(check(sse(good), () => []), [], "a well-formed Messages stream passes");
+  assert.match(check(sse(good.replace("event: content_block_delta\n", "")), () => []).join("\n"), /no event: line, want event: content_block_delta/);
+  assert.match(check(sse(good.replace(ev({ type: "message_stop" }), "")), () => []).join("\n"), /does not end with message_stop/);
+  assert.match(check(sse([start, delta0, open0, stop0, mdelta, { type: "message_stop" }].map(ev).join("")), () => []).join("\n"), /stream: event 1: delta for block 0 but the open block is -1/);
+  const noModel = { ...sse(good), upstream: { ...upstream, headers: [[":path", "/v1beta/models/other:generateContent"], ["x-ai-gateway-cluster", "g"]] as [string, string][] } };
+  assert.match(check(noModel, () => []).join("\n"), /upstream model "other" in the path/);
+});
+
 for (const t of TARGETS) {
   test(`fuzz ${t.name}: ${t.description} — no trap, no leftover context, every answer well-formed (seed ${SEED})`, { timeout: 120_000 }, async () => {
     const findings = new Findings(".scratch/fuzz-ci");

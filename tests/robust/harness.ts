@@ -13,6 +13,7 @@ import { parseModule } from "../host/wasm-module.ts";
 import { StatsStore } from "../host/metrics.ts";
 import type { ClusterManager, HostServices } from "../host/services.ts";
 import { GATEWAY_WASM, ROOT, CLIENT_SECRETS, CLIENT_SECRET_VALUES, loadCases, type ProviderCase } from "../providers/fixture-case.ts";
+import { seedGcpTokens } from "../providers/gcp-token.ts";
 import { check, endpointFor, type Endpoint, type Exchange, type Seen } from "./oracle.ts";
 import { framingFor } from "./framings.ts";
 
@@ -75,6 +76,7 @@ const NO_CLUSTERS: ClusterManager = {
 /** One plugin instance per configuration text; replaced after a trap. */
 export class Hosts {
   private byConfig = new Map<string, PluginHost>();
+  private parsed = new Map<string, any>();
   private wasm: Buffer;
   loads = 0;
   constructor(wasm: string | Uint8Array = GATEWAY_WASM) {
@@ -90,6 +92,16 @@ export class Hosts {
       this.loads++;
       this.byConfig.set(key, h);
     }
+    // Backends with GCP service-account auth (Vertex) find their OAuth token in the filter's
+    // cache, as in the provider fixtures: the fuzzed exchange is the provider's, not the token
+    // endpoint's (faults.test.ts fails that one). Seeded before every exchange, since a fuzzed
+    // 401 from the provider rightly drops the cached token.
+    if (!this.parsed.has(configText)) {
+      let v: any;
+      try { v = JSON.parse(configText); } catch { v = null; }
+      this.parsed.set(configText, Array.isArray(v?.backends) ? v : null);
+    }
+    seedGcpTokens(h.sharedData, this.parsed.get(configText));
     return h;
   }
   /** Loads a configuration like Envoy would: the host, or the LoadError. */
@@ -237,8 +249,11 @@ export function genericErrorResponse(): ResponseSpec {
   return { status: 400, headers: [["content-type", "application/json"], ["content-length", String(body.length)]], body };
 }
 
+/** The case's client request, with the headers its client sends (anthropic-version for Messages clients). */
 export function caseRequest(c: ProviderCase, body?: Buffer, path?: string): RequestSpec {
-  return { path: path ?? c.endpoint, body: body ?? c.requestBytes };
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(c.clientHeaders)) headers[k.toLowerCase()] = v;
+  return { path: path ?? c.endpoint, body: body ?? c.requestBytes, ...(Object.keys(headers).length ? { headers } : {}) };
 }
 
 export const allCases = (): ProviderCase[] => loadCases();

@@ -14,6 +14,7 @@
 //   - a sample of the answers (1 in 100) passes the full output oracle.
 
 import { PluginHost } from "../host/plugin-host.ts";
+import { seedGcpTokens } from "../providers/gcp-token.ts";
 import { loadCases, GATEWAY_WASM, type ProviderCase } from "../providers/fixture-case.ts";
 import { runExchange, caseResponse, caseRequest, genericErrorResponse, BUFFER_LIMIT, type RequestSpec, type ResponseSpec } from "./harness.ts";
 import { HeapReader, staticDataEnd, type HeapStats } from "./heap.ts";
@@ -113,6 +114,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     if (kind === "bad-json") req = { ...req, body: req.body.subarray(0, rng.int(req.body.length)) };
     if (kind === "unknown-model") req = { ...req, body: Buffer.from(JSON.stringify({ ...c.request, model: `no-such-model-${i % 50}` })) };
     if (kind === "models") req = { method: "GET", path: i % 2 ? "/v1/models" : "/v1/models/gpt-4o-mini", body: Buffer.alloc(0), noBody: true };
+    // Vertex backends find their OAuth token cached (a fixture's 401 from the provider drops it).
+    seedGcpTokens(host.sharedData, config);
     const r = runExchange(host, config, req, resp, { clientFault: kind !== "case" && kind !== "case-chunked", clientAbortAfterParts: abortAfter, noOracle: i % oracleEvery !== 0 || kind === "abort" || kind === "bad-json" });
     note(String(r.exchange.client.status || (abortAfter !== undefined ? "aborted" : 0)), res.statuses);
     if (r.trapped) res.traps++;

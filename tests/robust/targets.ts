@@ -14,7 +14,7 @@ import {
   mutateJson, mutateBytes, retypeSweep, truncationSweep, serialize, replaceAt, getAt, paths, raw, nested, badString, randomJson,
   NUMBER_TOKENS, BAD_STRING_BYTES, JSON_TYPES, typeOf, valueOfType, dropAt, Dup, type Json, type Mutant,
 } from "./mutate.ts";
-import { framingFor } from "./framings.ts";
+import { framingFor, esFrames, esParts, esFrame } from "./framings.ts";
 import {
   Hosts, Findings, runExchange, caseResponse, caseRequest, genericErrorResponse, MAX_RESPONSE_BYTES, ROOT,
   type RequestSpec, type ResponseSpec,
@@ -61,7 +61,13 @@ class Counter {
   stats(target: string): TargetStats { return { target, inputs: this.inputs, exchanges: this.exchanges, traps: this.traps, findings: this.findings, ms: performance.now() - this.t0, detail: this.detail }; }
 }
 
-function parsed(c: ProviderCase): Json { return JSON.parse(c.requestBytes.toString("utf8")); }
+/**
+ * The fixture request parsed, or undefined for the cases whose request is deliberately not JSON
+ * (the gateway's 400, e.g. anthropic/messages-gateway-bad-json): those are mutated as bytes.
+ */
+function parsed(c: ProviderCase): Json | undefined {
+  try { return JSON.parse(c.requestBytes.toString("utf8")); } catch { return undefined; }
+}
 
 // ============================================================================== client requests
 
@@ -70,7 +76,7 @@ const CONTENT_LENGTHS = [null, "0", "-1", "abc", "99999999999999999999", "109951
 const METHODS = ["GET", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "post", "CONNECT"];
 const PATHS = (model: string) => [
   "/v1/chat/completions?x=1", "/v1/chat/completions/", "/V1/CHAT/COMPLETIONS", `/v1/models/${model}`, "/v1/models/%00", "//v1/chat/completions",
-  "/v1/" + "a".repeat(8192), "/v1/embeddings", "/embeddings", "/chat/completions", "/v1/models", "/models", "/v1/models/", "/v1/messages", "*", "/v1/chat/completions#x",
+  "/v1/" + "a".repeat(8192), "/v1/embeddings", "/embeddings", "/chat/completions", "/v1/models", "/models", "/v1/models/", "/v1/messages", "/messages", "/v1/messages/count_tokens", "/V1/MESSAGES", "*", "/v1/chat/completions#x",
 ];
 
 function headerMutation(rng: Rng, c: ProviderCase, req: RequestSpec): string {
@@ -88,8 +94,15 @@ function headerMutation(rng: Rng, c: ProviderCase, req: RequestSpec): string {
 
 /** Systematic request mutations of one case. */
 function* requestSweep(c: ProviderCase): Generator<Mutant> {
-  const doc = parsed(c);
+  const parsedDoc = parsed(c);
   yield* truncationSweep(c.requestBytes);
+  if (parsedDoc === undefined) {
+    // Not JSON to begin with: its bytes as they are, then framed by every JSON type as the body.
+    yield { label: "the fixture's non-JSON bytes as they are", bytes: c.requestBytes };
+    for (const wrap of ["[%]", '{"model":%}', '"%"', "{%}"]) yield { label: `non-JSON bytes inside ${wrap}`, bytes: Buffer.from(wrap.replace("%", c.requestBytes.toString("latin1")), "latin1") };
+    return;
+  }
+  const doc: Json = parsedDoc;
   yield* retypeSweep(doc);
   const all = paths(doc);
   // Numbers JavaScript cannot hold, at every numeric path and at the numeric fields the filter reads.
@@ -128,7 +141,7 @@ function* requestSweep(c: ProviderCase): Generator<Mutant> {
 }
 
 function requestOf(c: ProviderCase, m: Mutant, path = c.endpoint): RequestSpec {
-  return { path, body: m.bytes };
+  return caseRequest(c, m.bytes, path);
 }
 
 function forwardAnswer(c: ProviderCase): ResponseSpec { return caseResponse(c) ?? genericErrorResponse(); }
@@ -167,9 +180,9 @@ export const REQUESTS: Target = {
       const doc = parsed(c);
       const kind = rng.weighted([[60, "json"], [20, "bytes"], [6, "json+bytes"], [4, "random-doc"], [10, "headers"]] as const);
       let m: Mutant;
-      if (kind === "json") m = mutateJson(rng, doc);
-      else if (kind === "bytes") m = mutateBytes(rng, c.requestBytes);
-      else if (kind === "json+bytes") { const a = mutateJson(rng, doc); const b = mutateBytes(rng, a.bytes); m = { label: `${a.label}; ${b.label}`, bytes: b.bytes }; }
+      if (kind === "json" && doc !== undefined) m = mutateJson(rng, doc);
+      else if (kind === "bytes" || kind === "json") m = mutateBytes(rng, c.requestBytes);
+      else if (kind === "json+bytes") { const a = doc !== undefined ? mutateJson(rng, doc) : { label: "", bytes: c.requestBytes }; const b = mutateBytes(rng, a.bytes); m = { label: `${a.label}; ${b.label}`, bytes: b.bytes }; }
       else if (kind === "random-doc") { const v = randomJson(rng); m = { label: "random JSON document", bytes: serialize(v) }; }
       else m = { label: "", bytes: c.requestBytes };
       const ep = rng.bool(0.8) ? c.endpoint : rng.pick(ENDPOINTS).path;
@@ -199,7 +212,16 @@ function withBody(r: ResponseSpec, body: Buffer): ResponseSpec {
   return { ...r, body, headers: r.headers.map(([k, v]) => (k === "content-length" ? [k, String(body.length)] : [k, v]) as [string, string]) };
 }
 
-/** Parsed JSON of each event of a stream body (or of the whole JSON body), with a way to put a mutated one back. */
+/** A provider body parsed as JSON (an empty body as null), or undefined when it is not JSON. */
+function bodyJson(body: Buffer): Json | undefined {
+  try { return JSON.parse(body.toString("utf8") || "null"); } catch { return undefined; }
+}
+
+/**
+ * Parsed JSON of each event of a stream body (or of the whole JSON body), with a way to put a
+ * mutated one back: SSE `data:` payloads; AWS eventstream frame payloads (CRCs recomputed) and,
+ * inside InvokeModelWithResponseStream `chunk` frames, the base64 Messages event itself.
+ */
 function eventDocs(c: ProviderCase): { doc: Json; rebuild: (bytes: Buffer) => Buffer; where: string }[] {
   const r = c.response!;
   const out: { doc: Json; rebuild: (bytes: Buffer) => Buffer; where: string }[] = [];
@@ -208,6 +230,23 @@ function eventDocs(c: ProviderCase): { doc: Json; rebuild: (bytes: Buffer) => Bu
     return out;
   }
   const framing = framingFor(String(Object.entries(r.headers).find(([k]) => k.toLowerCase() === "content-type")?.[1] ?? ""));
+  if (framing?.name === "aws-eventstream") {
+    const frames = esFrames(r.body);
+    frames.forEach((f, k) => {
+      const parts = esParts(f);
+      if (!parts) return;
+      let doc: Json;
+      try { doc = JSON.parse(parts.payload.toString("utf8")); } catch { return; }
+      const put = (payload: Buffer) => Buffer.concat([...frames.slice(0, k), esFrame(parts.headers, payload), ...frames.slice(k + 1)]);
+      out.push({ doc, where: `frame ${k}`, rebuild: put });
+      const inner = doc && typeof doc === "object" && !Array.isArray(doc) && typeof (doc as any).bytes === "string" ? Buffer.from((doc as any).bytes, "base64") : null;
+      if (!inner) return;
+      let event: Json;
+      try { event = JSON.parse(inner.toString("utf8")); } catch { return; }
+      out.push({ doc: event, where: `frame ${k} chunk`, rebuild: (b) => put(serialize({ ...(doc as object), bytes: b.toString("base64") } as Json)) });
+    });
+    return out;
+  }
   if (!framing || framing.name !== "sse") return out;
   const evs = framing.events(r.body);
   evs.forEach((ev, k) => {
@@ -235,6 +274,8 @@ async function oneResponse(ctx: TargetContext, cnt: Counter, iteration: number |
   opts: { splitCheck?: Rng; abortAfter?: number } = {}): Promise<void> {
   const host = await ctx.hosts.get(c.configText);
   cnt.inputs++; cnt.exchanges++;
+  // Inputs per provider framing (by the case's own content type: what the provider streams in).
+  cnt.note(`${framingFor(caseResponse(c)!.headers.find(([k]) => k === "content-type")?.[1] ?? "")?.name ?? "json"} cases`);
   const req = caseRequest(c);
   const r = runExchange(host, c.config, req, resp, { clientFault: false, clientAbortAfterParts: opts.abortAfter });
   if (r.trapped) cnt.traps++;
@@ -277,7 +318,10 @@ export const RESPONSES: Target = {
         if (ctx.sweeps !== "none") {
           const base = caseResponse(c)!;
           const framing = framingFor(base.headers.find(([k]) => k === "content-type")?.[1] ?? "");
-          const mut = framing ? framing.mutate(rngFor(ctx.seed, "responses-split", c.id), base.body, { maxResponseBytes: MAX_RESPONSE_BYTES }) : mutateJson(rngFor(ctx.seed, "responses-split", c.id), JSON.parse(base.body.toString("utf8") || "null"));
+          const mrng = rngFor(ctx.seed, "responses-split", c.id);
+          const doc = bodyJson(base.body);
+          // A body that is not JSON (a proxy's plain-text error page) is corrupted as bytes.
+          const mut = framing ? framing.mutate(mrng, base.body, { maxResponseBytes: MAX_RESPONSE_BYTES }) : doc !== undefined ? mutateJson(mrng, doc) : mutateBytes(mrng, base.body);
           if (mut.bytes.length < 1 << 16) {
             const positions = Array.from({ length: mut.bytes.length - 1 }, (_, k) => k + 1);
             // The whole-body exchange is checked like any other input; the splits must give its bytes.
@@ -310,12 +354,13 @@ export const RESPONSES: Target = {
       const framing = framingFor(base.headers.find(([k]) => k === "content-type")?.[1] ?? "");
       const kind = rng.weighted([[55, "framing"], [20, "bytes"], [10, "json"], [5, "status"], [5, "content-type"], [5, "abort"]] as const);
       let resp: ResponseSpec = base, label: string;
-      if (kind === "framing" && framing) { const m = framing.mutate(rng, base.body, { maxResponseBytes: MAX_RESPONSE_BYTES }); resp = withBody(base, m.bytes); label = `${framing.name}: ${m.label}`; }
+      if (kind === "framing" && framing) { const m = framing.mutate(rng, base.body, { maxResponseBytes: MAX_RESPONSE_BYTES }); resp = withBody(base, m.bytes); label = `${framing.name}: ${m.label}`; cnt.note(`${framing.name} corruptions`); }
       else if ((kind === "json" || kind === "framing") && !framing) {
-        let doc: Json;
-        try { doc = JSON.parse(base.body.toString("utf8")); } catch { doc = null; }
-        const m = rng.bool(0.98) ? mutateJson(rng, doc) : { label: `body of ${MAX_RESPONSE_BYTES + 1} bytes`, bytes: Buffer.concat([base.body, Buffer.alloc(MAX_RESPONSE_BYTES + 1 - base.body.length, 0x20)]) };
-        resp = withBody(base, m.bytes); label = `json: ${m.label}`;
+        // A body that is not JSON (a proxy's plain-text error page) is mutated as bytes.
+        const doc = bodyJson(base.body);
+        const m = rng.bool(0.98) ? (doc !== undefined ? mutateJson(rng, doc) : mutateBytes(rng, base.body))
+          : { label: `body of ${MAX_RESPONSE_BYTES + 1} bytes`, bytes: Buffer.concat([base.body, Buffer.alloc(MAX_RESPONSE_BYTES + 1 - base.body.length, 0x20)]) };
+        resp = withBody(base, m.bytes); label = `${doc !== undefined ? "json" : "bytes"}: ${m.label}`;
       } else if (kind === "json" && framing) {
         const evs = eventDocs(c);
         if (!evs.length) { const m = mutateBytes(rng, base.body); resp = withBody(base, m.bytes); label = `bytes: ${m.label}`; }

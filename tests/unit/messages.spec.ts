@@ -157,6 +157,39 @@ describe("MessagesEvents fed event by event (another framing, e.g. Bedrock's eve
   });
 });
 
+// Found by the fuzzer (tests/robust, docs/robustness.md): a passed-through Messages stream that
+// does not end properly must not look like a finished message to the client.
+function passThrough(chunks: string[]): string {
+  const sink = new MessagesEvents(false);
+  const all = new ByteBuilder();
+  for (let i = 0; i < chunks.length; i++) {
+    const out = new ByteBuilder();
+    const c = bytesOf(chunks[i]);
+    if (sink.onBody(c, i == chunks.length - 1, out)) all.bytes(out.buf, 0, out.len); else all.all(c);
+  }
+  return all.toString();
+}
+const M_START = 'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":3,"output_tokens":1}}}\n\n';
+const M_CUT = 'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"The backend\'s stream ended before message_stop."}}\n\n';
+
+describe("MessagesEvents passing through: stream endings", () => {
+  it("a stream cut inside an event gets the event closed and an error event, wherever the body is split", () => {
+    const src = M_START + 'event: content_block_delta\ndata: {"type":"content_block_de';
+    for (let k = 0; k <= src.length; k++) {
+      expect(passThrough([src.slice(0, k), src.slice(k)])).toBe(src + "\n\n" + M_CUT, "split at " + k.toString());
+    }
+  });
+  it("a stream that stops between events without message_stop gets an error event", () => {
+    expect(passThrough([M_START])).toBe(M_START + M_CUT);
+  });
+  it("message_stop or the provider's own error event ends it: nothing is added", () => {
+    const stop = M_START + 'event: message_stop\ndata: {"type":"message_stop"}\n\n';
+    expect(passThrough([stop, ""])).toBe(stop);
+    const err = M_START + 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"busy"}}\n\n';
+    expect(passThrough([err])).toBe(err);
+  });
+});
+
 describe("Messages → chat request: malformed bodies are refused with a 400, never a trap", () => {
   it("checks max_tokens, messages and stream before anything else", () => {
     const bad: string[] = [
