@@ -1,7 +1,8 @@
 // The soak: many requests through ONE worker VM of the release filter (socket-free driver), mixed
-// like real traffic — every fixture case (OpenAI-compatible, Azure, Anthropic; JSON and streams,
-// provider errors), the provider's answer cut into random chunks, client errors, unknown models,
-// model listings, client disconnects mid-stream — with local token limits on (one generous rule
+// like real traffic — every fixture case (OpenAI-compatible, Azure, Anthropic, Bedrock, Gemini,
+// Vertex; chat and Messages API clients; JSON and streams, provider errors), the provider's
+// answer cut into random chunks, client errors, unknown models, model listings, client
+// disconnects mid-stream — with local token limits on (one generous rule
 // for everyone, one tight per-second rule that denies some requests). Every N requests it samples
 // the VM's linear memory and the allocator's used/free bytes (heap.ts).
 //

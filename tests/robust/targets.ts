@@ -334,6 +334,7 @@ export const RESPONSES: Target = {
               const h = await ctx.hosts.get(c.configText);
               const r = runExchange(h, c.config, caseRequest(c), { ...withBody(base, mut.bytes), cuts: [p] }, { clientFault: false });
               cnt.exchanges++; cnt.inputs++;
+              cnt.note(`${framing?.name ?? "json"} cases`);
               if (r.trapped) cnt.traps++;
               if (r.problems.some((x) => !wholeProblems.has(x)) || r.clientText !== whole.clientText) bad.push(p);
             }
