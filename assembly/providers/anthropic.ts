@@ -10,7 +10,7 @@ import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { writeChunkUsage, writeUsage } from "./openai_out";
+import { ChunkWriter, writeUsage } from "./openai_out";
 import { bedrockModelPath } from "./bedrock_common";
 import { prepareNativeMessages, nativeMessagesResponse } from "./anthropic_native";
 import { googleError, googleModelPath, modelSegmentOk } from "./google";
@@ -568,8 +568,7 @@ export abstract class AnthropicEventSink extends ResponseHandler {
 /** Anthropic SSE → chat.completion.chunk SSE, event by event (§12 state machine). */
 export class AnthropicStream extends AnthropicEventSink {
   private reader: SseReader = new SseReader();
-  private prefix: ByteBuilder = new ByteBuilder(128);
-  private chunk: ByteBuilder = new ByteBuilder(512);
+  private chunks: ChunkWriter = new ChunkWriter();
   /** Delta JSON of the chunk being built; reused across body chunks. */
   private delta: ByteBuilder = new ByteBuilder(256);
   private started: bool = false;
@@ -586,7 +585,7 @@ export class AnthropicStream extends AnthropicEventSink {
 
   /** `{"id":..,"object":"chat.completion.chunk","created":..,"model":..,` shared by every chunk. */
   private start(doc: JsonDoc, msg: JNode | null): void {
-    const p = this.prefix;
+    const p = this.chunks.prefix;
     p.reset();
     p.str("{\"id\":");
     const id = doc.get(msg, "id"), model = doc.get(msg, "model");
@@ -601,16 +600,7 @@ export class AnthropicStream extends AnthropicEventSink {
 
   /** Emits one chunk whose delta is `delta` (raw JSON) and finish_reason `finish` ("" = null). */
   private emit(out: ByteBuilder, delta: ByteBuilder, finish: string): void {
-    const c = this.chunk;
-    c.reset();
-    c.bytes(this.prefix.buf, 0, this.prefix.len);
-    c.str("\"choices\":[{\"index\":0,\"delta\":");
-    c.bytes(delta.buf, 0, delta.len);
-    c.str(",\"logprobs\":null,\"finish_reason\":");
-    if (finish.length) c.jsonString(finish); else c.str("null");
-    // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (§1.6).
-    c.str(this.wantUsage ? "}],\"usage\":null}" : "}]}");
-    writeSse(out, "", c.buf, 0, c.len);
+    this.chunks.choice(out, 0, delta, finish, this.wantUsage);
   }
 
   private emitError(out: ByteBuilder, type: string, message: string): void {
@@ -731,13 +721,7 @@ export class AnthropicStream extends AnthropicEventSink {
     }
     if (doc.strIs(type, "message_stop")) {
       if (this.wantUsage) {
-        const c = this.chunk;
-        c.reset();
-        c.bytes(this.prefix.buf, 0, this.prefix.len);
-        c.str("\"choices\":[],\"usage\":");
-        writeChunkUsage(c, this.usage);
-        c.byte(0x7d);
-        writeSse(out, "", c.buf, 0, c.len);
+        this.chunks.usage(out, this.usage);
       }
       out.str("data: [DONE]\n\n");
       this.finished = true;

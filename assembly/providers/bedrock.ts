@@ -29,7 +29,7 @@ import { ByteBuilder } from "../util/bytes";
 import { writeSse } from "../streams/sse";
 import { EventStreamMessage, EventStreamReader } from "../streams/eventstream";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { writeChunkUsage, writeUsage } from "./openai_out";
+import { ChunkWriter, writeUsage } from "./openai_out";
 import { BEDROCK_RESPONSE_HEADERS, BedrockError, StreamException, bedrockModelPath, bedrockResponseId } from "./bedrock_common";
 import { embeddingsResponse, prepareEmbeddings } from "./bedrock_embed";
 
@@ -613,8 +613,7 @@ class ConverseJson extends ResponseHandler {
  */
 class ConverseStream extends ResponseHandler {
   private reader: EventStreamReader = new EventStreamReader();
-  private prefix: ByteBuilder = new ByteBuilder(128);
-  private chunk: ByteBuilder = new ByteBuilder(512);
+  private chunks: ChunkWriter = new ChunkWriter();
   private delta: ByteBuilder = new ByteBuilder(256);
   private wantUsage: bool;
   private roleSent: bool = false;
@@ -629,7 +628,7 @@ class ConverseStream extends ResponseHandler {
     this.rewrites = true;
     this.contentType = "text/event-stream";
     this.wantUsage = req.clientWantsUsage();
-    const p = this.prefix;
+    const p = this.chunks.prefix;
     p.str("{\"id\":"); p.jsonString(bedrockResponseId(req));
     p.str(",\"object\":\"chat.completion.chunk\",\"created\":"); p.int(req.nowSeconds);
     p.str(",\"model\":"); p.jsonString(req.upstreamModel);
@@ -638,16 +637,7 @@ class ConverseStream extends ResponseHandler {
 
   /** One chunk whose delta is `delta` (raw JSON) and finish_reason `finish` ("" = null). */
   private emit(out: ByteBuilder, delta: ByteBuilder, finish: string): void {
-    const c = this.chunk;
-    c.reset();
-    c.bytes(this.prefix.buf, 0, this.prefix.len);
-    c.str("\"choices\":[{\"index\":0,\"delta\":");
-    c.bytes(delta.buf, 0, delta.len);
-    c.str(",\"logprobs\":null,\"finish_reason\":");
-    if (finish.length) c.jsonString(finish); else c.str("null");
-    // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (§1.6).
-    c.str(this.wantUsage ? "}],\"usage\":null}" : "}]}");
-    writeSse(out, "", c.buf, 0, c.len);
+    this.chunks.choice(out, 0, delta, finish, this.wantUsage);
   }
 
   private role(out: ByteBuilder): void {
@@ -666,13 +656,7 @@ class ConverseStream extends ResponseHandler {
   /** Usage chunk (if asked and known) and [DONE]. */
   private done(out: ByteBuilder): void {
     if (this.wantUsage && this.usage.reported) {
-      const c = this.chunk;
-      c.reset();
-      c.bytes(this.prefix.buf, 0, this.prefix.len);
-      c.str("\"choices\":[],\"usage\":");
-      writeChunkUsage(c, this.usage);
-      c.byte(0x7d);
-      writeSse(out, "", c.buf, 0, c.len);
+      this.chunks.usage(out, this.usage);
     }
     out.str("data: [DONE]\n\n");
     this.finished = true;

@@ -22,7 +22,7 @@ import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { writeChunkUsage, writeUsage } from "./openai_out";
+import { ChunkWriter, writeUsage } from "./openai_out";
 import { GoogleErrorResponse, googleError, googleModelPath, hash8, modelSegmentOk } from "./google";
 import { GeminiEmbedJson, prepareGeminiEmbeddings } from "./gemini_embed";
 
@@ -770,8 +770,7 @@ const MAX_CANDIDATES: i32 = 16;
  */
 export class GeminiStream extends ResponseHandler {
   private reader: SseReader = new SseReader();
-  private prefix: ByteBuilder = new ByteBuilder(128);
-  private chunk: ByteBuilder = new ByteBuilder(512);
+  private chunks: ChunkWriter = new ChunkWriter();
   private delta: ByteBuilder = new ByteBuilder(256);
   private started: bool = false;
   private finished: bool = false;
@@ -788,7 +787,7 @@ export class GeminiStream extends ResponseHandler {
 
   /** `{"id":..,"object":"chat.completion.chunk","created":..,"model":..,` for every chunk, from the first event. */
   private start(doc: JsonDoc, root: JNode): void {
-    const p = this.prefix;
+    const p = this.chunks.prefix;
     p.reset();
     const rid = doc.get(root, "responseId");
     const hasRid = rid !== null && rid.kind == Kind.Str && rid.end - rid.start > 2;
@@ -805,16 +804,7 @@ export class GeminiStream extends ResponseHandler {
   }
 
   private emit(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string): void {
-    const c = this.chunk;
-    c.reset();
-    c.bytes(this.prefix.buf, 0, this.prefix.len);
-    c.str("\"choices\":[{\"index\":"); c.int(index); c.str(",\"delta\":");
-    c.bytes(delta.buf, 0, delta.len);
-    c.str(",\"logprobs\":null,\"finish_reason\":");
-    if (finish.length) c.jsonString(finish); else c.str("null");
-    // With include_usage, every chunk before the usage chunk carries "usage": null (§1.6).
-    c.str(this.wantUsage ? "}],\"usage\":null}" : "}]}");
-    writeSse(out, "", c.buf, 0, c.len);
+    this.chunks.choice(out, index, delta, finish, this.wantUsage);
   }
 
   private emitError(out: ByteBuilder, e: ApiError): void {
@@ -917,13 +907,7 @@ export class GeminiStream extends ResponseHandler {
     }
     this.usage.final = this.usage.reported;
     if (this.wantUsage) {
-      const c = this.chunk;
-      c.reset();
-      c.bytes(this.prefix.buf, 0, this.prefix.len);
-      c.str("\"choices\":[],\"usage\":");
-      writeChunkUsage(c, this.usage);
-      c.byte(0x7d);
-      writeSse(out, "", c.buf, 0, c.len);
+      this.chunks.usage(out, this.usage);
     }
     out.str("data: [DONE]\n\n");
     this.finished = true;

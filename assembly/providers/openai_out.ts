@@ -3,6 +3,7 @@
 import { JsonWriter } from "../json/writer";
 import { ByteBuilder } from "../util/bytes";
 import { Usage } from "../usage";
+import { writeSse } from "../streams/sse";
 
 /** CompletionUsage: prompt includes cached, completion includes reasoning (providers.md §1.5). */
 export function writeChunkUsage(b: ByteBuilder, u: Usage): void {
@@ -19,4 +20,39 @@ export function writeUsage(w: JsonWriter, u: Usage): void {
   const b = new ByteBuilder(160);
   writeChunkUsage(b, u);
   w.rawBytes(b.buf, 0, b.len);
+}
+
+/**
+ * chat.completion.chunk SSE events of one translated stream. Every chunk starts with the same
+ * `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,` prefix, which the provider
+ * writes into `prefix` once it knows the values; the chunk buffer is reused for every event.
+ */
+export class ChunkWriter {
+  prefix: ByteBuilder = new ByteBuilder(128);
+  private chunk: ByteBuilder = new ByteBuilder(512);
+
+  /** One chunk: choice `index`, `delta` (raw JSON), finish_reason `finish` ("" = null). */
+  choice(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, wantUsage: bool): void {
+    const c = this.chunk;
+    c.reset();
+    c.bytes(this.prefix.buf, 0, this.prefix.len);
+    c.str("\"choices\":[{\"index\":"); c.int(index); c.str(",\"delta\":");
+    c.bytes(delta.buf, 0, delta.len);
+    c.str(",\"logprobs\":null,\"finish_reason\":");
+    if (finish.length) c.jsonString(finish); else c.str("null");
+    // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (§1.6).
+    c.str(wantUsage ? "}],\"usage\":null}" : "}]}");
+    writeSse(out, "", c.buf, 0, c.len);
+  }
+
+  /** The usage chunk (`choices: []`) that ends a stream whose client asked for include_usage. */
+  usage(out: ByteBuilder, u: Usage): void {
+    const c = this.chunk;
+    c.reset();
+    c.bytes(this.prefix.buf, 0, this.prefix.len);
+    c.str("\"choices\":[],\"usage\":");
+    writeChunkUsage(c, u);
+    c.byte(0x7d);
+    writeSse(out, "", c.buf, 0, c.len);
+  }
 }
