@@ -6,6 +6,7 @@
 import { JNode, JsonDoc, Kind, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
 import { ApiError, badRequest } from "../errors";
+import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
@@ -40,7 +41,7 @@ export class AnthropicProvider extends Provider {
       return new ApiError(400, "invalid_request_error", "unsupported_endpoint", "Anthropic backends do not serve " + (req.endpoint == Endpoint.Embeddings ? "embeddings" : "this endpoint") + ".");
     }
     const doc = req.doc, root = req.root;
-    const err = rejectUnsupported(doc, root);
+    const err = refuseUnsupported(doc, root, UNSUPPORTED, "Anthropic models");
     if (err !== null) return err;
 
     const b = new ByteBuilder(doc.src.length + 256);
@@ -150,31 +151,8 @@ function anthropicCloudPath(d: AnthropicDialect, req: ClientRequest): string {
   return req.backend.basePath + "/messages";
 }
 
-function rejectUnsupported(doc: JsonDoc, root: JNode): ApiError | null {
-  const n = doc.get(root, "n");
-  if (n !== null && n.kind != Kind.Null && !(n.kind == Kind.Num && n.num == 1)) return badRequest("unsupported_parameter", "n > 1 is not supported by Anthropic models.", "n");
-  const lp = doc.get(root, "logprobs");
-  if (lp !== null && lp.kind == Kind.Bool && lp.flag) return badRequest("unsupported_parameter", "logprobs is not supported by Anthropic models.", "logprobs");
-  const tlp = doc.get(root, "top_logprobs");
-  if (tlp !== null && tlp.kind == Kind.Num && tlp.num > 0) return badRequest("unsupported_parameter", "top_logprobs is not supported by Anthropic models.", "top_logprobs");
-  const lb = doc.get(root, "logit_bias");
-  if (lb !== null && lb.kind == Kind.Obj && lb.keys!.length > 0) return badRequest("unsupported_parameter", "logit_bias is not supported by Anthropic models.", "logit_bias");
-  const pp = doc.get(root, "presence_penalty");
-  if (pp !== null && pp.kind == Kind.Num && pp.num != 0) return badRequest("unsupported_parameter", "presence_penalty is not supported by Anthropic models.", "presence_penalty");
-  const fp = doc.get(root, "frequency_penalty");
-  if (fp !== null && fp.kind == Kind.Num && fp.num != 0) return badRequest("unsupported_parameter", "frequency_penalty is not supported by Anthropic models.", "frequency_penalty");
-  const audio = doc.get(root, "audio");
-  if (audio !== null && audio.kind != Kind.Null) return badRequest("unsupported_parameter", "audio output is not supported by Anthropic models.", "audio");
-  const mods = doc.get(root, "modalities");
-  if (mods !== null && mods.kind == Kind.Arr) {
-    for (let i = 0; i < mods.length; i++) if (!doc.strIs(mods.items![i], "text")) return badRequest("unsupported_parameter", "Only text output is supported by Anthropic models.", "modalities");
-  }
-  const pred = doc.get(root, "prediction");
-  if (pred !== null && pred.kind != Kind.Null) return badRequest("unsupported_parameter", "prediction is not supported by Anthropic models.", "prediction");
-  const fns = doc.get(root, "functions");
-  if (fns !== null && fns.kind != Kind.Null) return badRequest("unsupported_parameter", "The deprecated functions parameter is not supported; use tools.", "functions");
-  return null;
-}
+/** What the OpenAI request may ask for that Anthropic models cannot do (a 400 instead of silence). */
+const UNSUPPORTED: u32 = Refuse.N | Refuse.LOGPROBS | Refuse.LOGIT_BIAS | Refuse.PENALTIES | Refuse.AUDIO | Refuse.PREDICTION | Refuse.FUNCTIONS;
 
 /** Writes "system" and "messages". */
 function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {

@@ -24,6 +24,7 @@
 import { JNode, JsonDoc, Kind, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
 import { ApiError, badRequest } from "../errors";
+import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { writeSse } from "../streams/sse";
@@ -42,7 +43,7 @@ export class BedrockConverseProvider extends Provider {
       return new ApiError(400, "invalid_request_error", "unsupported_endpoint", "Bedrock Converse backends do not serve this endpoint.");
     }
     const doc = req.doc, root = req.root;
-    const err = rejectUnsupported(doc, root);
+    const err = refuseUnsupported(doc, root, UNSUPPORTED, "Bedrock Converse");
     if (err !== null) return err;
 
     const b = new ByteBuilder(doc.src.length + 256);
@@ -84,37 +85,9 @@ export class BedrockConverseProvider extends Provider {
 // ---------------------------------------------------------------------------------------------
 // Request
 
-function rejectUnsupported(doc: JsonDoc, root: JNode): ApiError | null {
-  const n = doc.get(root, "n");
-  if (n !== null && n.kind != Kind.Null && !(n.kind == Kind.Num && n.num == 1)) return badRequest("unsupported_parameter", "n > 1 is not supported by Bedrock Converse.", "n");
-  const lp = doc.get(root, "logprobs");
-  if (lp !== null && lp.kind == Kind.Bool && lp.flag) return badRequest("unsupported_parameter", "logprobs is not supported by Bedrock Converse.", "logprobs");
-  const tlp = doc.get(root, "top_logprobs");
-  if (tlp !== null && tlp.kind == Kind.Num && tlp.num > 0) return badRequest("unsupported_parameter", "top_logprobs is not supported by Bedrock Converse.", "top_logprobs");
-  const lb = doc.get(root, "logit_bias");
-  if (lb !== null && lb.kind == Kind.Obj && lb.keys!.length > 0) return badRequest("unsupported_parameter", "logit_bias is not supported by Bedrock Converse.", "logit_bias");
-  const pp = doc.get(root, "presence_penalty");
-  if (pp !== null && pp.kind == Kind.Num && pp.num != 0) return badRequest("unsupported_parameter", "presence_penalty is not supported by Bedrock Converse.", "presence_penalty");
-  const fp = doc.get(root, "frequency_penalty");
-  if (fp !== null && fp.kind == Kind.Num && fp.num != 0) return badRequest("unsupported_parameter", "frequency_penalty is not supported by Bedrock Converse.", "frequency_penalty");
-  const seed = doc.get(root, "seed");
-  if (seed !== null && seed.kind != Kind.Null) return badRequest("unsupported_parameter", "seed is not supported by Bedrock Converse.", "seed");
-  const audio = doc.get(root, "audio");
-  if (audio !== null && audio.kind != Kind.Null) return badRequest("unsupported_parameter", "audio output is not supported by Bedrock Converse.", "audio");
-  const mods = doc.get(root, "modalities");
-  if (mods !== null && mods.kind == Kind.Arr) {
-    for (let i = 0; i < mods.length; i++) if (!doc.strIs(mods.items![i], "text")) return badRequest("unsupported_parameter", "Only text output is supported by Bedrock Converse.", "modalities");
-  }
-  const pred = doc.get(root, "prediction");
-  if (pred !== null && pred.kind != Kind.Null) return badRequest("unsupported_parameter", "prediction is not supported by Bedrock Converse.", "prediction");
-  const ws = doc.get(root, "web_search_options");
-  if (ws !== null && ws.kind != Kind.Null) return badRequest("unsupported_parameter", "web_search_options is not supported by Bedrock Converse.", "web_search_options");
-  const fns = doc.get(root, "functions");
-  if (fns !== null && fns.kind != Kind.Null) return badRequest("unsupported_parameter", "The deprecated functions parameter is not supported; use tools.", "functions");
-  const ptc = doc.get(root, "parallel_tool_calls");
-  if (ptc !== null && ptc.kind == Kind.Bool && !ptc.flag) return badRequest("unsupported_parameter", "parallel_tool_calls: false cannot be enforced by Bedrock Converse.", "parallel_tool_calls");
-  return null;
-}
+/** What the OpenAI request may ask for that Bedrock Converse cannot do (a 400 instead of silence). */
+const UNSUPPORTED: u32 = Refuse.N | Refuse.LOGPROBS | Refuse.LOGIT_BIAS | Refuse.PENALTIES | Refuse.SEED | Refuse.AUDIO |
+  Refuse.PREDICTION | Refuse.WEB_SEARCH | Refuse.FUNCTIONS | Refuse.SERIAL_TOOLS;
 
 /** Whether a content part asks for a prompt cache breakpoint after it (OpenAI `prompt_cache_breakpoint`). */
 function hasBreakpoint(doc: JsonDoc, part: JNode): bool {

@@ -18,6 +18,7 @@
 import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
 import { ApiError, badRequest } from "../errors";
+import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
@@ -42,7 +43,7 @@ export class GeminiProvider extends Provider {
       return new ApiError(400, "invalid_request_error", "unsupported_endpoint", "Gemini backends do not serve this endpoint.");
     }
     const doc = req.doc, root = req.root;
-    const err = rejectUnsupported(doc, root);
+    const err = refuseUnsupported(doc, root, UNSUPPORTED, "Gemini models");
     if (err !== null) return err;
 
     const b = new ByteBuilder(doc.src.length + 256);
@@ -72,29 +73,8 @@ export class GeminiProvider extends Provider {
 // ---------------------------------------------------------------------------------------------
 // Request
 
-function rejectUnsupported(doc: JsonDoc, root: JNode): ApiError | null {
-  const lp = doc.get(root, "logprobs");
-  if (lp !== null && lp.kind == Kind.Bool && lp.flag) return badRequest("unsupported_parameter", "logprobs is not supported for Gemini models by this gateway.", "logprobs");
-  const tlp = doc.get(root, "top_logprobs");
-  if (tlp !== null && tlp.kind == Kind.Num && tlp.num > 0) return badRequest("unsupported_parameter", "top_logprobs is not supported for Gemini models by this gateway.", "top_logprobs");
-  const lb = doc.get(root, "logit_bias");
-  if (lb !== null && lb.kind == Kind.Obj && lb.keys!.length > 0) return badRequest("unsupported_parameter", "logit_bias is not supported by Gemini models.", "logit_bias");
-  const audio = doc.get(root, "audio");
-  if (audio !== null && audio.kind != Kind.Null) return badRequest("unsupported_parameter", "audio output is not supported for Gemini models by this gateway.", "audio");
-  const mods = doc.get(root, "modalities");
-  if (mods !== null && mods.kind == Kind.Arr) {
-    for (let i = 0; i < mods.length; i++) if (!doc.strIs(mods.items![i], "text")) return badRequest("unsupported_parameter", "Only text output is supported for Gemini models by this gateway.", "modalities");
-  }
-  const pred = doc.get(root, "prediction");
-  if (pred !== null && pred.kind != Kind.Null) return badRequest("unsupported_parameter", "prediction is not supported by Gemini models.", "prediction");
-  const fns = doc.get(root, "functions");
-  if (fns !== null && fns.kind != Kind.Null) return badRequest("unsupported_parameter", "The deprecated functions parameter is not supported; use tools.", "functions");
-  const ws = doc.get(root, "web_search_options");
-  if (ws !== null && ws.kind != Kind.Null) return badRequest("unsupported_parameter", "web_search_options is not supported for Gemini models by this gateway.", "web_search_options");
-  const ptc = doc.get(root, "parallel_tool_calls");
-  if (ptc !== null && ptc.kind == Kind.Bool && !ptc.flag) return badRequest("unsupported_parameter", "parallel_tool_calls: false cannot be enforced on Gemini models.", "parallel_tool_calls");
-  return null;
-}
+/** What the OpenAI request may ask for that Gemini models cannot do (a 400 instead of silence). */
+const UNSUPPORTED: u32 = Refuse.LOGPROBS | Refuse.LOGIT_BIAS | Refuse.AUDIO | Refuse.PREDICTION | Refuse.WEB_SEARCH | Refuse.FUNCTIONS | Refuse.SERIAL_TOOLS;
 
 /**
  * Consecutive messages of one Gemini role share one Content (Gemini wants user and model turns;
