@@ -7,7 +7,7 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import type { Gateway } from "../host/gateway.ts";
+import type { Gateway } from "../support/gateway.ts";
 import { assertChatCompletion, assertErrorResponse } from "../support/openai-schema.ts";
 import {
   Upstream, startGateway, chat, okFor, unauthorized, assertHealthy, waitForLines, headerValues, one, secret, wireText, sleep,

@@ -11,7 +11,7 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import type { Gateway } from "../host/gateway.ts";
+import type { Gateway } from "../support/gateway.ts";
 import { assertChatCompletion, assertErrorResponse } from "../support/openai-schema.ts";
 import { Upstream, startGateway, chat, okFor, unauthorized, assertHealthy, waitForLines, closedPort, sleep, until, type Answer } from "./support.ts";
 import { GoogleTokenEndpoint, bearerOf } from "./tokens.ts";

@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import assert from "node:assert/strict";
-import { Gateway, type LogEntry } from "../host/gateway.ts";
+import { Gateway, type LogEntry } from "../support/gateway.ts";
 import { GATEWAY_WASM, vmFailures } from "../e2e/harness.ts";
 
 export { GATEWAY_WASM };
@@ -229,9 +229,9 @@ export function chat(gw: Gateway, model: string, headers: Record<string, string>
   return send(gw, { ...o, body: o.body ?? chatBody(model), headers: { ...headers, ...o.headers } });
 }
 
-export async function until(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
   }
@@ -239,10 +239,10 @@ export async function until(what: string, cond: () => boolean, timeoutMs = 3000)
 
 /** No stream context left, no call pending, no VM failed, no host error log line. */
 export async function assertHealthy(gw: Gateway): Promise<void> {
-  await until("all stream contexts to be deleted", () => gw.liveContexts() === 0).catch((e) => {
-    throw new Error(`${(e as Error).message}: ${gw.liveContexts()} live`);
+  await until("all stream contexts to be deleted", async () => (await gw.liveContexts()) === 0).catch(async (e) => {
+    throw new Error(`${(e as Error).message}: ${await gw.liveContexts()} live`);
   });
-  await until("no pending callouts", () => gw.pendingCalls() === 0);
+  await until("no pending callouts", async () => (await gw.pendingCalls()) === 0);
   assert.deepEqual(vmFailures(gw, 0), [], "no VM failed");
 }
 

@@ -6,7 +6,7 @@
 // STATIC/STRICT_DNS/LOGICAL_DNS clusters with one endpoint, HTTP/2 via explicit_http_config) and
 // throws on anything else rather than running something different from the file.
 
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import type { RouteConfig } from "../host/router.ts";
 import type { ClusterConfig } from "../host/clusters.ts";
 import { WASM, readYaml, wasmFilters, endpointOf } from "./support.ts";

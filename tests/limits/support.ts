@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import { Gateway, type ClusterConfig } from "../host/gateway.ts";
+import { Gateway, type ClusterConfig } from "../support/gateway.ts";
 import { MockProvider } from "../mocks/provider.ts";
 import { GATEWAY_WASM as BUILT_WASM, vmFailures } from "../e2e/harness.ts";
 
@@ -16,9 +16,9 @@ export const GATEWAY_WASM = process.env.AI_GATEWAY_WASM ?? BUILT_WASM;
 export const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
 
 /** Polls `cond` every 5 ms; throws after `timeoutMs`. */
-export async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
   }
@@ -121,7 +121,8 @@ export function denial(r: Reply): { rule: string; limit: number; used: number; r
  * older window than `windowStart`.
  */
 export function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number): number {
-  const e = gw.sharedData.get("ai_gateway.lim." + descriptor);
+  if (!gw.host) throw new Error("sharedCounter reads the imitation host's shared data: run this test with platform: \"host\"");
+  const e = gw.host.sharedData.get("ai_gateway.lim." + descriptor);
   if (!e) return 0;
   const [w, used] = Buffer.from(e.value).toString("utf8").split(":").map(Number);
   const now = Math.floor(Date.now() / 1000);
@@ -130,8 +131,8 @@ export function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: nu
 
 /** End of a test: no stream context left, no callout pending, no VM failed, no host error. */
 export async function assertClean(gw: Gateway, logFrom = 0, timeoutMs = 5000): Promise<void> {
-  await until("stream contexts to be deleted", () => gw.liveContexts() === 0, timeoutMs).catch((e) => { throw new Error(`${e.message}: ${gw.liveContexts()} live`); });
-  await until("callouts to finish", () => gw.pendingCalls() === 0, timeoutMs).catch((e) => { throw new Error(`${e.message}: ${gw.pendingCalls()} pending`); });
+  await until("stream contexts to be deleted", async () => (await gw.liveContexts()) === 0, timeoutMs).catch(async (e) => { throw new Error(`${e.message}: ${await gw.liveContexts()} live`); });
+  await until("callouts to finish", async () => (await gw.pendingCalls()) === 0, timeoutMs).catch(async (e) => { throw new Error(`${e.message}: ${await gw.pendingCalls()} pending`); });
   assert.deepEqual(vmFailures(gw, logFrom), [], "no VM failed / no host error");
 }
 
