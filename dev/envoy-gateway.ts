@@ -6,7 +6,8 @@
 // The options mirror tests/host's GatewayOptions (the imitation host takes the same object), so
 // one suite runs on either platform.
 
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { isIP } from "node:net";
 import { EnvoyProcess, EnvoyStartError, envoyBinary, type EnvoyLogLine, type EnvoyPin } from "./envoy.ts";
@@ -60,6 +61,8 @@ export interface AccessLogEntry {
   responseCodeDetails: string | undefined;
   durationMs: number;
   filterState: Record<string, string>;
+  /** The response's content-type as the client got it (Envoy's access log only). */
+  responseContentType?: string;
 }
 
 export interface GatewayOptions {
@@ -87,6 +90,9 @@ export interface GatewayOptions {
   /** Envoy's process environment (host_env_keys read it); default: this process's. */
   processEnv?: Record<string, string | undefined>;
 }
+
+/** How to run Envoy, whatever the bootstrap. */
+export type LaunchOptions = Pick<GatewayOptions, "workers" | "onLog" | "logLevel" | "accessLog" | "envoy" | "install" | "say" | "processEnv">;
 
 /** Envoy refused the configuration (the plugin failed to load or configure). */
 export class EnvoyLoadError extends Error {
@@ -203,7 +209,7 @@ export function bootstrapOf(o: GatewayOptions, wasmFile: string, dir: string): u
       "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
       log_format: {
         text_format_source: {
-          inline_string: ACCESS_LOG_MARK + ["%REQ(:METHOD)%", "%REQ(:PATH)%", "%RESPONSE_CODE%", "%RESPONSE_CODE_DETAILS%", "%DURATION%",
+          inline_string: ACCESS_LOG_MARK + ["%REQ(:METHOD)%", "%REQ(:PATH)%", "%RESPONSE_CODE%", "%RESPONSE_CODE_DETAILS%", "%DURATION%", "%RESP(CONTENT-TYPE)%",
             ...FILTER_STATE_KEYS.map((k) => `%FILTER_STATE(${k}:PLAIN)%`)].join("\t") + "\n",
         },
       },
@@ -239,6 +245,52 @@ export function bootstrapOf(o: GatewayOptions, wasmFile: string, dir: string): u
   };
 }
 
+export interface Substitutions {
+  /** The .wasm every wasm filter loads (vm_config.code.local.filename). */
+  wasmFile: string;
+  /** Where a cluster endpoint (address, port as shipped) is reached here. */
+  endpoint: (address: string, port: number) => { host: string; port: number };
+  /** A CA bundle file instead of every trusted_ca filename (the test CA of the mock providers). */
+  caFile?: string;
+  /** The listener address and port (default 127.0.0.1, 0 = ephemeral); the admin's likewise. */
+  address?: string;
+  port?: number;
+  adminPort?: number;
+}
+
+/**
+ * A copy of a shipped bootstrap with only addresses, ports and paths replaced: listeners and the
+ * admin on local (ephemeral) ports, cluster endpoints on their local stand-ins, the .wasm path, the
+ * CA file. Everything else (filters, routes, plugin configuration, TLS settings, stats tags, access
+ * log) stays as shipped.
+ */
+export function substituted(shipped: any, s: Substitutions): any {
+  const b = structuredClone(shipped);
+  const local = (sa: any, port: number) => { sa.address = s.address ?? "127.0.0.1"; sa.port_value = port; };
+  for (const l of b.static_resources?.listeners ?? []) local(l.address.socket_address, s.port ?? 0);
+  if (b.admin?.address?.socket_address) local(b.admin.address.socket_address, s.adminPort ?? 0);
+  const walk = (node: any): void => {
+    if (!node || typeof node !== "object") return;
+    if (Array.isArray(node)) { node.forEach(walk); return; }
+    if (node.vm_config?.code?.local?.filename !== undefined) node.vm_config.code.local.filename = s.wasmFile;
+    if (s.caFile && node.trusted_ca?.filename !== undefined) node.trusted_ca.filename = s.caFile;
+    for (const v of Object.values(node)) walk(v);
+  };
+  walk(b);
+  for (const c of b.static_resources?.clusters ?? []) {
+    for (const e of c.load_assignment?.endpoints ?? []) {
+      for (const lb of e.lb_endpoints ?? []) {
+        const sa = lb.endpoint?.address?.socket_address;
+        if (!sa) continue;
+        const to = s.endpoint(sa.address, sa.port_value);
+        sa.address = to.host;
+        sa.port_value = to.port;
+      }
+    }
+  }
+  return b;
+}
+
 /** Envoy's line about a wasm log call: "wasm log <plugin> <root id>: <message>" (Context::log). */
 const WASM_LOG = /^wasm log(?: [^:]*)?: /;
 
@@ -253,7 +305,7 @@ export class EnvoyGateway {
   private mainThread = -1;
 
   private constructor(readonly envoy: EnvoyProcess, workers: number) {
-    this.port = envoy.listenerPorts.get("gateway") ?? 0;
+    this.port = envoy.listenerPorts.get("gateway") ?? [...envoy.listenerPorts.values()][0] ?? 0;
     this.url = `http://127.0.0.1:${this.port}`;
     this.adminUrl = envoy.adminUrl;
     this.workers = workers;
@@ -262,13 +314,23 @@ export class EnvoyGateway {
   get version(): string { return this.envoy.version; }
 
   static async start(o: GatewayOptions): Promise<EnvoyGateway> {
-    const bin = envoyBinary(o.envoy ?? "newest", { install: o.install, say: o.say });
-    const { mkdtempSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
     const dir = mkdtempSync(join(tmpdir(), "ai-gateway-envoy-"));
     let wasmFile: string;
     if (typeof o.wasm === "string") wasmFile = resolve(o.wasm);
     else { wasmFile = join(dir, "filter.wasm"); writeFileSync(wasmFile, o.wasm); }
+    return EnvoyGateway.launch(bootstrapOf(o, wasmFile, dir), dir, o);
+  }
+
+  /**
+   * Runs a shipped bootstrap as shipped, only addresses, ports and paths substituted (see
+   * `substituted`): the deploy walkthroughs and `npm start -- --envoy-config`.
+   */
+  static async startBootstrap(bootstrap: unknown, o: LaunchOptions = {}): Promise<EnvoyGateway> {
+    return EnvoyGateway.launch(bootstrap, mkdtempSync(join(tmpdir(), "ai-gateway-envoy-")), o);
+  }
+
+  private static async launch(bootstrap: unknown, dir: string, o: LaunchOptions): Promise<EnvoyGateway> {
+    const bin = envoyBinary(o.envoy ?? "newest", { install: o.install, say: o.say });
     const workers = o.workers ?? 2;
     const early: EnvoyLogLine[] = [];
     let gw: EnvoyGateway | undefined;
@@ -276,13 +338,12 @@ export class EnvoyGateway {
     let envoy: EnvoyProcess;
     try {
       envoy = await EnvoyProcess.start({
-        bin, dir, concurrency: workers,
-        bootstrap: bootstrapOf(o, wasmFile, dir),
+        bin, dir, concurrency: workers, bootstrap,
         componentLogLevels: { wasm: LOG_LEVEL_NAMES[o.logLevel ?? 2] ?? "info" },
         env: o.processEnv,
         onLine: (l) => {
-          if (l.logger === "stdout" && l.message.startsWith(ACCESS_LOG_MARK)) {
-            if (gw) gw.onAccessLog(l.message, o.accessLog!); else pendingAccess.push(l.message);
+          if (o.accessLog && l.logger === "stdout" && l.message.startsWith(ACCESS_LOG_MARK)) {
+            if (gw) gw.onAccessLog(l.message, o.accessLog); else pendingAccess.push(l.message);
             return;
           }
           if (gw) gw.onLine(l, o.onLog); else early.push(l);
@@ -321,12 +382,12 @@ export class EnvoyGateway {
     const f = line.slice(ACCESS_LOG_MARK.length).split("\t");
     const dash = (s: string | undefined) => (s === undefined || s === "-" ? undefined : s);
     const filterState: Record<string, string> = {};
-    FILTER_STATE_KEYS.forEach((k, i) => { const v = dash(f[5 + i]); if (v !== undefined) filterState[k] = v; });
+    FILTER_STATE_KEYS.forEach((k, i) => { const v = dash(f[6 + i]); if (v !== undefined) filterState[k] = v; });
     const code = Number(f[2]);
     cb({
       method: dash(f[0]) ?? "", path: dash(f[1]) ?? "",
       responseCode: code > 0 ? code : undefined, responseCodeDetails: dash(f[3]),
-      durationMs: Number(dash(f[4]) ?? 0), filterState,
+      durationMs: Number(dash(f[4]) ?? 0), filterState, responseContentType: dash(f[5]),
     });
   }
 

@@ -1,6 +1,6 @@
 // Shared set-up for the upstream-authorization tests (tests/auth/*.test.ts): the real filter
 // (build/ai-gateway.wasm) in the Envoy-faithful host, and small programmable HTTP servers on
-// 127.0.0.1 that play providers and OAuth token endpoints. Unlike tests/mocks/provider.ts (which
+// 127.0.0.1 that play providers and OAuth token endpoints. Unlike dev/mock-provider.ts (which
 // answers from fixtures), these servers decide from what they received, as a real provider does
 // from the credential it is given: a wrong key gets 401, a bad signature 403, an unknown token 401.
 // Every request they receive is recorded, so a test can look for secrets where they must not be.
@@ -265,6 +265,23 @@ export async function waitForLines(gw: Gateway, from: number, n: number): Promis
     throw new Error(`${(e as Error).message}; logs:\n  ${gw.logs.slice(from).map((l: LogEntry) => `[${l.vm}] ${l.message}`).join("\n  ")}`);
   });
   return requestLines(gw, from);
+}
+
+/**
+ * Sends requests with `send` until one is served by a worker other than `worker` (Envoy's kernel,
+ * not the test, picks the worker of each connection); at most `max` requests. Returns every result
+ * with the worker that served it, the last one on another worker (the test fails otherwise).
+ */
+export async function untilAnotherWorker<T>(gw: Gateway, worker: number, send: () => Promise<T>, max = 30): Promise<{ result: T; vm: number }[]> {
+  const out: { result: T; vm: number }[] = [];
+  while (out.length < max) {
+    const from = gw.logs.length;
+    const result = await send();
+    const [line] = await waitForLines(gw, from, 1);
+    out.push({ result, vm: line.vm });
+    if (line.vm !== worker) return out;
+  }
+  throw new Error(`${max} requests all ran on worker ${worker}`);
 }
 
 export const sha256hex = (s: string) => createHash("sha256").update(s).digest("hex");

@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import { Gateway } from "../support/gateway.ts";
-import { MockProvider, type Fixture } from "../mocks/provider.ts";
+import { MockProvider, type Fixture } from "../../dev/mock-provider.ts";
 import { GATEWAY_WASM, ROOT, waitForRequestLogLines, assertUsageLine, vmFailures } from "./harness.ts";
 import { assertMessagesSchema, assembleMessage, messagesStreamProblems } from "../support/anthropic-messages.ts";
 

@@ -21,7 +21,7 @@ import { test, before, after, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { Gateway } from "../support/gateway.ts";
-import { MockProvider, fixtureFromSpec, type Fixture, type RecordedRequest } from "../mocks/provider.ts";
+import { MockProvider, fixtureFromSpec, type Fixture, type RecordedRequest } from "../../dev/mock-provider.ts";
 import { GATEWAY_WASM, ROOT, openaiClient, waitForRequestLogLines, assertUsageLine, vmFailures } from "./harness.ts";
 import { CLIENT_SECRETS, CLIENT_SECRET_VALUES, streamProblems, type StreamEvent } from "../providers/fixture-case.ts";
 import { assertChatCompletion, assertChatCompletionChunk, assertErrorResponse } from "../support/openai-schema.ts";

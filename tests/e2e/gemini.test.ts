@@ -15,7 +15,7 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { openaiClient, vmFailures, GATEWAY_WASM } from "./harness.ts";
 import { Gateway } from "../support/gateway.ts";
-import { MockProvider } from "../mocks/provider.ts";
+import { MockProvider } from "../../dev/mock-provider.ts";
 import {
   loadCase, Bindings, assertUpstreamRequest, assertMatches, assertStreamMatches, streamProblems, normalizeClientJson, normalizeAnthropicRequest,
   PROVIDER_FIXTURES, CLIENT_SECRETS, type ProviderCase, type StreamEvent,

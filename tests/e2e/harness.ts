@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { Gateway } from "../support/gateway.ts";
-import { MockProvider, loadFixture, type Fixture, type ServeOverrides } from "../mocks/provider.ts";
+import { MockProvider, loadFixture, type Fixture, type ServeOverrides } from "../../dev/mock-provider.ts";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const GATEWAY_WASM = join(ROOT, "build", "ai-gateway.wasm");

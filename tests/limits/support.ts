@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { Gateway, type ClusterConfig } from "../support/gateway.ts";
-import { MockProvider } from "../mocks/provider.ts";
+import { MockProvider } from "../../dev/mock-provider.ts";
 import { GATEWAY_WASM as BUILT_WASM, vmFailures } from "../e2e/harness.ts";
 
 /** The filter under test: build/ai-gateway.wasm, or AI_GATEWAY_WASM (e.g. a deliberately broken build). */

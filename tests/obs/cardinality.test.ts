@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Gateway } from "../support/gateway.ts";
-import { MockProvider, loadFixture } from "../mocks/provider.ts";
+import { MockProvider, loadFixture } from "../../dev/mock-provider.ts";
 import { GATEWAY_WASM, OPENAI_FIXTURES } from "../e2e/harness.ts";
 import { statName } from "./support.ts";
 

@@ -12,7 +12,7 @@ import { readFileSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
 import { Gateway, type AccessLogEntry } from "../support/gateway.ts";
-import { MockProvider, loadFixture, fixtureFromSpec } from "../mocks/provider.ts";
+import { MockProvider, loadFixture, fixtureFromSpec } from "../../dev/mock-provider.ts";
 import { TagProducer, formatTags, re2Incompatibilities } from "../host/tags.ts";
 import { GATEWAY_WASM, OPENAI_FIXTURES, ROOT } from "../e2e/harness.ts";
 import { statsTags, statName, sha256hex, chat, type Labels } from "./support.ts";

@@ -3,7 +3,7 @@
 // provider that answers with the case's upstream response and records what it received.
 
 import { Gateway } from "../support/gateway.ts";
-import { MockProvider, splitBody, type Fixture, type RecordedRequest } from "../mocks/provider.ts";
+import { MockProvider, splitBody, type Fixture, type RecordedRequest } from "../../dev/mock-provider.ts";
 import { waitForRequestLogLines, assertUsageLine } from "../e2e/harness.ts";
 import { CLIENT_SECRETS, GATEWAY_WASM, type ProviderCase, type SeenRequest } from "./fixture-case.ts";
 import { seedGcpTokens } from "./gcp-token.ts";

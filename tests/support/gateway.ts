@@ -10,7 +10,7 @@
 // the host can show (shared data, which VM took a connection) is on `host`, for host-only tests.
 
 import { Gateway as HostGateway, LoadError } from "../host/gateway.ts";
-import { EnvoyGateway, EnvoyLoadError, type GatewayOptions as EnvoyGatewayOptions } from "../../dev/envoy-gateway.ts";
+import { EnvoyGateway, EnvoyLoadError, type GatewayOptions as EnvoyGatewayOptions, type LaunchOptions } from "../../dev/envoy-gateway.ts";
 import type { GatewayOptions as HostGatewayOptions, LogEntry, AccessLogEntry } from "../host/gateway.ts";
 
 export { LoadError };
@@ -95,6 +95,12 @@ class OnEnvoy implements Gateway {
 }
 
 const announced = new Set<string>();
+function announce(gw: Gateway): Gateway {
+  // One line per process and platform, so the test output names what each suite ran on.
+  if (!announced.has(gw.describe)) { announced.add(gw.describe); console.log(`# gateway platform: ${gw.describe}`); }
+  return gw;
+}
+const envoyPin = () => (process.env.GATEWAY_ENVOY === "oldest" ? "oldest" : "newest");
 
 export const Gateway = {
   /** Starts the gateway on the selected platform; rejects with LoadError when the plugin does not load. */
@@ -106,14 +112,22 @@ export const Gateway = {
     } else {
       const { maxChunkBytes: _ignored, platform: _p, ...rest } = opts;
       try {
-        gw = new OnEnvoy(await EnvoyGateway.start({ ...rest, envoy: process.env.GATEWAY_ENVOY === "oldest" ? "oldest" : "newest" }));
+        gw = new OnEnvoy(await EnvoyGateway.start({ ...rest, envoy: envoyPin() }));
       } catch (e) {
         if (e instanceof EnvoyLoadError) throw new LoadError(e.message, e.logs);
         throw e;
       }
     }
-    // One line per process and platform, so the test output names what each suite ran on.
-    if (!announced.has(gw.describe)) { announced.add(gw.describe); console.log(`# gateway platform: ${gw.describe}`); }
-    return gw;
+    return announce(gw);
+  },
+
+  /** A whole Envoy bootstrap (a shipped config, substituted) in real Envoy. */
+  async startBootstrap(bootstrap: unknown, opts: LaunchOptions = {}): Promise<Gateway> {
+    try {
+      return announce(new OnEnvoy(await EnvoyGateway.startBootstrap(bootstrap, { envoy: envoyPin(), ...opts })));
+    } catch (e) {
+      if (e instanceof EnvoyLoadError) throw new LoadError(e.message, e.logs);
+      throw e;
+    }
   },
 };
