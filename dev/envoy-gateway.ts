@@ -10,7 +10,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { isIP } from "node:net";
-import { EnvoyProcess, EnvoyStartError, envoyBinary, type EnvoyLogLine, type EnvoyPin } from "./envoy.ts";
+import { EnvoyProcess, EnvoyStartError, envoyBinary, type EnvoyLogLine, type EnvoyPin, type HistogramBin } from "./envoy.ts";
+
+export type { HistogramBin };
 
 export interface PluginOptions {
   name?: string;               // default "ai-gateway"
@@ -217,6 +219,9 @@ export function bootstrapOf(o: GatewayOptions, wasmFile: string, dir: string): u
   }] : [];
   return {
     ...(o.statsTags ? { stats_config: { stats_tags: o.statsTags } } : {}),
+    // Histograms are merged across workers when stats are flushed: flush whenever the admin
+    // endpoint is asked, so /stats and /stats/prometheus show every sample recorded so far.
+    stats_flush_on_admin: true,
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort ?? 0 } } },
     static_resources: {
       listeners: [{
@@ -394,6 +399,8 @@ export class EnvoyGateway {
   /** Counters and gauges by full Envoy name (e.g. "wasmcustom.foo"). */
   stats(): Promise<Record<string, number>> { return this.envoy.stats(); }
   prometheus(): Promise<string> { return this.envoy.prometheus(); }
+  /** Every histogram by full name, as bins (Envoy does not keep the samples themselves). */
+  histograms(): Promise<Map<string, HistogramBin[]>> { return this.envoy.histograms(); }
 
   /** Downstream requests Envoy has not finished (http.ai_gateway.downstream_rq_active). */
   async activeRequests(): Promise<number> {
