@@ -120,11 +120,10 @@ export function denial(r: Reply): { rule: string; limit: number; used: number; r
  * "<windowStart>:<used>" under "ai_gateway.lim.<rule>|<key>=<value>…". 0 when absent or from an
  * older window than `windowStart`.
  */
-export function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number): number {
-  if (!gw.host) throw new Error("sharedCounter reads the imitation host's shared data: run this test with platform: \"host\"");
-  const e = gw.host.sharedData.get("ai_gateway.lim." + descriptor);
-  if (!e) return 0;
-  const [w, used] = Buffer.from(e.value).toString("utf8").split(":").map(Number);
+export async function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number): Promise<number> {
+  const v = await gw.sharedData("ai_gateway.lim." + descriptor);
+  if (!v) return 0;
+  const [w, used] = Buffer.from(v).toString("utf8").split(":").map(Number);
   const now = Math.floor(Date.now() / 1000);
   return w === now - (now % windowSeconds) ? used : 0;
 }

@@ -12,6 +12,7 @@
 import { Gateway as HostGateway, LoadError } from "../host/gateway.ts";
 import { EnvoyGateway, EnvoyLoadError, type GatewayOptions as EnvoyGatewayOptions, type LaunchOptions, type HistogramBin } from "../../dev/envoy-gateway.ts";
 import type { GatewayOptions as HostGatewayOptions, LogEntry, AccessLogEntry } from "../host/gateway.ts";
+import { probe } from "../host/probes/assemble.ts";
 
 export { LoadError };
 export type { LogEntry, AccessLogEntry, HistogramBin };
@@ -66,6 +67,8 @@ export interface Gateway {
   pendingCalls(): Promise<number>;
   /** Evidence of a failed VM since log index `from`. */
   vmFailures(from?: number): string[];
+  /** One shared-data value of the filter's vm_id (Envoy: read by a probe filter with that vm_id). */
+  sharedData(key: string): Promise<Uint8Array | undefined>;
   /** The imitation host itself (host platform only). */
   readonly host: HostGateway | undefined;
   stop(): Promise<void>;
@@ -100,6 +103,7 @@ class OnHost implements Gateway {
     for (const l of this.host.logs.slice(from)) if (l.origin === "host" && l.level >= 4) out.push(`host error log: ${l.message}`);
     return out;
   }
+  async sharedData(key: string) { return this.host.sharedData.get(key)?.value; }
   stop() { return this.host.stop(); }
 }
 
@@ -117,9 +121,17 @@ class OnEnvoy implements Gateway {
   liveContexts() { return this.envoy.activeRequests(); }
   pendingCalls() { return this.envoy.activeUpstreamRequests(); }
   vmFailures(from = 0) { return this.envoy.vmFailures(from); }
+  async sharedData(key: string) {
+    const r = await fetch(this.envoy.sideUrl(SHARED_READER), { headers: { "x-shared-key": key } });
+    const body = new Uint8Array(await r.arrayBuffer());
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new Error(`shared-data reader: ${r.status} ${Buffer.from(body).toString()}`);
+    return body;
+  }
   stop() { return this.envoy.stop(); }
 }
 
+const SHARED_READER = "shared_data_reader";
 const announced = new Set<string>();
 function announce(gw: Gateway): Gateway {
   // One line per process and platform, so the test output names what each suite ran on.
@@ -138,7 +150,9 @@ export const Gateway = {
     } else {
       const { maxChunkBytes: _ignored, platform: _p, ...rest } = opts;
       try {
-        gw = new OnEnvoy(await EnvoyGateway.start({ ...rest, envoy: envoyPin() }));
+        // A probe filter with the plugin's vm_id on a side listener reads the same shared data.
+        const reader = { name: SHARED_READER, wasm: probe("shared-reader"), plugin: { name: SHARED_READER, rootId: SHARED_READER, vmId: opts.plugin.vmId ?? "ai_gateway", configuration: "" } };
+        gw = new OnEnvoy(await EnvoyGateway.start({ ...rest, envoy: envoyPin(), sideListeners: [reader] }));
       } catch (e) {
         if (e instanceof EnvoyLoadError) throw new LoadError(e.message, e.logs);
         throw e;
