@@ -9,8 +9,8 @@
 // paths are substituted, each from an explicit table: an address or CA path not in the table is an
 // error, so nothing runs that differs from the translation in some other way.
 
-import { spawnSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync, readFileSync, rmSync, openSync, closeSync } from "node:fs";
+import { spawnSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./support.ts";
@@ -94,6 +94,9 @@ export interface Substitutions {
   addresses: Record<string, { address: string; port: number }>;
   /** CA bundle paths in the translation → the file used here. */
   caFiles: Record<string, string>;
+  /** Access-log files in the translation (Envoy Gateway logs to /dev/stdout, which Envoy cannot
+   *  open when its stdout is a socket, as the test seam's pipes are) → the file used here. */
+  logFiles: Record<string, string>;
   /** Listener ports on 0.0.0.0 in the translation (Envoy Gateway maps the Gateway's 80 to 10080;
    *  19003 is its readiness listener) → the port used here on 127.0.0.1 (0: any). */
   listenerPorts: Record<number, number>;
@@ -104,7 +107,7 @@ export interface Bootstrap { config: any; substituted: string[] }
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
 /** A static bootstrap for the one gateway in the translation. */
-export function staticBootstrap(t: Translation, subs: Substitutions, adminPort = 0): Bootstrap {
+export function staticBootstrap(t: Translation, subs: Substitutions): Bootstrap {
   const keys = Object.keys(t.xds);
   if (keys.length !== 1) throw new Error(`one gateway expected in the translation, got ${keys.join(", ")}`);
   const x = t.xds[keys[0]];
@@ -140,7 +143,14 @@ export function staticBootstrap(t: Translation, subs: Substitutions, adminPort =
     const { sds_config, ...rest } = o;
     return rest;
   };
-  const sub = (n: any) => mapObjects(n, (o) => staticSecret(swapCa(swapAddress(o))));
+  const swapLog = (o: any) => {
+    if (typeof o["@type"] !== "string" || !o["@type"].endsWith(".FileAccessLog") || typeof o.path !== "string") return o;
+    const to = subs.logFiles[o.path];
+    if (!to) throw new Error(`access log file ${o.path} in the translation has no substitute`);
+    substituted.push(`access log ${o.path} → ${to}`);
+    return { ...o, path: to };
+  };
+  const sub = (n: any) => mapObjects(n, (o) => swapLog(staticSecret(swapCa(swapAddress(o)))));
 
   const listeners = x.listeners.map((l) => mapObjects(sub(l), (o) => {
     if (o["@type"] !== HCM || !o.rds) return o;
@@ -162,73 +172,12 @@ export function staticBootstrap(t: Translation, subs: Substitutions, adminPort =
   // cluster_manager.local_cluster_name names a cluster its control plane serves (zone-aware
   // routing). Its own stats listener (fixed port 19001) goes too: the admin port serves the same.
   const { dynamic_resources, static_resources, admin, cluster_manager, ...kept } = t.bootstrap;
+  const bootstrapRest = sub(kept);
   const config = {
-    ...kept,
-    admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
-    node: { ...kept.node, id: "ai-gateway-eg-test", cluster: keys[0] },   // the proxy Deployment's --service-node/--service-cluster
+    ...bootstrapRest,
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+    node: { ...bootstrapRest.node, id: "ai-gateway-eg-test", cluster: keys[0] },   // the proxy Deployment's --service-node/--service-cluster
     static_resources: { listeners, clusters, secrets: x.secrets.map(sub) },
   };
   return { config, substituted };
-}
-
-export interface RunningEnvoy { proc: ChildProcess; adminPort: number; log: () => string; stop: () => Promise<void> }
-
-/**
- * The Envoy binary: ENVOY_BIN, which must be set (the project's Envoy installer sets it; the
- * README's test command runs it). Never a silent fallback.
- */
-export function envoyBin(): string {
-  const bin = process.env.ENVOY_BIN;
-  if (!bin) throw new Error("ENVOY_BIN is not set: this test runs Envoy Gateway's output in real Envoy (see README, Envoy Gateway)");
-  if (!existsSync(bin)) throw new Error(`ENVOY_BIN=${bin} does not exist`);
-  return bin;
-}
-
-export function envoyVersion(bin = envoyBin()): string {
-  const r = spawnSync(bin, ["--version"], { encoding: "utf8" });
-  const m = /version: [0-9a-f]+\/(\d+\.\d+\.\d+)/.exec(r.stdout + r.stderr);
-  if (!m) throw new Error(`cannot read the Envoy version:\n${r.stdout}${r.stderr}`);
-  return m[1];
-}
-
-/** Starts Envoy on the bootstrap; resolves once the admin port is known and the listener is up. */
-export async function startEnvoy(config: any, env: Record<string, string>, timeoutMs = 60_000): Promise<RunningEnvoy> {
-  const dir = mkdtempSync(join(tmpdir(), "eg-envoy-"));
-  const cfg = join(dir, "envoy.json"), adminFile = join(dir, "admin");
-  writeFileSync(cfg, JSON.stringify(config));
-  // stdout to a file, not a pipe: Envoy Gateway's access logs open /dev/stdout, which a socket
-  // (what Node's pipes are) cannot be opened as.
-  const logFile = join(dir, "envoy.log");
-  const fd = openSync(logFile, "w");
-  const out = () => readFileSync(logFile, "utf8");
-  const proc = spawn(envoyBin(), ["-c", cfg, "--admin-address-path", adminFile, "--concurrency", "1", "--disable-hot-restart",
-    "--base-id", String(Math.floor(Math.random() * 1e6)), "-l", "warning", "--component-log-level", "wasm:info"],
-  { env: { ...env, PATH: process.env.PATH ?? "" }, stdio: ["ignore", fd, fd] });
-  closeSync(fd);
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (proc.exitCode === null && proc.signalCode === null) { proc.kill("SIGKILL"); await exited; }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`Envoy exited (${proc.exitCode ?? proc.signalCode}):\n${out()}`);
-      if (Date.now() > deadline) throw new Error(`Envoy not ready after ${timeoutMs} ms:\n${out()}`);
-      if (existsSync(adminFile)) {
-        const addr = readFileSync(adminFile, "utf8").trim();
-        const port = Number(addr.split(":").pop());
-        if (port > 0) {
-          const ready = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.status === 200, () => false);
-          if (ready) return { proc, adminPort: port, log: out, stop };
-        }
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } catch (e) {
-    await stop();
-    throw e;
-  }
 }

@@ -5,7 +5,8 @@
 //      (tools/eg-translate): every object Accepted, the EnvoyPatchPolicy Programmed, and the
 //      generated Wasm filter carries the two settings the patch adds;
 //   2. that xDS, made a static bootstrap (tests/deploy/eg-envoy.ts: addresses, ports and the CA
-//      path substituted, nothing else), runs in real Envoy (ENVOY_BIN): Envoy fetches the module
+//      log paths substituted, nothing else), runs in real Envoy (dev/envoy.ts: ENVOY_BIN, else the
+//      pinned 1.40.0 scripts/install-envoy.sh installs): Envoy fetches the module
 //      from the serving URL Envoy Gateway generated and checks its sha256, then serves a chat
 //      request to OpenAI, a chat request translated to Anthropic, an Anthropic Messages request, and
 //      the local token limit's 429, through the filter to mock providers behind TLS (the SNI and
@@ -31,7 +32,8 @@ import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { parseAllDocuments, stringify } from "yaml";
 import { ROOT, WASM, fakeEnv } from "./support.ts";
-import { translate, staticBootstrap, startEnvoy, envoyVersion, conditionsOf, ensureEgTranslate, EG_VERSION, type Translation, type RunningEnvoy } from "./eg-envoy.ts";
+import { translate, staticBootstrap, conditionsOf, ensureEgTranslate, EG_VERSION, type Translation } from "./eg-envoy.ts";
+import { EnvoyProcess, envoyBinary } from "../../dev/envoy.ts";
 import { renderHttpPolicy } from "../../scripts/gateway-policy.mjs";
 import { startMockProviders, type MockProviders } from "../../scripts/mock-providers.ts";
 
@@ -127,24 +129,27 @@ function wasmFilterOf(t: Translation): any {
   return f.typed_config.config;
 }
 
-async function runInEnvoy(t: Translation): Promise<{ envoy: RunningEnvoy; listen: number; substituted: string[] }> {
+async function runInEnvoy(t: Translation): Promise<{ envoy: EnvoyProcess; listen: number; substituted: string[] }> {
   const served = t.wasm.find((w) => w.policy === "envoyextensionpolicy/ai-gateway/ai-gateway/wasm/0");
   assert.ok(served, `Envoy Gateway's cache served the module: ${JSON.stringify(t.wasm)}`);
   const u = new URL(served.servingUrl);
   servingPath = u.pathname;
-  const free = await new Promise<number>((r) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = port(s); s.close(() => r(p)); }); });
   const subs = {
     addresses: {
       ...Object.fromEntries(PROVIDER_HOSTS.map((h) => [`${h}:443`, { address: "127.0.0.1", port: port(tlsFront) }])),
       [`${u.hostname}:${u.port}`]: { address: "127.0.0.1", port: port(wasmServing) },
     },
     caFiles: { [SYSTEM_CA]: caFile, [CONTROL_PLANE_CA]: caFile },
-    listenerPorts: { 10080: free, 19003: 0 },
+    logFiles: { "/dev/stdout": join(tmp, "access.log") },
+    listenerPorts: { 10080: 0, 19003: 0 },
   };
   const { config, substituted } = staticBootstrap(t, subs);
   // The Secret the EnvoyProxy reads the provider keys from: test values.
-  const envoy = await startEnvoy(config, fakeEnv(["OPENAI_API_KEY", "ANTHROPIC_API_KEY"]));
-  return { envoy, listen: free, substituted };
+  const envoy = await EnvoyProcess.start({ bin: envoyBinary("newest", { install: true }), bootstrap: config, concurrency: 1,
+    env: { ...fakeEnv(["OPENAI_API_KEY", "ANTHROPIC_API_KEY"]), PATH: process.env.PATH }, readyTimeoutMs: 60_000 });
+  const listen = envoy.listenerPorts.get("ai-gateway/ai-gateway/http");
+  assert.ok(listen, `the Gateway's listener is bound (${[...envoy.listenerPorts.keys()].join(", ")})`);
+  return { envoy, listen, substituted };
 }
 
 async function post(listen: number, path: string, headers: Record<string, string>, body: unknown, timeoutMs = 15_000) {
@@ -187,7 +192,7 @@ test(`Envoy Gateway ${EG_VERSION} accepts the manifests and applies the EnvoyPat
 test(`the Envoy config Envoy Gateway ${EG_VERSION} generates serves chat, Messages and the token limit through the filter in real Envoy`, { timeout: 180_000 }, async (t) => {
   const tr = await translate(manifests());
   const { envoy, listen, substituted } = await runInEnvoy(tr);
-  t.diagnostic(`Envoy ${envoyVersion()}; substituted: ${substituted.join("; ")}`);
+  t.diagnostic(`Envoy ${envoy.version}; substituted: ${substituted.join("; ")}`);
   try {
     assert.ok(wasmGets.includes(servingPath), `Envoy fetched the module from Envoy Gateway's serving URL (${wasmGets.join(", ")})`);
     const first = mocks.mock.requests.length;
