@@ -31,14 +31,19 @@ export class ChunkWriter {
   prefix: ByteBuilder = new ByteBuilder(128);
   private chunk: ByteBuilder = new ByteBuilder(512);
 
-  /** One chunk: choice `index`, `delta` (raw JSON), finish_reason `finish` ("" = null). */
-  choice(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, wantUsage: bool): void {
+  /**
+   * One chunk: choice `index`, `delta` (raw JSON), finish_reason `finish` ("" = null), and the
+   * choice's `logprobs` object (raw JSON) when the provider gave some.
+   */
+  choice(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, wantUsage: bool, logprobs: ByteBuilder | null = null): void {
     const c = this.chunk;
     c.reset();
     c.bytes(this.prefix.buf, 0, this.prefix.len);
     c.str("\"choices\":[{\"index\":"); c.int(index); c.str(",\"delta\":");
     c.bytes(delta.buf, 0, delta.len);
-    c.str(",\"logprobs\":null,\"finish_reason\":");
+    c.str(",\"logprobs\":");
+    if (logprobs !== null && logprobs.len > 0) c.bytes(logprobs.buf, 0, logprobs.len); else c.str("null");
+    c.str(",\"finish_reason\":");
     if (finish.length) c.jsonString(finish); else c.str("null");
     // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (§1.6).
     c.str(wantUsage ? "}],\"usage\":null}" : "}]}");
