@@ -97,6 +97,15 @@ export class AnthropicProvider extends Provider {
     if (thinking.node !== null) w.kRaw("thinking", doc, thinking.node!);
     else if (budget > 0) { w.key("thinking").obj().kStr("type", "enabled").kInt("budget_tokens", budget).end(); }
 
+    // service_tier: OpenAI's auto → Anthropic's auto; default (never the priority tier) →
+    // standard_only. Anthropic has no flex or scale tier, and priority is a contract, not a switch.
+    const st = doc.get(root, "service_tier");
+    if (st !== null && st.kind != Kind.Null) {
+      if (doc.strIs(st, "auto")) w.kStr("service_tier", "auto");
+      else if (doc.strIs(st, "default")) w.kStr("service_tier", "standard_only");
+      else return badRequest("unsupported_parameter", "service_tier must be auto or default for Anthropic models.", "service_tier");
+    }
+
     const rf = doc.get(root, "response_format");
     if (rf !== null && rf.kind == Kind.Obj) {
       const t = doc.get(rf, "type");
@@ -157,7 +166,8 @@ function anthropicCloudPath(d: AnthropicDialect, req: ClientRequest): string {
 }
 
 /** What the OpenAI request may ask for that Anthropic models cannot do (a 400 instead of silence). */
-const UNSUPPORTED: u32 = Refuse.N | Refuse.LOGPROBS | Refuse.LOGIT_BIAS | Refuse.PENALTIES | Refuse.AUDIO | Refuse.PREDICTION | Refuse.FUNCTIONS;
+const UNSUPPORTED: u32 = Refuse.N | Refuse.LOGPROBS | Refuse.LOGIT_BIAS | Refuse.PENALTIES | Refuse.SEED | Refuse.AUDIO | Refuse.PREDICTION |
+  Refuse.WEB_SEARCH | Refuse.FUNCTIONS;
 
 /** Writes "system" and "messages". */
 function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {

@@ -75,7 +75,7 @@ export class GeminiProvider extends Provider {
 // Request
 
 /** What the OpenAI request may ask for that Gemini models cannot do (a 400 instead of silence). */
-const UNSUPPORTED: u32 = Refuse.LOGIT_BIAS | Refuse.AUDIO | Refuse.PREDICTION | Refuse.WEB_SEARCH | Refuse.FUNCTIONS | Refuse.SERIAL_TOOLS;
+const UNSUPPORTED: u32 = Refuse.SERVICE_TIER | Refuse.LOGIT_BIAS | Refuse.AUDIO | Refuse.PREDICTION | Refuse.WEB_SEARCH | Refuse.FUNCTIONS | Refuse.SERIAL_TOOLS;
 
 /**
  * Consecutive messages of one Gemini role share one Content (Gemini wants user and model turns;
