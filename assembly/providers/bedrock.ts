@@ -21,6 +21,8 @@
 //    Anthropic request field Bedrock passes to the model); other models have no such control and
 //    the request is refused (reasoning_effort is their control). Signed `thinking_blocks` of an
 //    assistant message go back as reasoningContent blocks.
+//  - metadata → requestMetadata (kept in Bedrock's invocation logs); user / safety_identifier
+//    have no Converse field and only serve OpenAI's abuse monitoring: not sent.
 //  - A conversation of system/developer messages only is sent with an empty message list: the
 //    model decides (as LiteLLM does).
 //  - stopReason without an OpenAI equivalent (malformed_model_output, malformed_tool_use, and
@@ -76,6 +78,14 @@ export class BedrockConverseProvider extends Provider {
       }
       w.key("additionalModelRequestFields").obj().kRaw("thinking", doc, thinking.node!).end();
     }
+    // metadata (string → string) → requestMetadata, which Bedrock keeps in its invocation logs.
+    const md = doc.get(root, "metadata");
+    if (md !== null && md.kind == Kind.Obj && md.length > 0) {
+      for (let i = 0; i < md.length; i++) {
+        if (md.items![i].kind != Kind.Str) return badRequest("invalid_value", "metadata values must be strings.", "metadata");
+      }
+      w.kRaw("requestMetadata", doc, md);
+    } else if (md !== null && md.kind != Kind.Null && md.kind != Kind.Obj) return badRequest("invalid_value", "metadata must be an object of strings.", "metadata");
     const st = doc.get(root, "service_tier");
     if (st !== null && st.kind != Kind.Null) {
       // OpenAI tiers with a Bedrock counterpart (serviceTier.type); "auto" is Bedrock's default.
