@@ -11,7 +11,7 @@ import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeUsage } from "./openai_out";
+import { ChunkWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock, writeUsage } from "./openai_out";
 import { bedrockModelPath } from "./bedrock_common";
 import { badCacheControl, cacheMark, cacheTtl, readThinking, thinkingBlocks, thinkingText } from "./extensions";
 import { prepareNativeMessages, nativeMessagesResponse } from "./anthropic_native";
@@ -571,36 +571,26 @@ export class AnthropicJson extends ResponseHandler {
 }
 
 /**
- * Thinking blocks of an answer → `reasoning_content` (the thinking texts joined, the field DeepSeek,
- * vLLM, LiteLLM and Envoy AI Gateway use) and `thinking_blocks` (each block with its signature, or
- * redacted data, as LiteLLM returns them), which the client sends back on the next turn.
+ * Thinking blocks of an answer → `reasoning_content` (the thinking texts joined) and
+ * `thinking_blocks` (each block with its signature, or redacted data, as LiteLLM returns them),
+ * which the client sends back on the next turn.
  */
 function writeThinkingOut(doc: JsonDoc, content: JNode, w: JsonWriter): void {
-  let texts = 0;
+  const texts: JNode[] = [];
   for (let i = 0; i < content.length; i++) {
     const blk = content.items![i];
-    if (!doc.strIs(doc.get(blk, "type"), "thinking")) continue;
     const text = doc.get(blk, "thinking");
-    if (text === null || text.kind != Kind.Str) continue;
-    const rv = texts++ == 0 ? w.key("reasoning_content").value() : w.out;
-    if (texts == 1) rv.byte(0x22);
-    rv.bytes(doc.src, text.start + 1, text.end - 1);
+    if (doc.strIs(doc.get(blk, "type"), "thinking") && text !== null && text.kind == Kind.Str) texts.push(text);
   }
-  if (texts > 0) w.out.byte(0x22);
+  writeReasoningContent(w, doc, texts);
   w.key("thinking_blocks").arr();
   for (let i = 0; i < content.length; i++) {
     const blk = content.items![i];
     const t = doc.get(blk, "type");
-    if (doc.strIs(t, "thinking")) {
-      const text = doc.get(blk, "thinking"), sig = doc.get(blk, "signature");
-      w.obj().kStr("type", "thinking").key("thinking");
-      if (text !== null && text.kind == Kind.Str) w.raw(doc, text); else w.str("");
-      w.key("signature");
-      if (sig !== null && sig.kind == Kind.Str) w.raw(doc, sig); else w.str("");
-      w.end();
-    } else if (doc.strIs(t, "redacted_thinking")) {
+    if (doc.strIs(t, "thinking")) writeThinkingBlock(w, doc, doc.get(blk, "thinking"), doc.get(blk, "signature"));
+    else if (doc.strIs(t, "redacted_thinking")) {
       const data = doc.get(blk, "data");
-      if (data !== null && data.kind == Kind.Str) w.obj().kStr("type", "redacted_thinking").kRaw("data", doc, data).end();
+      if (data !== null && data.kind == Kind.Str) writeRedactedThinking(w, doc, data);
     }
   }
   w.end();

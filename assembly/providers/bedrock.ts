@@ -39,7 +39,7 @@ import { ByteBuilder } from "../util/bytes";
 import { writeSse } from "../streams/sse";
 import { EventStreamMessage, EventStreamReader } from "../streams/eventstream";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeUsage } from "./openai_out";
+import { ChunkWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock, writeUsage } from "./openai_out";
 import { BEDROCK_RESPONSE_HEADERS, BedrockError, StreamException, bedrockModelPath, bedrockResponseId } from "./bedrock_common";
 import { embeddingsResponse, prepareEmbeddings } from "./bedrock_embed";
 import { badCacheControl, cacheMark, cacheTtl, readThinking, thinkingBlocks, thinkingText } from "./extensions";
@@ -609,28 +609,19 @@ export function readConverseUsage(doc: JsonDoc, u: JNode | null, usage: Usage): 
  * client sends them back the same way whichever backend answered.
  */
 function writeReasoningOut(doc: JsonDoc, content: JNode, w: JsonWriter): void {
-  let texts = 0;
+  const texts: JNode[] = [];
   for (let i = 0; i < content.length; i++) {
     const text = doc.get(doc.get(doc.get(content.items![i], "reasoningContent"), "reasoningText"), "text");
-    if (text === null || text.kind != Kind.Str) continue;
-    const rv = texts++ == 0 ? w.key("reasoning_content").value() : w.out;
-    if (texts == 1) rv.byte(0x22);
-    rv.bytes(doc.src, text.start + 1, text.end - 1);
+    if (text !== null && text.kind == Kind.Str) texts.push(text);
   }
-  if (texts > 0) w.out.byte(0x22);
+  writeReasoningContent(w, doc, texts);
   w.key("thinking_blocks").arr();
   for (let i = 0; i < content.length; i++) {
     const rc = doc.get(content.items![i], "reasoningContent");
     if (rc === null || rc.kind != Kind.Obj) continue;
     const rt = doc.get(rc, "reasoningText"), red = doc.get(rc, "redactedContent");
-    if (rt !== null && rt.kind == Kind.Obj) {
-      const text = doc.get(rt, "text"), sig = doc.get(rt, "signature");
-      w.obj().kStr("type", "thinking").key("thinking");
-      if (text !== null && text.kind == Kind.Str) w.raw(doc, text); else w.str("");
-      w.key("signature");
-      if (sig !== null && sig.kind == Kind.Str) w.raw(doc, sig); else w.str("");
-      w.end();
-    } else if (red !== null && red.kind == Kind.Str) w.obj().kStr("type", "redacted_thinking").kRaw("data", doc, red).end();
+    if (rt !== null && rt.kind == Kind.Obj) writeThinkingBlock(w, doc, doc.get(rt, "text"), doc.get(rt, "signature"));
+    else if (red !== null && red.kind == Kind.Str) writeRedactedThinking(w, doc, red);
   }
   w.end();
 }
