@@ -42,6 +42,7 @@ async function setUp(id: string): Promise<{ c: ProviderCase; env: ProviderEnv; c
     apiKey: CLIENT_SECRETS.authorization.slice("Bearer ".length),
     defaultHeaders: { "api-key": CLIENT_SECRETS["api-key"], "x-api-key": CLIENT_SECRETS["x-api-key"] },
   });
+  await env.gateway.idle();
   return { c, env, client, logFrom: env.gateway.logs.length };
 }
 
