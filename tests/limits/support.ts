@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
+import { createHash } from "node:crypto";
 import { Gateway, type ClusterConfig } from "../host/gateway.ts";
 import { MockProvider } from "../mocks/provider.ts";
 import { GATEWAY_WASM as BUILT_WASM, vmFailures } from "../e2e/harness.ts";
@@ -116,16 +117,31 @@ export function denial(r: Reply): { rule: string; limit: number; used: number; r
 }
 
 /**
- * The local counter of a descriptor straight from shared data (what every worker sees):
- * "<windowStart>:<used>" under "ai_gateway.lim.<rule>|<key>=<value>…". 0 when absent or from an
- * older window than `windowStart`.
+ * The local counter of a descriptor straight from shared data (what every worker sees). The
+ * descriptor ("<rule>|<key>=<value>…") lives in one of its rule's slots "ai_gateway.lim.<rule>#<i>"
+ * as "<id> <windowStart>:<used>", id = the first 16 bytes of SHA-256(descriptor) in hex
+ * (assembly/limits/policy.ts SlotPlan). 0 when absent or from an older window than `windowStart`.
  */
 export function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number): number {
-  const e = gw.sharedData.get("ai_gateway.lim." + descriptor);
-  if (!e) return 0;
-  const [w, used] = Buffer.from(e.value).toString("utf8").split(":").map(Number);
+  return slotCounter(gw.sharedData, descriptor, windowSeconds);
+}
+
+/** The slot id of a descriptor (assembly/limits/policy.ts SlotPlan). */
+export function slotId(descriptor: string): string {
+  return createHash("sha256").update(descriptor, "utf8").digest("hex").slice(0, 32);
+}
+
+/** sharedCounter over any shared-data view (the host's, or one read from Envoy); windowSeconds 0: any window. */
+export function slotCounter(data: { keys(): string[]; get(k: string): { value: Uint8Array } | undefined }, descriptor: string, windowSeconds: number): number {
+  const rule = descriptor.split("|")[0];
+  const id = slotId(descriptor);
   const now = Math.floor(Date.now() / 1000);
-  return w === now - (now % windowSeconds) ? used : 0;
+  for (const k of data.keys()) {
+    if (!k.startsWith(`ai_gateway.lim.${rule}#`)) continue;
+    const m = /^(\S+) (-?\d+):(\d+)$/.exec(Buffer.from(data.get(k)!.value).toString("utf8"));
+    if (m && m[1] === id) return windowSeconds <= 0 || Number(m[2]) === now - (now % windowSeconds) ? Number(m[3]) : 0;
+  }
+  return 0;
 }
 
 /** End of a test: no stream context left, no callout pending, no VM failed, no host error. */
