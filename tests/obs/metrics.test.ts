@@ -248,7 +248,8 @@ test("Envoy tag extraction with envoy/stats-tags.yaml turns every emitted name i
     "gen_ai.client.inference.usage.cache_read.input_tokens", "gen_ai.client.inference.usage.input_tokens",
     "gen_ai.client.inference.usage.output_tokens", "gen_ai.client.inference.usage.reasoning.output_tokens",
     "gen_ai.client.operation.duration", "gen_ai.client.token.usage", "gen_ai.server.time_to_first_token",
-  ]);
+    "ai_gateway.vm.linear_memory_bytes",
+  ].sort());
   // Labels come out in stats_tags order, as Envoy's Prometheus output shows them.
   const t = producer.produceTags(statName("gen_ai.client.token.usage", GPT41_A, [["gen_ai.token.type", "input"]])).tags;
   assert.equal(formatTags(t), 'gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4.1",' +
