@@ -19,7 +19,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import OpenAI from "openai";
-import { fixtureFromSpec, type Fixture } from "../mocks/provider.ts";
+import { fixtureFromSpec, type Fixture } from "../../dev/mock-provider.ts";
 import { assertErrorResponse, assertChatCompletion, assertChatCompletionChunk } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
 import { LOG_INFO } from "../e2e/harness.ts";

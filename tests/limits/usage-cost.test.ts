@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadCase, PROVIDER_FIXTURES, type ProviderCase } from "../providers/fixture-case.ts";
 import { mockFixture } from "../providers/gateway-env.ts";
-import { loadFixture } from "../mocks/provider.ts";
+import { loadFixture } from "../../dev/mock-provider.ts";
 import { OPENAI_FIXTURES } from "../e2e/harness.ts";
 import { parseOpenAISse } from "../support/sse.ts";
 import {

@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { readFileSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
-import { Gateway, type AccessLogEntry } from "../host/gateway.ts";
-import { MockProvider, loadFixture, fixtureFromSpec } from "../mocks/provider.ts";
+import { Gateway, type AccessLogEntry } from "../support/gateway.ts";
+import { MockProvider, loadFixture, fixtureFromSpec } from "../../dev/mock-provider.ts";
 import { TagProducer, formatTags, re2Incompatibilities } from "../host/tags.ts";
 import { GATEWAY_WASM, OPENAI_FIXTURES, ROOT } from "../e2e/harness.ts";
 import { statsTags, statName, sha256hex, chat, type Labels } from "./support.ts";
@@ -122,7 +122,7 @@ test("the request sequence got the statuses the fixtures and the limits imply", 
   assert.deepEqual(anthropic.pendingFixtures(), []);
 });
 
-test("counters: requests, errors, limit decisions and token totals, exactly, with their tags in the name", () => {
+test("counters: requests, errors, limit decisions and token totals, exactly, with their tags in the name", async () => {
   const want: Record<string, number> = {};
   const c = (base: string, l: Labels, v: number, extra: [string, string][] = []) => { want[statName(base, l, extra)] = (want[statName(base, l, extra)] ?? 0) + v; };
   // requests
@@ -163,12 +163,12 @@ test("counters: requests, errors, limit decisions and token totals, exactly, wit
   tokens(FIREWORKS_A, U_MINI);
   tokens(ODD_A, U_MINI);
 
-  const got = Object.fromEntries(Object.entries(gw.stats()).filter(([k]) => k.startsWith("wasmcustom.")));
+  const got = Object.fromEntries(Object.entries(await gw.stats()).filter(([k]) => k.startsWith("wasmcustom.")));
   assert.deepEqual(got, want);
 });
 
 test("histograms: token usage per request exactly, one latency sample per request where it applies", () => {
-  const hist = gw.host.stats.histograms;
+  const hist = gw.host!.host.stats.histograms;
   const samples = (name: string) => [...(hist.get(name)?.samples ?? [])].sort((a, b) => a - b);
   const want = new Map<string, number[] | number>(); // exact samples, or a sample count for timings
   const tok = (l: Labels, type: string, values: number[]) => want.set(statName("gen_ai.client.token.usage", l, [["gen_ai.token.type", type]]), values.sort((a, b) => a - b));
@@ -227,9 +227,9 @@ test("access log: routing decisions and usage are filter state (wasm.ai_gateway.
   assert.deepEqual(accessLog.map((e) => e.responseCode), statuses);
 });
 
-test("Envoy tag extraction with envoy/stats-tags.yaml turns every emitted name into a metric name and exact labels", () => {
+test("Envoy tag extraction with envoy/stats-tags.yaml turns every emitted name into a metric name and exact labels", async () => {
   const producer = new TagProducer(statsTags());
-  const names = [...Object.keys(gw.stats()), ...gw.host.stats.histograms.keys()].filter((k) => k.startsWith("wasmcustom."));
+  const names = [...Object.keys(await gw.stats()), ...gw.host!.host.stats.histograms.keys()].filter((k) => k.startsWith("wasmcustom."));
   assert.ok(names.length > 40, `${names.length} names`);
   const bases = new Set<string>();
   for (const name of names) {
@@ -256,8 +256,8 @@ test("Envoy tag extraction with envoy/stats-tags.yaml turns every emitted name i
     'ai_gateway_backend="openai",ai_gateway_client="team-a",gen_ai_token_type="input"');
 });
 
-test("Prometheus output (Envoy's /stats/prometheus with these stats_tags): metric families with labels", () => {
-  const prom = gw.prometheus();
+test("Prometheus output (Envoy's /stats/prometheus with these stats_tags): metric families with labels", async () => {
+  const prom = await gw.prometheus();
   const lines = prom.split("\n");
   const has = (l: string) => assert.ok(lines.includes(l), `missing line:\n${l}\nin:\n${prom}`);
   const lbl = (l: Labels, extra = "") => `gen_ai_operation_name="chat",gen_ai_provider_name="${l.provider}",gen_ai_request_model="${l.model}",` +
@@ -280,14 +280,14 @@ test("Prometheus output (Envoy's /stats/prometheus with these stats_tags): metri
   for (const l of lines) if (l.startsWith("# TYPE ")) assert.match(l, /^# TYPE [a-z_]+ (counter|gauge|histogram)$/, l);
 });
 
-test("stats_tags regexes are RE2 syntax, and RE2 (Go's regexp) extracts the same tags from every emitted name", () => {
+test("stats_tags regexes are RE2 syntax, and RE2 (Go's regexp) extracts the same tags from every emitted name", async () => {
   const specs = statsTags();
   for (const s of specs) {
     assert.ok(s.tag_name && s.regex, JSON.stringify(s));
     assert.deepEqual(re2Incompatibilities(s.regex!), [], `${s.tag_name}: ${s.regex}`);
     assert.ok(s.regex!.startsWith("^wasmcustom\\."), `${s.tag_name}: anchored at the Wasm namespace (Envoy's prefix map)`);
   }
-  const names = [...Object.keys(gw.stats()), ...gw.host.stats.histograms.keys()].filter((k) => k.startsWith("wasmcustom."));
+  const names = [...Object.keys(await gw.stats()), ...gw.host!.host.stats.histograms.keys()].filter((k) => k.startsWith("wasmcustom."));
   // Go's regexp implements RE2's syntax and leftmost-first semantics: compile every regex and
   // report the first two capture groups of each name, as RE2::PartialMatch would.
   const dir = mkdtempSync(join(tmpdir(), "ai-gateway-re2-"));

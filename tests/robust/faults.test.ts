@@ -13,7 +13,7 @@ import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import { startRateLimit, type RateLimitService } from "../support/ratelimit.ts";
 import { TcpProxy, sharedCounter, assertClean, until, sleep } from "../limits/support.ts";
 import { Upstream, closedPort, type Reply } from "../auth/support.ts";
@@ -245,7 +245,7 @@ test("client disconnects mid-stream: nothing is left behind within the bound, th
   const g = await post(pgw, body, { abortAfterEvents: 3 });
   assert.equal(g.outcome, "client-abort");
   const t0 = performance.now();
-  await until("contexts to go", () => pgw.liveContexts() === 0, 1000);
+  await until("contexts to go", async () => (await pgw.liveContexts()) === 0, 1000);
   console.log(`# client disconnect: contexts gone ${(performance.now() - t0).toFixed(0)} ms after`);
   await assertClean(pgw);
   const delta = sharedCounter(pgw, BUDGET, 3600) - before;
