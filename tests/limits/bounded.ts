@@ -8,9 +8,9 @@
 // legitimate keys' budgets can be checked exactly after the flood.
 
 import assert from "node:assert/strict";
-import { fixtureFromSpec, type Fixture } from "../mocks/provider.ts";
+import { fixtureFromSpec, type Fixture } from "../../dev/mock-provider.ts";
 import { chat, denial, type Reply } from "./support.ts";
-import type { Gateway } from "../host/gateway.ts";
+import type { Gateway } from "../support/gateway.ts";
 
 /** Every request costs 1 (so a limit counts requests); windows of a day keep the test inside one. */
 const PER_REQUEST = { input: 0, output: 0, request: 1 };

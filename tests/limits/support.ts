@@ -62,7 +62,7 @@ export interface LimitEnv {
   stop(): Promise<void>;
 }
 
-export async function startLimitGateway(config: any, opts: { workers?: number; clusters?: Record<string, ClusterConfig>; vmId?: string } = {}): Promise<LimitEnv> {
+export async function startLimitGateway(config: any, opts: { workers?: number; clusters?: Record<string, ClusterConfig>; vmId?: string; platform?: "envoy" | "host" } = {}): Promise<LimitEnv> {
   const mock = await MockProvider.start();
   const clusters: Record<string, ClusterConfig> = {};
   for (const b of config.backends) clusters[b.cluster] = { host: "127.0.0.1", port: mock.port };
@@ -75,6 +75,7 @@ export async function startLimitGateway(config: any, opts: { workers?: number; c
       workers: opts.workers ?? 2,
       routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster" }],
       clusters,
+      ...(opts.platform ? { platform: opts.platform } : {}),
     });
   } catch (e) { await mock.stop(); throw e; }
   return { gateway, mock, logFrom: 0, stop: async () => { await gateway.stop(); await mock.stop(); } };
