@@ -19,7 +19,7 @@ import { GATEWAY_WASM } from "./support.ts";
 const FLOOD = Number(process.env.BOUNDED_FLOOD ?? 20_000);
 const SOCKETS = 32;
 /** Growth allowed after warm-up: the slots' bound (< 1 MiB) plus allocator and stats noise. */
-const HEAP_GROWTH_MAX = 4 * 1048576;
+const HEAP_GROWTH_MAX = 2 * 1048576;
 const RSS_GROWTH_MAX = 16 * 1048576;
 
 test(`real Envoy, 2 workers: ${FLOOD} distinct header values and model names keep Envoy's memory flat; legitimate limits exact`, { timeout: 3_600_000 }, async () => {
