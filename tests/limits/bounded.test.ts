@@ -12,7 +12,7 @@ import { boundedConfig, okAnswer, flood, legitBefore, legitAfter, LEGIT_LIMIT } 
 const MAX_KEYS = 64;
 const FLOOD = 3000;
 
-test(`${FLOOD} distinct header values and model names: at most 2 × (${MAX_KEYS} + 1) counter keys, legitimate limits exact`, { timeout: 180_000 }, async () => {
+test(`${FLOOD} distinct header values and model names: at most 2 × (${MAX_KEYS} + 1) counter keys, legitimate limits exact`, { timeout: 600_000 }, async () => {
   const env = await startLimitGateway(boundedConfig(MAX_KEYS), { platform: "host", workers: 2, vmId: `bounded-${Math.random().toString(36).slice(2)}` });
   try {
     env.mock.register(okAnswer());

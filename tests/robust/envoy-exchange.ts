@@ -120,7 +120,10 @@ export class ExchangeClient {
           secrets: CLIENT_SECRET_VALUES, logLines: [], clientFault: opts.clientFault,
         });
       };
-      const r = http.request(`${this.gw.url}${req.path}`, { method: req.method ?? "POST", agent: this.agent, headers }, (res) => {
+      // A header value Node will not write (control bytes) cannot reach Envoy's filter either:
+      // Envoy's HTTP/1 codec refuses it first. Reported as unsendable.
+      let r: http.ClientRequest;
+      try { r = http.request(`${this.gw.url}${req.path}`, { method: req.method ?? "POST", agent: this.agent, headers }, (res) => {
         status = res.statusCode ?? 0;
         for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) ch[k] = Array.isArray(v) ? v.join(", ") : v;
         let parts = 0;
@@ -131,7 +134,7 @@ export class ExchangeClient {
         });
         res.on("end", () => { if (reset === null) done(); });
         res.on("error", (e) => { if (reset === null) { reset = e.message; done(); } });
-      });
+      }); } catch (e) { reset = `unsendable: ${(e as Error).message}`; done(); return; }
       r.on("error", (e) => { if (reset === null) { reset = e.message; done(); } });
       r.end(req.noBody ? undefined : req.body);
     });

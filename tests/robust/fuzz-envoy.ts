@@ -58,9 +58,10 @@ export async function replayInEnvoy(corpus: RecordedExchange[], n: number, seed:
       const logFrom = gw.logs.length;
       const ex = await client.run(config, x.req, x.resp, { clientFault: x.clientFault, abortAfterParts: x.abortAfter });
       res.replayed++;
-      const k = x.abortAfter !== undefined ? "aborted" : String(ex.client.status || "reset");
+      const unsendable = (ex.client.reset ?? "").startsWith("unsendable");
+      const k = unsendable ? "unsendable" : x.abortAfter !== undefined ? "aborted" : String(ex.client.status || "reset");
       res.statuses[k] = (res.statuses[k] ?? 0) + 1;
-      if (x.abortAfter !== undefined) continue;
+      if (x.abortAfter !== undefined || unsendable) continue;
       const lines = () => gw.logs.slice(logFrom).filter((l) => l.origin === "wasm").map((l) => l.message);
       if (ex.endpoint.logged) for (let w = 0; w < 100 && !lines().some((l) => l.startsWith("ai-gateway: request ")); w++) await new Promise((ok) => setTimeout(ok, 5));
       ex.logLines = lines();
