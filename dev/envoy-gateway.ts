@@ -10,7 +10,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { isIP } from "node:net";
-import { EnvoyProcess, EnvoyStartError, envoyBinary, type EnvoyLogLine, type EnvoyPin } from "./envoy.ts";
+import { EnvoyProcess, EnvoyStartError, envoyBinary, type EnvoyLogLine, type EnvoyPin, type HistogramBin } from "./envoy.ts";
+
+export type { HistogramBin };
 
 export interface PluginOptions {
   name?: string;               // default "ai-gateway"
@@ -89,7 +91,11 @@ export interface GatewayOptions {
   say?: (line: string) => void;
   /** Envoy's process environment (host_env_keys read it); default: this process's. */
   processEnv?: Record<string, string | undefined>;
+  /** More listeners, each with one wasm filter that answers every request itself (test probes). */
+  sideListeners?: SideListener[];
 }
+
+export interface SideListener { name: string; wasm: string | Uint8Array; plugin: PluginOptions }
 
 /** How to run Envoy, whatever the bootstrap. */
 export type LaunchOptions = Pick<GatewayOptions, "workers" | "onLog" | "logLevel" | "accessLog" | "envoy" | "install" | "say" | "processEnv">;
@@ -108,6 +114,13 @@ const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 export const FILTER_STATE_KEYS = ["client", "model", "backend", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "limit"]
   .map((k) => `wasm.ai_gateway.${k}`);
 const ACCESS_LOG_MARK = "AL@@\t";
+
+function wasmFileOf(wasm: string | Uint8Array, dir: string, name: string): string {
+  if (typeof wasm === "string") return resolve(wasm);
+  const file = join(dir, `${name}.wasm`);
+  writeFileSync(file, wasm);
+  return file;
+}
 
 function seconds(ms: number): string { return `${ms / 1000}s`; }
 
@@ -201,6 +214,24 @@ function cluster(name: string, c: ClusterConfig, dir: string): unknown {
   return out;
 }
 
+const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
+
+function sideListener(l: SideListener, dir: string): unknown {
+  return {
+    name: l.name,
+    address: { socket_address: { address: "127.0.0.1", port_value: 0 } },
+    filter_chains: [{ filters: [{
+      name: "envoy.filters.network.http_connection_manager",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix: l.name, codec_type: "AUTO",
+        route_config: { name: l.name, virtual_hosts: [{ name: l.name, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 404 } }] }] },
+        http_filters: [wasmFilter(l.plugin, wasmFileOf(l.wasm, dir, l.name)), ROUTER],
+      },
+    }] }],
+  };
+}
+
 /** The Envoy bootstrap for `o` (the wasm module already written to `wasmFile`). */
 export function bootstrapOf(o: GatewayOptions, wasmFile: string, dir: string): unknown {
   const accessLog = o.accessLog ? [{
@@ -217,6 +248,9 @@ export function bootstrapOf(o: GatewayOptions, wasmFile: string, dir: string): u
   }] : [];
   return {
     ...(o.statsTags ? { stats_config: { stats_tags: o.statsTags } } : {}),
+    // Histograms are merged across workers when stats are flushed: flush whenever the admin
+    // endpoint is asked, so /stats and /stats/prometheus show every sample recorded so far.
+    stats_flush_on_admin: true,
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: o.adminPort ?? 0 } } },
     static_resources: {
       listeners: [{
@@ -234,12 +268,12 @@ export function bootstrapOf(o: GatewayOptions, wasmFile: string, dir: string): u
               route_config: { name: "gateway", virtual_hosts: [{ name: "all", domains: ["*"], routes: o.routes.map(route) }] },
               http_filters: [
                 wasmFilter(o.plugin, wasmFile),
-                { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+                ROUTER,
               ],
             },
           }],
         }],
-      }],
+      }, ...(o.sideListeners ?? []).map((l) => sideListener(l, dir))],
       clusters: Object.entries(o.clusters).map(([n, c]) => cluster(n, c, dir)),
     },
   };
@@ -313,12 +347,16 @@ export class EnvoyGateway {
 
   get version(): string { return this.envoy.version; }
 
+  /** The URL of a side listener (GatewayOptions.sideListeners). */
+  sideUrl(name: string): string {
+    const port = this.envoy.listenerPorts.get(name);
+    if (!port) throw new Error(`no listener ${name}`);
+    return `http://127.0.0.1:${port}`;
+  }
+
   static async start(o: GatewayOptions): Promise<EnvoyGateway> {
     const dir = mkdtempSync(join(tmpdir(), "ai-gateway-envoy-"));
-    let wasmFile: string;
-    if (typeof o.wasm === "string") wasmFile = resolve(o.wasm);
-    else { wasmFile = join(dir, "filter.wasm"); writeFileSync(wasmFile, o.wasm); }
-    return EnvoyGateway.launch(bootstrapOf(o, wasmFile, dir), dir, o);
+    return EnvoyGateway.launch(bootstrapOf(o, wasmFileOf(o.wasm, dir, "filter"), dir), dir, o);
   }
 
   /**
@@ -394,6 +432,8 @@ export class EnvoyGateway {
   /** Counters and gauges by full Envoy name (e.g. "wasmcustom.foo"). */
   stats(): Promise<Record<string, number>> { return this.envoy.stats(); }
   prometheus(): Promise<string> { return this.envoy.prometheus(); }
+  /** Every histogram by full name, as bins (Envoy does not keep the samples themselves). */
+  histograms(): Promise<Map<string, HistogramBin[]>> { return this.envoy.histograms(); }
 
   /** Downstream requests Envoy has not finished (http.ai_gateway.downstream_rq_active). */
   async activeRequests(): Promise<number> {

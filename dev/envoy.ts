@@ -66,6 +66,9 @@ export function envoyVersion(bin: string): string {
   return v;
 }
 
+/** A histogram bin: `count` samples in [lower_bound, lower_bound + width). */
+export interface HistogramBin { lower_bound: number; width: number; count: number }
+
 /** One line Envoy logged. `logger` is Envoy's logger name ("wasm", "main", "config", …). */
 export interface EnvoyLogLine {
   level: number;          // spdlog: 0 trace … 5 critical (the proxy-wasm levels)
@@ -219,7 +222,28 @@ export class EnvoyProcess {
     return out;
   }
 
-  async prometheus(): Promise<string> { return this.admin("/stats/prometheus"); }
+  /**
+   * Merges the workers' histograms into the admin view (the bootstrap sets stats_flush_on_admin:
+   * any /stats request starts a flush, which completes asynchronously on the workers).
+   */
+  private async flush(): Promise<void> {
+    await this.admin("/stats?filter=^$");
+    await new Promise((r) => setTimeout(r, 150));
+  }
+
+  async prometheus(): Promise<string> {
+    await this.flush();
+    return this.admin("/stats/prometheus");
+  }
+
+  /** Every histogram (full name) with its bins: Envoy keeps samples in log-linear bins. */
+  async histograms(): Promise<Map<string, HistogramBin[]>> {
+    await this.flush();
+    const j = JSON.parse(await this.admin("/stats?format=json&histogram_buckets=detailed")) as { stats: { histograms?: { details?: { name: string; totals: HistogramBin[] }[] } }[] };
+    const out = new Map<string, HistogramBin[]>();
+    for (const s of j.stats) for (const d of s.histograms?.details ?? []) out.set(d.name, d.totals.map((b) => ({ lower_bound: b.lower_bound, width: b.width, count: b.count })));
+    return out;
+  }
 
   async stop(): Promise<void> {
     if (this.stopped) { await this.exited; return; }

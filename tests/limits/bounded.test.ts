@@ -26,7 +26,7 @@ test(`${FLOOD} distinct header values and model names: at most 2 × (${MAX_KEYS}
     assert.ok(counters.length <= 2 * (MAX_KEYS + 1), `${counters.length} counter keys after ${FLOOD} distinct values: ${counters.slice(0, 5).join(", ")}…`);
     for (const k of counters) assert.match(k, /^ai_gateway\.lim\.per-(user|model)#(\d+|\*)$/);
     // The overflow counters hold the flood that found no slot: exactly at their limit.
-    assert.equal(sharedCounter(env.gateway, "per-user|header:x-user=alice", 86400), 2);
+    assert.equal(await sharedCounter(env.gateway, "per-user|header:x-user=alice", 86400, MAX_KEYS), 2);
     await legitAfter(env.gateway);
     await assertClean(env.gateway);
   } finally { await env.stop(); }
@@ -42,7 +42,7 @@ test("max_keys 4: the 5th distinct value in a window is counted in the rule's ov
     const send = (u: string) => chat(env.gateway, { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 1 }, { "x-user": u });
     // 4 slots, 4 probes per value (every slot): the first 4 values each get one.
     for (const u of ["a", "b", "c", "d"]) assert.equal((await send(u)).status, 200);
-    for (const u of ["a", "b", "c", "d"]) assert.equal(sharedCounter(env.gateway, `per-user|header:x-user=${u}`, 86400), 1, u);
+    for (const u of ["a", "b", "c", "d"]) assert.equal(await sharedCounter(env.gateway, `per-user|header:x-user=${u}`, 86400, 4), 1, u);
     // e and f share the overflow counter: LEGIT_LIMIT requests between them, then 429 for both.
     let ok = 0;
     for (let i = 0; i < LEGIT_LIMIT; i++) ok += (await send(i % 2 ? "e" : "f")).status === 200 ? 1 : 0;

@@ -73,7 +73,10 @@ export async function startLimitGateway(config: any, opts: { workers?: number; c
       wasm: GATEWAY_WASM,
       plugin: { configuration: JSON.stringify(config), vmId: opts.vmId },
       workers: opts.workers ?? 2,
-      routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster" }],
+      // As in the shipped configs: no limit on the whole exchange. Envoy's route timeout runs
+      // until the response is complete, and the load tests' streams on a busy machine can take
+      // longer than the 15 s default (the stream is then reset mid-body).
+      routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster", timeoutMs: 0 }],
       clusters,
       ...(opts.platform ? { platform: opts.platform } : {}),
     });
@@ -123,9 +126,17 @@ export function denial(r: Reply): { rule: string; limit: number; used: number; r
  * as "<id> <windowStart>:<used>", id = the first 16 bytes of SHA-256(descriptor) in hex
  * (assembly/limits/policy.ts SlotPlan). 0 when absent or from an older window than `windowStart`.
  */
-export function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number): number {
-  if (!gw.host) throw new Error("sharedCounter reads the imitation host's shared data: run this test with platform: \"host\"");
-  return slotCounter(gw.host.sharedData, descriptor, windowSeconds);
+export async function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number, slots = 1000): Promise<number> {
+  const rule = descriptor.split("|")[0];
+  const id = slotId(descriptor);
+  const now = Math.floor(Date.now() / 1000);
+  for (const i of slotProbes(descriptor, slots)) {
+    const v = await gw.sharedData(`ai_gateway.lim.${rule}#${i}`);
+    if (!v) return 0; // a slot never created ends the search, as in the filter
+    const m = /^(\S+) (-?\d+):(\d+)$/.exec(Buffer.from(v).toString("utf8"));
+    if (m && m[1] === id) return windowSeconds <= 0 || Number(m[2]) === now - (now % windowSeconds) ? Number(m[3]) : 0;
+  }
+  return 0;
 }
 
 /** The slot id of a descriptor (assembly/limits/policy.ts SlotPlan). */
@@ -133,7 +144,14 @@ export function slotId(descriptor: string): string {
   return createHash("sha256").update(descriptor, "utf8").digest("hex").slice(0, 32);
 }
 
-/** sharedCounter over any shared-data view (the host's, or one read from Envoy); windowSeconds 0: any window. */
+/** The slots a descriptor tries, in order (SlotPlan: double hashing from the SHA-256, 16 probes). */
+export function slotProbes(descriptor: string, slots: number): number[] {
+  const h = createHash("sha256").update(descriptor, "utf8").digest();
+  const h1 = BigInt(h.readUInt32LE(0)), h2 = BigInt((h.readUInt32LE(4) | 1) >>> 0), n = BigInt(slots);
+  return Array.from({ length: Math.min(slots, 16) }, (_, j) => Number((h1 + BigInt(j) * h2) % n));
+}
+
+/** The counter of a descriptor in a listable shared-data view (the host's); windowSeconds 0: any window. */
 export function slotCounter(data: { keys(): string[]; get(k: string): { value: Uint8Array } | undefined }, descriptor: string, windowSeconds: number): number {
   const rule = descriptor.split("|")[0];
   const id = slotId(descriptor);

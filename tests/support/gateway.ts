@@ -10,14 +10,29 @@
 // the host can show (shared data, which VM took a connection) is on `host`, for host-only tests.
 
 import { Gateway as HostGateway, LoadError } from "../host/gateway.ts";
-import { EnvoyGateway, EnvoyLoadError, type GatewayOptions as EnvoyGatewayOptions, type LaunchOptions } from "../../dev/envoy-gateway.ts";
+import { EnvoyGateway, EnvoyLoadError, type GatewayOptions as EnvoyGatewayOptions, type LaunchOptions, type HistogramBin } from "../../dev/envoy-gateway.ts";
 import type { GatewayOptions as HostGatewayOptions, LogEntry, AccessLogEntry } from "../host/gateway.ts";
+import { probe } from "../host/probes/assemble.ts";
 
 export { LoadError };
-export type { LogEntry, AccessLogEntry };
+export type { LogEntry, AccessLogEntry, HistogramBin };
 export type { RouteConfig, ClusterConfig, PluginOptions, TagSpecifier } from "../host/gateway.ts";
 
 export type Platform = "envoy" | "host";
+
+/**
+ * Whether the bins hold exactly the samples `values` (each value in a bin that contains it:
+ * [lower, lower + width), or equal to lower when the width is 0), and nothing else.
+ */
+export function binsHold(bins: HistogramBin[], values: number[]): boolean {
+  const left = bins.map((b) => ({ ...b }));
+  for (const v of values) {
+    const b = left.find((x) => x.count > 0 && (x.width === 0 ? v === x.lower_bound : v >= x.lower_bound && v < x.lower_bound + x.width));
+    if (!b) return false;
+    b.count--;
+  }
+  return left.every((b) => b.count === 0);
+}
 
 /** The platform this process runs the socket suites on. */
 export function platform(): Platform {
@@ -44,12 +59,16 @@ export interface Gateway {
   stats(): Promise<Record<string, number>>;
   /** The admin endpoint's /stats/prometheus text. */
   prometheus(): Promise<string>;
+  /** Histograms by full name as bins: Envoy's log-linear bins; the host's exact samples (width 0). */
+  histograms(): Promise<Map<string, HistogramBin[]>>;
   /** Streams not finished yet (host: stream contexts not deleted; Envoy: downstream_rq_active). */
   liveContexts(): Promise<number>;
   /** Upstream requests and callouts in flight (host: http/grpc calls; Envoy: upstream_rq_active). */
   pendingCalls(): Promise<number>;
   /** Evidence of a failed VM since log index `from`. */
   vmFailures(from?: number): string[];
+  /** One shared-data value of the filter's vm_id (Envoy: read by a probe filter with that vm_id). */
+  sharedData(key: string): Promise<Uint8Array | undefined>;
   /** The imitation host itself (host platform only). */
   readonly host: HostGateway | undefined;
   stop(): Promise<void>;
@@ -64,6 +83,15 @@ class OnHost implements Gateway {
   get logs() { return this.host.logs; }
   async stats() { return this.host.stats(); }
   async prometheus() { return this.host.prometheus(); }
+  async histograms() {
+    const out = new Map<string, HistogramBin[]>();
+    for (const [name, h] of this.host.host.stats.histograms) {
+      const counts = new Map<number, number>();
+      for (const v of h.samples) counts.set(v, (counts.get(v) ?? 0) + 1);
+      out.set(name, [...counts].sort(([a], [b]) => a - b).map(([v, count]) => ({ lower_bound: v, width: 0, count })));
+    }
+    return out;
+  }
   async liveContexts() { return this.host.liveContexts(); }
   async pendingCalls() { return this.host.pendingCalls(); }
   vmFailures(from = 0): string[] {
@@ -75,6 +103,7 @@ class OnHost implements Gateway {
     for (const l of this.host.logs.slice(from)) if (l.origin === "host" && l.level >= 4) out.push(`host error log: ${l.message}`);
     return out;
   }
+  async sharedData(key: string) { return this.host.sharedData.get(key)?.value; }
   stop() { return this.host.stop(); }
 }
 
@@ -88,12 +117,21 @@ class OnEnvoy implements Gateway {
   get logs() { return this.envoy.logs; }
   stats() { return this.envoy.stats(); }
   prometheus() { return this.envoy.prometheus(); }
+  histograms() { return this.envoy.histograms(); }
   liveContexts() { return this.envoy.activeRequests(); }
   pendingCalls() { return this.envoy.activeUpstreamRequests(); }
   vmFailures(from = 0) { return this.envoy.vmFailures(from); }
+  async sharedData(key: string) {
+    const r = await fetch(this.envoy.sideUrl(SHARED_READER), { headers: { "x-shared-key": key } });
+    const body = new Uint8Array(await r.arrayBuffer());
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new Error(`shared-data reader: ${r.status} ${Buffer.from(body).toString()}`);
+    return body;
+  }
   stop() { return this.envoy.stop(); }
 }
 
+const SHARED_READER = "shared_data_reader";
 const announced = new Set<string>();
 function announce(gw: Gateway): Gateway {
   // One line per process and platform, so the test output names what each suite ran on.
@@ -112,7 +150,9 @@ export const Gateway = {
     } else {
       const { maxChunkBytes: _ignored, platform: _p, ...rest } = opts;
       try {
-        gw = new OnEnvoy(await EnvoyGateway.start({ ...rest, envoy: envoyPin() }));
+        // A probe filter with the plugin's vm_id on a side listener reads the same shared data.
+        const reader = { name: SHARED_READER, wasm: probe("shared-reader"), plugin: { name: SHARED_READER, rootId: SHARED_READER, vmId: opts.plugin.vmId ?? "ai_gateway", configuration: "" } };
+        gw = new OnEnvoy(await EnvoyGateway.start({ ...rest, envoy: envoyPin(), sideListeners: [reader] }));
       } catch (e) {
         if (e instanceof EnvoyLoadError) throw new LoadError(e.message, e.logs);
         throw e;
