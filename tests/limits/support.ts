@@ -126,8 +126,10 @@ export function denial(r: Reply): { rule: string; limit: number; used: number; r
  * as "<id> <windowStart>:<used>", id = the first 16 bytes of SHA-256(descriptor) in hex
  * (assembly/limits/policy.ts SlotPlan). 0 when absent or from an older window than `windowStart`.
  */
-export async function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number, slots = 1000): Promise<number> {
+export async function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number, maxKeys = 1000): Promise<number> {
   const rule = descriptor.split("|")[0];
+  // A rule without keys has one slot (config.ts); otherwise max_keys (default 1000).
+  const slots = descriptor.includes("|") ? maxKeys : 1;
   const id = slotId(descriptor);
   const now = Math.floor(Date.now() / 1000);
   for (const i of slotProbes(descriptor, slots)) {
