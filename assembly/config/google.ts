@@ -6,26 +6,14 @@
 
 import { JNode, Kind } from "../json/json";
 import { FieldChecker } from "./auth";
+import { ProviderRow, FIELD_VERTEX, schemasWith } from "../providers/table";
 
-export const GOOGLE_SCHEMAS: string[] = ["gemini", "vertex-gemini", "vertex-anthropic"];
-
-export function isVertexSchema(s: string): bool { return s == "vertex-gemini" || s == "vertex-anthropic"; }
-
-/** Default upstream host of a Google schema ("" for any other schema). */
-export function googleDefaultHost(schema: string, location: string): string {
-  if (schema == "gemini") return "generativelanguage.googleapis.com";
-  if (!isVertexSchema(schema)) return "";
+/** Default Vertex AI host of a location: global, a multi-region (us, eu) or a region. */
+export function vertexHost(location: string): string {
   if (location == "global") return "aiplatform.googleapis.com";
   // Multi-region endpoints have their own host (providers.md §4.8, §7).
   if (location == "us" || location == "eu") return "aiplatform." + location + ".rep.googleapis.com";
   return location + "-aiplatform.googleapis.com";
-}
-
-/** Default API base path of a Google schema ("" for any other schema). */
-export function googleDefaultBasePath(schema: string): string {
-  if (schema == "gemini") return "/v1beta";
-  if (isVertexSchema(schema)) return "/v1";
-  return "";
 }
 
 export class VertexPlace {
@@ -58,12 +46,13 @@ function locationOk(s: string): bool {
  * the service account key's project_id when the backend authenticates with one), refused on every
  * other schema. Returns null with the error recorded.
  */
-export function parseVertexPlace(v: FieldChecker, n: JNode, path: string, schema: string, keyProject: string): VertexPlace | null {
+export function parseVertexPlace(v: FieldChecker, n: JNode, path: string, row: ProviderRow, keyProject: string): VertexPlace | null {
   const p = new VertexPlace();
   const pn = v.doc.get(n, "project"), ln = v.doc.get(n, "location");
-  if (!isVertexSchema(schema)) {
-    if (pn !== null) { v.fail(path + ".project", "only for schemas vertex-gemini and vertex-anthropic"); return null; }
-    if (ln !== null) { v.fail(path + ".location", "only for schemas vertex-gemini and vertex-anthropic"); return null; }
+  const schema = row.name;
+  if (!row.has(FIELD_VERTEX)) {
+    if (pn !== null) { v.fail(path + ".project", "only for schemas " + schemasWith(FIELD_VERTEX)); return null; }
+    if (ln !== null) { v.fail(path + ".location", "only for schemas " + schemasWith(FIELD_VERTEX)); return null; }
     return p;
   }
   if (pn !== null) {

@@ -10,6 +10,7 @@ import {
 } from "@solo-io/proxy-runtime/assembly";
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
 import { Backend } from "../config/config";
+import { AuthKind } from "../config/auth";
 import { KeyRing } from "../auth/keyring";
 import { SigV4Signer, SigV4Request, SigV4Credentials, SigV4Result } from "../auth/sigv4";
 import { buildJwtAssertion, JWT_BEARER_GRANT_TYPE } from "../auth/jwt";
@@ -68,7 +69,7 @@ export class BackendCredentials {
   constructor(public backend: Backend) {
     const a = backend.auth;
     if (a.rotates && a.secrets.length > 1) this.ring = new KeyRing(a.secrets.length);
-    if (a.type == "aws-sigv4") this.signer = new SigV4Signer();
+    if (a.kind == AuthKind.AwsSigV4) this.signer = new SigV4Signer();
   }
 
   private get sharedKey(): string { return "ai_gateway.cred." + this.backend.name; }
@@ -166,7 +167,7 @@ export class BackendCredentials {
     if (this.fetching) return -1;
     const a = this.backend.auth;
     let form = "";
-    if (a.type == "gcp-service-account") {
+    if (a.kind == AuthKind.GcpServiceAccount) {
       const jwt = buildJwtAssertion(a.serviceAccount!, a.scope, now);
       if (!jwt.ok) { log(LogLevelValues.error, "ai-gateway: backend " + this.backend.name + ": cannot build the service account assertion: " + jwt.error); return -1; }
       form = "grant_type=" + uriEncode(JWT_BEARER_GRANT_TYPE, true) + "&assertion=" + jwt.token;

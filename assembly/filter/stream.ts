@@ -16,7 +16,8 @@ import { parseJson, Kind } from "../json/json";
 import { ApiError, badRequest } from "../errors";
 import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { ClientRequest, Endpoint, ResponseHandler, UpstreamRequest } from "../providers/provider";
-import { providerFor } from "../providers/registry";
+import { StreamEdge } from "../config/config";
+import { AuthKind } from "../config/auth";
 import { prepareMessagesRequest } from "../providers/messages_in";
 import { messagesResponseHandler } from "../providers/messages_out";
 import { GatewayRoot, nowSeconds } from "./root";
@@ -284,7 +285,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     const lc = this.gw.config!.limits;
     const req = this.req;
     const est = this.estimated;
-    if (lc === null || lc.streamEdge != "cut" || req === null || !req.stream || est === null) return;
+    if (lc === null || lc.streamEdge != StreamEdge.Cut || req === null || !req.stream || est === null) return;
     const r = adm.rule;
     if (r === null) return;
     let budget = adm.remaining;
@@ -478,10 +479,10 @@ export class GatewayStream extends Context implements TokenWaiter {
     const streamNode = doc.get(root, "stream");
     req.stream = streamNode !== null && streamNode.kind == Kind.Bool && streamNode.flag;
     const backend = rule.backend;
-    const provider = providerFor(backend.schema)!;
+    const provider = backend.provider;
     const lcf = this.gw.config!.limits;
     // Budget cut and usage comment speak the chat stream format only: Messages streams are not re-framed.
-    req.reframe = req.stream && this.endpoint != Endpoint.Messages && lcf !== null && (lcf.streamEdge == "cut" || lcf.usageEvent);
+    req.reframe = req.stream && this.endpoint != Endpoint.Messages && lcf !== null && (lcf.streamEdge == StreamEdge.Cut || lcf.usageEvent);
     const up = new UpstreamRequest();
     const err = this.endpoint == Endpoint.Messages ? prepareMessagesRequest(provider, req, up) : provider.prepare(req, up);
     if (err !== null) { this.fail(err); return FilterDataStatusValues.StopIterationNoBuffer; }
@@ -530,7 +531,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     let path = up.path;
     let secretIdx = -1;
     if (auth.rotates) secretIdx = creds.pickKey(now);
-    if (auth.type == "query" && secretIdx >= 0) {
+    if (auth.kind == AuthKind.Query && secretIdx >= 0) {
       path += (path.includes("?") ? "&" : "?") + auth.param + "=" + uriEncode(auth.secrets[secretIdx], true);
     }
     const h = stream_context.headers.request;
@@ -540,8 +541,8 @@ export class GatewayStream extends Context implements TokenWaiter {
     h.replace("content-length", length.toString());
     for (let i = 0; i + 1 < up.headers.length; i += 2) h.replace(up.headers[i], up.headers[i + 1]);
     this.keyIndex = secretIdx;
-    if ((auth.type == "bearer" || auth.type == "header") && secretIdx >= 0) h.replace(auth.header, auth.secrets[secretIdx]);
-    else if (auth.type == "aws-sigv4") {
+    if ((auth.kind == AuthKind.Bearer || auth.kind == AuthKind.Header) && secretIdx >= 0) h.replace(auth.header, auth.secrets[secretIdx]);
+    else if (auth.kind == AuthKind.AwsSigV4) {
       // Signed last, over the exact bytes and path that go upstream.
       const bytes = newBody !== null ? newBody.buf : Uint8Array.wrap(raw);
       const signed = creds.sign("POST", path, backend.host, bytes, length, now);
@@ -597,7 +598,7 @@ export class GatewayStream extends Context implements TokenWaiter {
       const pairs = this.limitHeaderPairs(adm);
       for (let i = 0; i + 1 < pairs.length; i += 2) h.replace(pairs[i], pairs[i + 1]);
     }
-    const provider = providerFor(req.backend.schema)!;
+    const provider = req.backend.provider;
     const wanted = provider.responseHeaderNames();
     for (let i = 0; i < wanted.length; i++) {
       const v = h.get(wanted[i]);

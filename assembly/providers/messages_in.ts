@@ -10,6 +10,7 @@ import { JsonWriter } from "../json/writer";
 import { ApiError, badRequest } from "../errors";
 import { ByteBuilder } from "../util/bytes";
 import { Backend } from "../config/config";
+import { Schema } from "./table";
 import { ClientRequest, Endpoint, Provider, UpstreamRequest } from "./provider";
 
 /** The checks the Messages API makes before anything else (max_tokens is required, §4.2). */
@@ -62,7 +63,7 @@ export function prepareMessagesRequest(provider: Provider, req: ClientRequest, o
  * (some refuse unknown fields: Mistral answers 422). Translating providers read either.
  */
 function isVendor(b: Backend): bool {
-  return b.schema == "openai" && b.preset.length > 0 && b.preset != "openai";
+  return b.kind == Schema.OpenAI && b.preset.length > 0 && b.preset != "openai";
 }
 
 /** thinking.budget_tokens → reasoning_effort (the inverse of the Anthropic provider's budgets). */

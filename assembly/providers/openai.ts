@@ -9,6 +9,7 @@ import { Usage } from "../usage";
 import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
+import { StreamUsage } from "../config/config";
 
 const TRUE_BYTES = bytesOf("true");
 
@@ -32,7 +33,7 @@ export class OpenAIProvider extends Provider {
 
     // Vendor differences first (providers.md §9): fields this provider rejects or names otherwise.
     const dropped = new Set<string>();
-    if (backend.streamUsage == "never") {
+    if (backend.streamUsage == StreamUsage.Never) {
       // A provider that rejects stream_options (Mistral: 422 extra_forbidden) must not get the
       // client's either; it reports usage on its own.
       const so = doc.indexOf(root, "stream_options");
@@ -61,7 +62,7 @@ export class OpenAIProvider extends Provider {
 
     // Usage in streams: OpenAI reports it only when asked (stream_options.include_usage). Token
     // limits need it, so ask, and remember to hide it again from a client that did not ask.
-    if (req.endpoint == Endpoint.ChatCompletions && req.stream && backend.streamUsage == "request" && !dropped.has("stream_options")) {
+    if (req.endpoint == Endpoint.ChatCompletions && req.stream && backend.streamUsage == StreamUsage.Request && !dropped.has("stream_options")) {
       const so = doc.get(root, "stream_options");
       if (so === null || so.kind == Kind.Null) {
         if (so === null) edits.addMember(root, "stream_options", "{\"include_usage\":true}");

@@ -6,6 +6,7 @@
 
 import { parseJson } from "../../assembly/json/json";
 import { Backend, ModelRule } from "../../assembly/config/config";
+import { providerRow } from "../../assembly/providers/table";
 import { ApiError, anthropicErrorType } from "../../assembly/errors";
 import { ClientRequest, Endpoint, UpstreamRequest } from "../../assembly/providers/provider";
 import { AnthropicDialect, AnthropicProvider } from "../../assembly/providers/anthropic";
@@ -19,7 +20,7 @@ function request(body: string, schema: string = "anthropic", upstreamModel: stri
   assert(doc.ok, "test body must be valid JSON: " + body);
   const backend = new Backend();
   backend.name = "b";
-  backend.schema = schema;
+  backend.row = providerRow(schema)!;
   backend.apiVersion = apiVersion;
   const rule = new ModelRule(backend);
   rule.upstreamModel = upstreamModel;
