@@ -58,6 +58,11 @@ export function anthropicErrorType(status: i32): string {
   return "invalid_request_error";
 }
 
+/** 502: the backend answered with something the gateway cannot read or translate. */
+export function badUpstream(message: string): ApiError {
+  return new ApiError(502, "upstream_error", "bad_upstream_response", message);
+}
+
 export function badRequest(code: string, message: string, param: string = ""): ApiError {
   return new ApiError(400, "invalid_request_error", code, message, param);
 }

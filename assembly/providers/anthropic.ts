@@ -5,13 +5,13 @@
 
 import { JNode, JsonDoc, Kind, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeUsage } from "./openai_out";
+import { ChunkWriter, CompletionWriter } from "./openai_out";
 import { bedrockModelPath } from "./bedrock_common";
 import { prepareNativeMessages, nativeMessagesResponse } from "./anthropic_native";
 import { googleError, googleModelPath, modelSegmentOk } from "./google";
@@ -439,9 +439,7 @@ export class AnthropicJson extends ResponseHandler {
     const doc = parseJson(chunk);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      this.status = 502;
-      out.all(Uint8Array.wrap(new ApiError(502, "upstream_error", "bad_upstream_response", "The Anthropic backend returned a response that is not valid JSON.").body()));
-      return true;
+      return this.answerError(out, badUpstream("The Anthropic backend returned a response that is not valid JSON."));
     }
     readUsage(doc, doc.get(root, "usage"), this.usage, true);
     const w = new JsonWriter(out);
@@ -450,46 +448,27 @@ export class AnthropicJson extends ResponseHandler {
     if (id !== null && id.kind == Kind.Str) w.kRaw("id", doc, id); else w.kStr("id", "chatcmpl-gateway");
     w.kStr("object", "chat.completion").kInt("created", this.req.nowSeconds);
     if (model !== null && model.kind == Kind.Str) w.kRaw("model", doc, model); else w.kStr("model", this.req.upstreamModel);
-    w.key("choices").arr().obj().kInt("index", 0).key("message").obj().kStr("role", "assistant").key("content");
-    const cv = w.value();
+    const cw = new CompletionWriter(w);
+    cw.begin();
     const content = doc.get(root, "content");
-    // All text blocks concatenated (escaped contents of JSON strings concatenate safely).
-    let textBlocks = 0, toolBlocks = 0;
+    // All text blocks, then every tool_use block as a tool call.
     if (content !== null && content.kind == Kind.Arr) {
       for (let i = 0; i < content.length; i++) {
         const blk = content.items![i];
-        const t = doc.get(blk, "type");
-        if (doc.strIs(t, "text")) {
-          const text = doc.get(blk, "text");
-          if (text === null || text.kind != Kind.Str) continue;
-          if (textBlocks++ == 0) cv.byte(0x22);
-          cv.bytes(doc.src, text.start + 1, text.end - 1);
-        } else if (doc.strIs(t, "tool_use")) toolBlocks++;
+        if (!doc.strIs(doc.get(blk, "type"), "text")) continue;
+        const text = doc.get(blk, "text");
+        if (text !== null && text.kind == Kind.Str) cw.text(doc, text);
       }
     }
-    if (textBlocks > 0) cv.byte(0x22); else cv.str("null");
-    w.key("refusal").nul();
-    if (toolBlocks > 0) {
-      w.key("tool_calls").arr();
-      for (let i = 0; i < content!.length; i++) {
-        const blk = content!.items![i];
+    cw.endContent();
+    if (content !== null && content.kind == Kind.Arr) {
+      for (let i = 0; i < content.length; i++) {
+        const blk = content.items![i];
         if (!doc.strIs(doc.get(blk, "type"), "tool_use")) continue;
-        const input = doc.get(blk, "input"), id = doc.get(blk, "id"), name = doc.get(blk, "name");
-        w.obj().key("id");
-        if (id !== null && id.kind == Kind.Str) w.raw(doc, id); else w.str("toolu_missing_" + i.toString());
-        w.kStr("type", "function").key("function").obj().key("name");
-        if (name !== null && name.kind == Kind.Str) w.raw(doc, name); else w.str("");
-        w.key("arguments");
-        if (input !== null) w.strBytes(doc.src, input.start, input.end); else w.str("{}");
-        w.end().end();
+        cw.toolCall(doc, doc.get(blk, "id"), "toolu_missing_" + i.toString(), doc.get(blk, "name"), doc.get(blk, "input"));
       }
-      w.end();
     }
-    w.end(); // message
-    w.key("logprobs").nul().kStr("finish_reason", finishReason(doc, doc.get(root, "stop_reason"))).end().end();
-    w.key("usage");
-    writeUsage(w, this.usage);
-    w.end();
+    cw.end(finishReason(doc, doc.get(root, "stop_reason")), this.usage);
     return true;
   }
 }

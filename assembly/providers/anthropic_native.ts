@@ -4,7 +4,7 @@
 // §4, §4.8). Nothing is re-encoded on the direct path: JSON and SSE bodies pass through untouched.
 
 import { Edits, JNode, JsonDoc, Kind, parseJson } from "../json/json";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, ResponseHandler, UpstreamRequest } from "./provider";
@@ -118,9 +118,7 @@ class NativeMessagesJson extends ResponseHandler {
     const doc = parseJson(chunk);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      this.status = 502;
-      out.all(Uint8Array.wrap(new ApiError(502, "", "", "The backend returned a response that is not a JSON object.").anthropicBody()));
-      return true;
+      return this.answerError(out, badUpstream("The backend returned a response that is not a JSON object."), true);
     }
     readUsage(doc, doc.get(root, "usage"), this.usage, true);
     return false;

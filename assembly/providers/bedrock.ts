@@ -23,14 +23,14 @@
 
 import { JNode, JsonDoc, Kind, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { writeSse } from "../streams/sse";
 import { EventStreamMessage, EventStreamReader } from "../streams/eventstream";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeUsage } from "./openai_out";
+import { ChunkWriter, CompletionWriter } from "./openai_out";
 import { BEDROCK_RESPONSE_HEADERS, BedrockError, StreamException, bedrockModelPath, bedrockResponseId } from "./bedrock_common";
 import { embeddingsResponse, prepareEmbeddings } from "./bedrock_embed";
 
@@ -524,54 +524,32 @@ class ConverseJson extends ResponseHandler {
     const doc = parseJson(chunk);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      this.status = 502;
-      this.contentType = "application/json";
-      out.all(Uint8Array.wrap(new ApiError(502, "upstream_error", "bad_upstream_response", "The Bedrock backend returned a response that is not valid JSON.").body()));
-      return true;
+      return this.answerError(out, badUpstream("The Bedrock backend returned a response that is not valid JSON."));
     }
     readConverseUsage(doc, doc.get(root, "usage"), this.usage);
     const content = doc.get(doc.get(doc.get(root, "output"), "message"), "content");
     const w = new JsonWriter(out);
     w.obj().kStr("id", bedrockResponseId(this.req)).kStr("object", "chat.completion").kInt("created", this.req.nowSeconds)
       .kStr("model", this.req.upstreamModel);
-    w.key("choices").arr().obj().kInt("index", 0).key("message").obj().kStr("role", "assistant").key("content");
-    // All text blocks concatenated (the escaped contents of JSON strings concatenate safely).
-    const cv = w.value();
-    let texts = 0, tools = 0;
+    const cw = new CompletionWriter(w);
+    cw.begin();
+    // All text blocks, then every toolUse block as a tool call.
     if (content !== null && content.kind == Kind.Arr) {
       for (let i = 0; i < content.length; i++) {
-        const blk = content.items![i];
-        const text = doc.get(blk, "text");
-        if (text !== null && text.kind == Kind.Str) {
-          if (texts++ == 0) cv.byte(0x22);
-          cv.bytes(doc.src, text.start + 1, text.end - 1);
-        } else if (doc.get(blk, "toolUse") !== null) tools++;
+        const text = doc.get(content.items![i], "text");
+        if (text !== null && text.kind == Kind.Str) cw.text(doc, text);
         // reasoningContent, citationsContent…: no Chat Completions equivalent (§11.4).
       }
     }
-    if (texts > 0) cv.byte(0x22); else cv.str("null");
-    w.key("refusal").nul();
-    if (tools > 0) {
-      w.key("tool_calls").arr();
-      for (let i = 0; i < content!.length; i++) {
-        const tu = doc.get(content!.items![i], "toolUse");
+    cw.endContent();
+    if (content !== null && content.kind == Kind.Arr) {
+      for (let i = 0; i < content.length; i++) {
+        const tu = doc.get(content.items![i], "toolUse");
         if (tu === null || tu.kind != Kind.Obj) continue;
-        const id = doc.get(tu, "toolUseId"), name = doc.get(tu, "name"), input = doc.get(tu, "input");
-        w.obj().key("id");
-        if (id !== null && id.kind == Kind.Str) w.raw(doc, id); else w.str("tooluse_missing_" + i.toString());
-        w.kStr("type", "function").key("function").obj().key("name");
-        if (name !== null && name.kind == Kind.Str) w.raw(doc, name); else w.str("");
-        w.key("arguments");
-        if (input !== null) w.strBytes(doc.src, input.start, input.end); else w.str("{}");
-        w.end().end();
+        cw.toolCall(doc, doc.get(tu, "toolUseId"), "tooluse_missing_" + i.toString(), doc.get(tu, "name"), doc.get(tu, "input"));
       }
-      w.end();
     }
-    w.end(); // message
-    w.key("logprobs").nul().kStr("finish_reason", converseFinishReason(doc, doc.get(root, "stopReason"))).end().end();
-    w.key("usage");
-    writeUsage(w, this.usage);
-    w.end();
+    cw.end(converseFinishReason(doc, doc.get(root, "stopReason")), this.usage);
     this.contentType = "application/json";
     return true;
   }

@@ -17,7 +17,7 @@
 
 import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
@@ -651,30 +651,23 @@ class GeminiJson extends ResponseHandler {
   // Always JSON for the client, whatever label the provider put on its answer.
   constructor(private req: ClientRequest, private provider: string) { super(); this.wholeBody = true; this.rewrites = true; this.contentType = "application/json"; }
 
-  private fail(out: ByteBuilder, e: ApiError): bool {
-    this.status = e.status;
-    this.contentType = "application/json";
-    out.all(Uint8Array.wrap(e.body()));
-    return true;
-  }
-
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     if (!eos) return false;
     const doc = parseJson(chunk);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + this.provider + " backend returned a response that is not valid JSON."));
+      return this.answerError(out, badUpstream("The " + this.provider + " backend returned a response that is not valid JSON."));
     }
     // An error inside a 2xx answer: its own `code` gives the status (500 without one).
     const ge = googleError(doc, root, 200, this.provider);
-    if (ge !== null) return this.fail(out, ge);
+    if (ge !== null) return this.answerError(out, ge);
     readGeminiUsage(doc, doc.get(root, "usageMetadata"), this.usage);
     this.usage.final = this.usage.reported;
     const cands = doc.get(root, "candidates");
     if (cands === null || cands.kind != Kind.Arr || cands.length == 0) {
       const be = blockedError(doc, root, this.provider);
-      if (be !== null) return this.fail(out, be);
-      return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + this.provider + " backend returned no candidates."));
+      if (be !== null) return this.answerError(out, be);
+      return this.answerError(out, badUpstream("The " + this.provider + " backend returned no candidates."));
     }
     const rid = doc.get(root, "responseId");
     const hasRid = rid !== null && rid.kind == Kind.Str && rid.end - rid.start > 2;
@@ -811,7 +804,7 @@ export class GeminiStream extends ResponseHandler {
     const doc = parseJson(data);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      this.emitError(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + this.provider + " stream carried an event that is not a JSON object."));
+      this.emitError(out, badUpstream("The " + this.provider + " stream carried an event that is not a JSON object."));
       return;
     }
     const ge = googleError(doc, root, 500, this.provider);

@@ -6,7 +6,7 @@
 
 import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError } from "../errors";
+import { ApiError, badUpstream } from "../errors";
 import { Usage } from "../usage";
 import { ByteBuilder, bytesOf } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
@@ -144,8 +144,7 @@ export class MessagesFromChat extends ResponseHandler {
     const root = doc.root;
     const choice = root !== null ? firstChoice(doc, root) : null;
     if (root === null || root.kind != Kind.Obj || choice === null) {
-      this.status = 502;
-      out.all(Uint8Array.wrap(new ApiError(502, "", "", "The backend returned a response that is not a chat completion.").anthropicBody()));
+      this.answerError(out, badUpstream("The backend returned a response that is not a chat completion."), true);
       return;
     }
     const msg = doc.get(choice, "message");

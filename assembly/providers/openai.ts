@@ -3,7 +3,7 @@
 // responses pass through untouched unless we changed what the provider sends.
 
 import { Edits, JNode, JsonDoc, Kind, parseJson } from "../json/json";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { isUnreserved } from "../util/chars";
 import { Usage } from "../usage";
 import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
@@ -232,10 +232,7 @@ class OpenAIJson extends ResponseHandler {
     if (root === null || root.kind != Kind.Obj) {
       // A success the client could not parse either (truncated, not JSON): say so with 502
       // instead of forwarding it with the provider's 200.
-      this.status = 502;
-      this.contentType = "application/json";
-      out.all(Uint8Array.wrap(new ApiError(502, "upstream_error", "bad_upstream_response", "The backend returned a response that is not a JSON object.").body()));
-      return true;
+      return this.answerError(out, badUpstream("The backend returned a response that is not a JSON object."));
     }
     const u = usageNode(doc, root);
     if (u !== null) readOpenAIUsage(doc, u, this.usage);

@@ -1,6 +1,7 @@
 // Writers for the OpenAI response pieces that every translating provider emits.
 
 import { JsonWriter } from "../json/writer";
+import { JNode, JsonDoc, Kind } from "../json/json";
 import { ByteBuilder } from "../util/bytes";
 import { Usage } from "../usage";
 import { writeSse } from "../streams/sse";
@@ -54,5 +55,60 @@ export class ChunkWriter {
     writeChunkUsage(c, u);
     c.byte(0x7d);
     writeSse(out, "", c.buf, 0, c.len);
+  }
+}
+
+/**
+ * The `chat.completion` of a provider answer with one choice (Anthropic Messages, Bedrock
+ * Converse). The caller opens the object and writes id, object, created and model; then, in
+ * order: begin(), text() for each text block, endContent(), toolCall() for each tool call, and
+ * end(). Text blocks are JSON string literals of the provider's answer: their escaped contents
+ * concatenate safely into one content string.
+ */
+export class CompletionWriter {
+  private content: ByteBuilder;
+  private texts: i32 = 0;
+  private tools: i32 = 0;
+  constructor(private w: JsonWriter) { this.content = w.out; }
+
+  begin(): void {
+    this.w.key("choices").arr().obj().kInt("index", 0).key("message").obj().kStr("role", "assistant").key("content");
+    this.content = this.w.value();
+  }
+
+  /** Appends the contents of a JSON string node to the message content. */
+  text(doc: JsonDoc, s: JNode): void {
+    if (this.texts++ == 0) this.content.byte(0x22);
+    this.content.bytes(doc.src, s.start + 1, s.end - 1);
+  }
+
+  /** Closes content (null when no text) and writes refusal null. */
+  endContent(): void {
+    if (this.texts > 0) this.content.byte(0x22); else this.content.str("null");
+    this.w.key("refusal").nul();
+  }
+
+  /** One function tool call: its id (or `fallbackId`), name and arguments (the input object as a JSON string). */
+  toolCall(doc: JsonDoc, id: JNode | null, fallbackId: string, name: JNode | null, input: JNode | null): void {
+    const w = this.w;
+    if (this.tools++ == 0) w.key("tool_calls").arr();
+    w.obj().key("id");
+    if (id !== null && id.kind == Kind.Str) w.raw(doc, id); else w.str(fallbackId);
+    w.kStr("type", "function").key("function").obj().key("name");
+    if (name !== null && name.kind == Kind.Str) w.raw(doc, name); else w.str("");
+    w.key("arguments");
+    if (input !== null) w.strBytes(doc.src, input.start, input.end); else w.str("{}");
+    w.end().end();
+  }
+
+  /** Closes the message, the choice (finish_reason) and the object (usage). */
+  end(finishReason: string, usage: Usage): void {
+    const w = this.w;
+    if (this.tools > 0) w.end();
+    w.end(); // message
+    w.key("logprobs").nul().kStr("finish_reason", finishReason).end().end();
+    w.key("usage");
+    writeUsage(w, usage);
+    w.end();
   }
 }
