@@ -15,7 +15,6 @@ import { ROOT, buildTestFilter } from "../sdk/build-probe.ts";
 
 const GATEWAY = join(ROOT, "build", "ai-gateway.wasm");
 const GATEWAY_DEBUG = join(ROOT, "build", "ai-gateway.debug.wasm");
-const GATEWAY_ENTRY = join(ROOT, "assembly", "index.ts");
 
 // ---- the built modules ----
 
@@ -25,12 +24,8 @@ function ensureGatewayBuilt(): void {
   }
 }
 
-// The gateway entry is written by another part of the project; until it exists there is nothing
-// to build, and the test says so instead of passing.
-const noGateway = existsSync(GATEWAY_ENTRY) ? false : "assembly/index.ts does not exist yet";
-
 for (const file of [GATEWAY, GATEWAY_DEBUG]) {
-  test(`${file.slice(ROOT.length + 1)} conforms to Envoy's ABI 0.2.1 surface`, { skip: noGateway }, () => {
+  test(`${file.slice(ROOT.length + 1)} conforms to Envoy's ABI 0.2.1 surface`, () => {
     ensureGatewayBuilt();
     assert.deepEqual(checkModule(readFileSync(file)), []);
   });

@@ -75,7 +75,10 @@ async function streamWithHelper(cl: OpenAI, request: any) {
 }
 
 const callsOf = (m: OpenAI.Chat.ChatCompletionMessage) =>
-  (m.tool_calls ?? []).map((t) => (t.type === "function" ? [t.id, t.function.name, JSON.parse(t.function.arguments)] : t));
+  (m.tool_calls ?? []).map((t): [string, string, unknown] => {
+    if (t.type !== "function") throw new Error(`unexpected ${t.type} tool call`);
+    return [t.id, t.function.name, JSON.parse(t.function.arguments)];
+  });
 
 /** The floats an embedding decodes to, rounded to float32 (what base64 carries). */
 const f32 = (xs: number[]) => xs.map((x) => Math.fround(x));
@@ -210,7 +213,7 @@ for (const id of ["gemini/stream-error-midstream", "gemini/stream-truncated"]) {
     const { c, client } = await setUp(id);
     const seen: string[] = [];
     const err = await (async () => {
-      const stream = await client.chat.completions.create({ ...c.request, stream: true });
+      const stream = await client.chat.completions.create({ ...c.request, stream: true } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
       for await (const chunk of stream) seen.push(chunk.choices[0]?.delta?.content ?? "");
     })().then(() => assert.fail("expected the stream to throw"), (x: unknown) => x);
     assert.ok(err instanceof OpenAI.APIError, `got ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`);

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { loadFixtures, fixtureBytes } from "./provider.ts";
 import { assertChatCompletion, assertChatCompletionChunk, assertErrorResponse } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
+import { nonEmpty } from "../providers/fixture-case.ts";
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "openai");
 const fixtures = loadFixtures(dir);
@@ -44,7 +45,7 @@ for (const [name, fx] of fixtures) {
 // "choices":[] and the usage (providers.md §1.6). The `.as-without-include-usage.sse` twin is what
 // OpenAI sends for the same completion when the client did not ask: the same chunks, no usage key,
 // no usage chunk. The gateway must turn the first into the second.
-for (const file of readdirSync(dir).filter((f) => f.endsWith(".sse") && !f.includes(".as-without-include-usage."))) {
+for (const file of nonEmpty(readdirSync(dir).filter((f) => f.endsWith(".sse") && !f.includes(".as-without-include-usage.")), `recorded .sse streams in ${dir}`)) {
   test(`${file}: include_usage shape, and its without-usage twin is the same stream minus usage`, () => {
     const withUsage = parseOpenAISse(readFileSync(join(dir, file), "utf8"));
     const last = withUsage.chunks.at(-1);

@@ -194,19 +194,30 @@ export function loadCase(dir: string): ProviderCase {
   return c;
 }
 
-/** Every case, sorted by id. */
+/**
+ * A table-driven suite over fixture files must not pass by running nothing: a list that came out
+ * empty (a renamed directory, a filter that matches no file) is an error, not zero tests.
+ */
+export function nonEmpty<T>(list: T[], what: string): T[] {
+  if (list.length === 0) throw new Error(`no ${what}: a fixture suite that loads zero cases tests nothing`);
+  return list;
+}
+
+/** Every case, sorted by id. Every provider directory holds at least one. */
 export function loadCases(root = PROVIDER_FIXTURES): ProviderCase[] {
   const out: ProviderCase[] = [];
   for (const provider of readdirSync(root).sort()) {
     const pdir = join(root, provider);
     if (provider === "configs" || provider.startsWith("_") || !statSync(pdir).isDirectory()) continue;
+    const before = out.length;
     for (const name of readdirSync(pdir).sort()) {
       const dir = join(pdir, name);
       if (name.startsWith("_") || !statSync(dir).isDirectory()) continue;
       out.push(loadCase(dir));
     }
+    nonEmpty(out.slice(before), `fixture cases in ${relative(ROOT, pdir)}`);
   }
-  return out;
+  return nonEmpty(out, `fixture cases under ${relative(ROOT, root)}`);
 }
 
 // ---------------------------------------------------------------------------------------------

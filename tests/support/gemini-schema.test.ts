@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadProtos, geminiErrors, geminiRequestMessage, jsonNameOf } from "./gemini-schema.ts";
-import { PROVIDER_FIXTURES, loadCase } from "../providers/fixture-case.ts";
+import { PROVIDER_FIXTURES, loadCase, nonEmpty } from "../providers/fixture-case.ts";
 
 test("the protos parse completely: every field type resolves, the messages the gateway uses are there", () => {
   const reg = loadProtos();
@@ -139,7 +139,7 @@ function withoutVertexExtras(v: any): any {
   return c;
 }
 
-const geminiCases = ["gemini", "vertex-gemini"].flatMap((p) => readdirSync(join(PROVIDER_FIXTURES, p)).filter((n) => !n.startsWith("_")).map((n) => join(PROVIDER_FIXTURES, p, n)));
+const geminiCases = nonEmpty(["gemini", "vertex-gemini"].flatMap((p) => readdirSync(join(PROVIDER_FIXTURES, p)).filter((n) => !n.startsWith("_")).map((n) => join(PROVIDER_FIXTURES, p, n))), "gemini / vertex-gemini fixtures");
 
 test(`every Gemini answer replayed by the ${geminiCases.length} gemini / vertex-gemini fixtures is valid proto3 JSON (or a google.rpc.Status)`, () => {
   let checked = 0;
