@@ -28,7 +28,7 @@ export class ApiError {
 
   /**
    * The same error in the Anthropic Messages API envelope (`{"type":"error","error":{type,
-   * message}}`, providers.md §4.7), for clients of /v1/messages: the type follows the status.
+   * message}}`, sources: Anthropic errors), for clients of /v1/messages: the type follows the status.
    */
   anthropicBody(): ArrayBuffer {
     const b = new ByteBuilder(64 + this.message.length);

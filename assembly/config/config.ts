@@ -73,7 +73,7 @@ export class Backend {
   location: string = "";
 }
 
-/** Known OpenAI-compatible vendors (providers.md §9): defaults any backend field can override. */
+/** Known OpenAI-compatible vendors (sources: OpenAI-compatible vendors): defaults any backend field can override. */
 class Preset {
   constructor(public name: string, public host: string, public basePath: string, public normalize: bool,
               public toolChoiceAny: bool = false, public toolCallId9: bool = false, public renames: string[] = [],

@@ -1,8 +1,6 @@
-// Backend fields and defaults of the Google schemas (names fixed in the lead's names.md):
-//   gemini            Gemini Developer API, host generativelanguage.googleapis.com, base path /v1beta
-//   vertex-gemini     Gemini on Vertex AI         } host <location>-aiplatform.googleapis.com
-//   vertex-anthropic  Claude on Vertex AI         } (aiplatform.googleapis.com for global), base /v1
-// `project` and `location` are Vertex-only: they become URL path segments (providers.md §7, §4.8).
+// Vertex AI backend fields (the schemas with FIELD_VERTEX in providers/table.ts): `project` and
+// `location` become URL path segments, and the location picks the default host (sources: Vertex AI REST reference;
+// Claude on Bedrock and Vertex AI). The other Google defaults (Gemini's host, base paths) are columns of the provider table.
 
 import { JNode, Kind } from "../json/json";
 import { FieldChecker } from "./auth";
@@ -11,7 +9,7 @@ import { ProviderRow, FIELD_VERTEX, schemasWith } from "../providers/table";
 /** Default Vertex AI host of a location: global, a multi-region (us, eu) or a region. */
 export function vertexHost(location: string): string {
   if (location == "global") return "aiplatform.googleapis.com";
-  // Multi-region endpoints have their own host (providers.md §4.8, §7).
+  // Multi-region endpoints have their own host (sources: Claude on Bedrock and Vertex AI; Vertex AI REST reference).
   if (location == "us" || location == "eu") return "aiplatform." + location + ".rep.googleapis.com";
   return location + "-aiplatform.googleapis.com";
 }

@@ -25,7 +25,7 @@ export interface TokenWaiter {
   tokenFailed(message: string): void;
 }
 
-/** Header pairs in the proxy-wasm wire format (§1.6): count, sizes, then NUL-terminated bytes. */
+/** Header pairs in the proxy-wasm wire format (sources: proxy-wasm C++ host: header pairs): count, sizes, then NUL-terminated bytes. */
 function serializePairs(pairs: string[]): ArrayBuffer {
   const n = pairs.length >> 1;
   let size = 4 + 8 * n;
@@ -92,7 +92,7 @@ export class BackendCredentials {
     const secs = this.backend.auth.badKeySeconds;
     if (ring === null || secs <= 0) return;
     ring.markBad(i, now + secs);
-    // Read-modify-write with CAS so concurrent workers do not drop each other's penalties (§5.7).
+    // Read-modify-write with CAS so concurrent workers do not drop each other's penalties (sources: proxy-wasm C++ host: shared data).
     for (let attempt = 0; attempt < 4; attempt++) {
       const sd = get_shared_data(this.sharedKey + ".bad");
       let cas: u32 = 0;
@@ -224,7 +224,7 @@ export class BackendCredentials {
     this.waiters = [];
     for (let i = 0; i < waiters.length; i++) {
       const w = waiters[i];
-      // A waiter whose stream is gone is refused by the host (BAD_ARGUMENT, §4.3): skip it.
+      // A waiter whose stream is gone is refused by the host (BAD_ARGUMENT, sources: proxy-wasm C++ host: filter status): skip it.
       if (imports.proxy_set_effective_context(w.waiterId()) == WasmResultValues.Ok) w.tokenReady(token);
     }
   }

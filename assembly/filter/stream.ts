@@ -52,7 +52,7 @@ export class GatewayStream extends Context implements TokenWaiter {
   private handler: ResponseHandler | null = null;
   private meter: Meter | null = null;
 
-  /** Status of a local reply we sent; its response callbacks then pass straight through (§3.7). */
+  /** Status of a local reply we sent; its response callbacks then pass straight through (sources: Envoy wasm context). */
   private localStatus: i32 = 0;
   /** Upstream's status. */
   private status: i32 = 0;
@@ -106,7 +106,7 @@ export class GatewayStream extends Context implements TokenWaiter {
       else this.reply(200, m.body!.toArrayBuffer(), "ai_gateway_models");
       return FilterHeadersStatusValues.StopIteration;
     }
-    // Hold the headers until the body decided the backend (needs allow_on_headers_stop_iteration, §3.2).
+    // Hold the headers until the body decided the backend (needs allow_on_headers_stop_iteration, sources: proxy-wasm C++ host: filter status).
     return FilterHeadersStatusValues.StopIteration;
   }
 
@@ -152,7 +152,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     this.keyIndex = auth.keyIndex;
     const h = stream_context.headers.request;
     for (let i = 0; i + 1 < auth.headers.length; i += 2) h.replace(auth.headers[i], auth.headers[i + 1]);
-    // The cluster header changed: make Envoy pick the route again (§3.9, §3.12).
+    // The cluster header changed: make Envoy pick the route again (sources: Envoy wasm context; Envoy wasm foreign functions).
     clear_route_cache();
     if (auth.refreshToken) this.gw.fetchToken(creds); // refresh ahead of expiry, not waiting
     if (auth.waitForToken) {
@@ -288,7 +288,7 @@ export class GatewayStream extends Context implements TokenWaiter {
       return FilterHeadersStatusValues.StopIteration;
     }
     // A whole-body translation may change status, type and length: hold the headers until the
-    // body is done (allow_on_headers_stop_iteration keeps them writable, §3.2/§3.4).
+    // body is done (allow_on_headers_stop_iteration keeps them writable, sources: proxy-wasm C++ host: filter status; Envoy wasm context).
     if (handler.wholeBody) return FilterHeadersStatusValues.StopIteration;
     if (handler.rewrites) h.remove("content-length");
     this.applyOverrides(handler);
@@ -384,7 +384,7 @@ export class GatewayStream extends Context implements TokenWaiter {
       commitLocal(this.gw.limiter, this.admit, usage, nowSeconds());
       const global = this.gw.global;
       const bytes = globalDebit(global, this.admit, this.id, req, usage);
-      // Owned by the root context, so the debit outlives this stream (§4.4).
+      // Owned by the root context, so the debit outlives this stream (sources: Envoy wasm context).
       if (bytes !== null) this.gw.grpcCall(global!.cfg.rlsCluster, RLS_SERVICE, RLS_METHOD, [], changetype<ArrayBuffer>(bytes.buffer),
         global!.cfg.timeoutMs * 10, this.gw, onDebitAnswer);
     }

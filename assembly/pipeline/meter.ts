@@ -122,7 +122,7 @@ export class Meter {
     const req = this.req;
     if (head !== null) {
       out.str("data: "); out.all(head);
-      // With include_usage every chunk before the usage chunk carries "usage": null (§1.6).
+      // With include_usage every chunk before the usage chunk carries "usage": null (sources: OpenAI Chat Completions: streaming).
       out.str(req.clientWantsUsage() ? "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}],\"usage\":null}\n\n"
         : "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}]}\n\n");
       if (req.clientWantsUsage()) {

@@ -1,5 +1,5 @@
-// Anthropic Messages API behind the OpenAI Chat Completions API (reference providers.md §4,
-// §10, §11, §12). Requests are rebuilt as Messages bodies, copying the client's string
+// Anthropic Messages API behind the OpenAI Chat Completions API (sources: Anthropic Messages API;
+// Anthropic Messages API; Anthropic streaming). Requests are rebuilt as Messages bodies, copying the client's string
 // literals verbatim; responses and SSE streams are rebuilt as chat.completion(.chunk) objects
 // incrementally. Parameters Anthropic cannot honour are refused with a 400 rather than dropped.
 
@@ -29,7 +29,7 @@ function thinkingBudget(effort: string): i64 {
 
 /**
  * Where the Messages API is served. The body is the same Messages body everywhere; the cloud
- * platforms move the model into the URL and `anthropic_version` into the body (providers.md §4.8).
+ * platforms move the model into the URL and `anthropic_version` into the body (sources: Claude on Bedrock and Vertex AI).
  */
 export const enum AnthropicDialect { Direct = 0, Bedrock = 1, Vertex = 2 }
 
@@ -143,7 +143,7 @@ export function bodyVersion(d: AnthropicDialect, configured: string): string {
 function anthropicCloudPath(d: AnthropicDialect, req: ClientRequest): string {
   if (d == AnthropicDialect.Bedrock) return bedrockModelPath(req, req.stream ? "invoke-with-response-stream" : "invoke");
   if (d == AnthropicDialect.Vertex) {
-    // .../publishers/anthropic/models/{model}:rawPredict, :streamRawPredict for SSE (§4.8); "" = unusable model name.
+    // .../publishers/anthropic/models/{model}:rawPredict, :streamRawPredict for SSE (sources: Claude on Bedrock and Vertex AI); "" = unusable model name.
     const model = req.upstreamModel;
     if (!modelSegmentOk(model)) return "";
     return googleModelPath(req.backend, true, "anthropic", model) + (req.stream ? ":streamRawPredict" : ":rawPredict");
@@ -174,7 +174,7 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
     if (e !== null) return e;
   }
   if (jsonObject) {
-    // No native JSON mode: the instruction is the documented way (providers.md §10.5).
+    // No native JSON mode: the instruction is the documented way (sources: Anthropic Messages API).
     if (!systemOpen) { w.key("system").arr(); systemOpen = true; }
     w.obj().kStr("type", "text").kStr("text", "Respond only with a single valid JSON object, with no text before or after it.").end();
   }
@@ -205,7 +205,7 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
       continue;
     }
     if (toolOpen && doc.strIs(role, "user")) {
-      // Tool results and the user text that follows them form one user turn (§10.1).
+      // Tool results and the user text that follows them form one user turn (sources: Anthropic Messages API).
       const c = doc.get(m, "content");
       if (c !== null && c.kind == Kind.Str) { if (c.end - c.start > 2) w.obj().kStr("type", "text").kRaw("text", doc, c).end(); }
       else if (c !== null && c.kind == Kind.Arr) {
@@ -401,7 +401,7 @@ function writeTools(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
   return null;
 }
 
-/** Anthropic stop_reason → OpenAI finish_reason (§11.1; unknown values → stop). */
+/** Anthropic stop_reason → OpenAI finish_reason (sources: Anthropic Messages API; unknown values → stop). */
 export function finishReason(doc: JsonDoc, n: JNode | null): string {
   if (doc.strIs(n, "max_tokens") || doc.strIs(n, "model_context_window_exceeded")) return "length";
   if (doc.strIs(n, "tool_use")) return "tool_calls";
@@ -409,7 +409,7 @@ export function finishReason(doc: JsonDoc, n: JNode | null): string {
   return "stop";
 }
 
-/** Anthropic usage → Usage, OpenAI semantics (§4.5, §11.2): prompt includes cache reads and writes. */
+/** Anthropic usage → Usage, OpenAI semantics (sources: Anthropic Messages API): prompt includes cache reads and writes. */
 export function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwriteInput: bool): void {
   if (u === null || u.kind != Kind.Obj) return;
   usage.reported = true;
@@ -522,7 +522,7 @@ export abstract class AnthropicEventSink extends ResponseHandler {
   abstract onEnd(out: ByteBuilder): void;
 }
 
-/** Anthropic SSE → chat.completion.chunk SSE, event by event (§12 state machine). */
+/** Anthropic SSE → chat.completion.chunk SSE, event by event (sources: Anthropic streaming state machine). */
 export class AnthropicStream extends AnthropicEventSink {
   private reader: SseReader = new SseReader();
   private chunks: ChunkWriter = new ChunkWriter();

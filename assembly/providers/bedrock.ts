@@ -1,5 +1,5 @@
 // AWS Bedrock Converse / ConverseStream behind the OpenAI Chat Completions API (reference
-// providers.md §5, §10, §11, §12). Requests are rebuilt as Converse bodies (camelCase, content
+// sources: Bedrock Converse; Bedrock ConverseStream). Requests are rebuilt as Converse bodies (camelCase, content
 // blocks, strict user/assistant alternation), copying the client's string literals verbatim.
 // Responses are rebuilt as chat.completion; ConverseStream's binary eventstream is decoded as it
 // flows (streams/eventstream.ts: both CRCs, frames split anywhere) into chat.completion.chunk SSE.
@@ -9,15 +9,15 @@
 // Choices documented here because the reference leaves them open:
 //  - tool_choice "none": Converse has no "none"; the tools are left out of the request entirely
 //    (a conversation that already holds toolUse/toolResult blocks may then be refused by some
-//    models — providers.md §10.5 marks that UNCONFIRMED).
+//    models — not confirmed by Bedrock's documentation).
 //  - response_format json_schema → outputConfig.textFormat (native structured output in the
-//    service model, §5.2; the schema travels as a JSON string). json_object has no native mode:
-//    an instruction is added to the system blocks (§10.5).
+//    service model, sources: Bedrock Converse; the schema travels as a JSON string). json_object has no native mode:
+//    an instruction is added to the system blocks (sources: Bedrock Converse).
 //  - reasoning_effort → outputConfig.effort (low…max; "minimal" → "low", "none" → omitted).
 //  - A content part carrying OpenAI's `prompt_cache_breakpoint` is followed by a Converse
-//    `cachePoint` block (system and message content; §1.3 / §5.2).
+//    `cachePoint` block (system and message content; sources: OpenAI Chat Completions: request; Bedrock Converse).
 //  - stopReason without an OpenAI equivalent (malformed_model_output, malformed_tool_use, and
-//    unknown values) → "stop" (§11.1 policy).
+//    unknown values) → "stop" (sources: Bedrock Converse policy).
 //  - Bedrock requires conversations to start with a user turn; a conversation that starts with an
 //    assistant message is sent as is and Bedrock's ValidationException reaches the client.
 
@@ -139,7 +139,7 @@ function writeSystem(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null 
 
 /**
  * Open message of the role being written. Consecutive OpenAI messages that map to the same
- * Converse role become one message (Bedrock requires strict user/assistant alternation, §5.2):
+ * Converse role become one message (Bedrock requires strict user/assistant alternation, sources: Bedrock Converse):
  * a message is opened lazily before its first block, so messages that produce no block vanish.
  */
 class Turns {
@@ -289,7 +289,7 @@ function documentFormat(mime: string): string {
 /**
  * A data URL → image block (png/jpeg/gif/webp) or document block (pdf, csv, …) with base64 bytes.
  * http(s) URLs are refused: Converse takes only bytes or s3:// sources, and fetching the URL would
- * need an asynchronous call from the filter (§10.2).
+ * need an asynchronous call from the filter (sources: Bedrock Converse).
  */
 function writeMedia(doc: JsonDoc, urlNode: JNode, t: Turns, path: string, index: i32): ApiError | null {
   const url = doc.strSpan(urlNode);
@@ -444,7 +444,7 @@ function writeOutputConfig(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError |
       if (schema === null || schema.kind != Kind.Obj) return badRequest("invalid_value", "response_format.json_schema.schema must be an object.", "response_format");
       w.key("outputConfig").obj(); open = true;
       w.key("textFormat").obj().kStr("type", "json_schema").key("structure").obj().key("jsonSchema").obj();
-      // JsonSchemaDefinition.schema is a string holding the JSON Schema (§5.2), sent compact.
+      // JsonSchemaDefinition.schema is a string holding the JSON Schema (sources: Bedrock Converse), sent compact.
       const min = new ByteBuilder(schema.end - schema.start);
       appendMinified(min, doc.src, schema.start, schema.end);
       w.key("schema").strBytes(min.buf, 0, min.len);
@@ -493,7 +493,7 @@ function appendMinified(out: ByteBuilder, src: Uint8Array, start: i32, end: i32)
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-/** Bedrock stopReason → OpenAI finish_reason (§11.1). */
+/** Bedrock stopReason → OpenAI finish_reason (sources: Bedrock Converse). */
 export function converseFinishReason(doc: JsonDoc, n: JNode | null): string {
   if (doc.strIs(n, "tool_use")) return "tool_calls";
   if (doc.strIs(n, "max_tokens") || doc.strIs(n, "model_context_window_exceeded")) return "length";
@@ -501,7 +501,7 @@ export function converseFinishReason(doc: JsonDoc, n: JNode | null): string {
   return "stop";
 }
 
-/** Converse TokenUsage → Usage with OpenAI semantics (§11.2): prompt includes cache reads and writes. */
+/** Converse TokenUsage → Usage with OpenAI semantics (sources: Bedrock Converse): prompt includes cache reads and writes. */
 export function readConverseUsage(doc: JsonDoc, u: JNode | null, usage: Usage): void {
   if (u === null || u.kind != Kind.Obj) return;
   const cr = doc.int(doc.get(u, "cacheReadInputTokens"));
@@ -538,7 +538,7 @@ class ConverseJson extends ResponseHandler {
       for (let i = 0; i < content.length; i++) {
         const text = doc.get(content.items![i], "text");
         if (text !== null && text.kind == Kind.Str) cw.text(doc, text);
-        // reasoningContent, citationsContent…: no Chat Completions equivalent (§11.4).
+        // reasoningContent, citationsContent…: no Chat Completions equivalent (sources: Bedrock Converse).
       }
     }
     cw.endContent();
@@ -556,7 +556,7 @@ class ConverseJson extends ResponseHandler {
 }
 
 /**
- * ConverseStream eventstream → chat.completion.chunk SSE, frame by frame (§12):
+ * ConverseStream eventstream → chat.completion.chunk SSE, frame by frame (sources: Bedrock ConverseStream):
  * messageStart → role chunk; contentBlockStart.toolUse → tool-call header (gateway index k per
  * contentBlockIndex); contentBlockDelta text / toolUse.input → content / arguments fragments;
  * messageStop → finish chunk; metadata (after messageStop) → usage, usage chunk if asked, [DONE].
@@ -669,7 +669,7 @@ class ConverseStream extends ResponseHandler {
       const d = doc.get(root, "delta");
       const text = doc.get(d, "text");
       if (text !== null && text.kind == Kind.Str) {
-        // A text delta may come without contentBlockStart (§5.5): blocks open lazily.
+        // A text delta may come without contentBlockStart (sources: Bedrock ConverseStream): blocks open lazily.
         if (text.end - text.start <= 2) return;
         this.role(out);
         delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);

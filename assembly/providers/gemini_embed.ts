@@ -1,4 +1,4 @@
-// OpenAI embeddings (providers.md §2) on Google backends:
+// OpenAI embeddings (sources: OpenAI Embeddings) on Google backends:
 //   gemini         one string → `{model}:embedContent`, an array → `{model}:batchEmbedContents`
 //                  (EmbedContentRequest / BatchEmbedContentsRequest, `outputDimensionality`);
 //   vertex-gemini  `{model}:predict` with `instances[{content}]`, `parameters.outputDimensionality`;

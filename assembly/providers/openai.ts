@@ -15,7 +15,7 @@ const TRUE_BYTES = bytesOf("true");
 
 /**
  * OpenAI, the OpenAI-compatible family (base_path per vendor), and Azure OpenAI, whose only
- * differences on the wire are the deployment-scoped URL and the api-version query (§3).
+ * differences on the wire are the deployment-scoped URL and the api-version query (sources: Azure OpenAI REST reference).
  */
 export class OpenAIProvider extends Provider {
   constructor(private azure: bool = false) { super(); }
@@ -31,7 +31,7 @@ export class OpenAIProvider extends Provider {
       out.path = backend.basePath + "/deployments/" + deployment + op + "?api-version=" + backend.apiVersion;
     } else out.path = backend.basePath + op;
 
-    // Vendor differences first (providers.md §9): fields this provider rejects or names otherwise.
+    // Vendor differences first (sources: OpenAI-compatible vendors): fields this provider rejects or names otherwise.
     const dropped = new Set<string>();
     if (backend.streamUsage == StreamUsage.Never) {
       // A provider that rejects stream_options (Mistral: 422 extra_forbidden) must not get the
@@ -154,7 +154,7 @@ function startsWithAt(d: Uint8Array, at: i32, lit: Uint8Array): bool {
 
 const FINISH_OK: string[] = ["stop", "length", "tool_calls", "content_filter", "function_call"];
 
-/** Vendor finish_reason values → the five OpenAI accepts (§9, §11.1); unknown → "stop". */
+/** Vendor finish_reason values → the five OpenAI accepts (sources: OpenAI-compatible vendors; docs/design.md); unknown → "stop". */
 function normalFinish(v: string): string {
   if (FINISH_OK.includes(v)) return v;
   if (v == "model_length" || v == "max_tokens") return "length";

@@ -6,7 +6,7 @@ import { ByteBuilder } from "../util/bytes";
 import { Usage } from "../usage";
 import { writeSse } from "../streams/sse";
 
-/** CompletionUsage: prompt includes cached, completion includes reasoning (providers.md §1.5). */
+/** CompletionUsage: prompt includes cached, completion includes reasoning (sources: OpenAI Chat Completions: response). */
 export function writeChunkUsage(b: ByteBuilder, u: Usage): void {
   b.str("{\"prompt_tokens\":"); b.int(u.input);
   b.str(",\"completion_tokens\":"); b.int(u.output);
@@ -41,7 +41,7 @@ export class ChunkWriter {
     c.bytes(delta.buf, 0, delta.len);
     c.str(",\"logprobs\":null,\"finish_reason\":");
     if (finish.length) c.jsonString(finish); else c.str("null");
-    // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (§1.6).
+    // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (sources: OpenAI Chat Completions: streaming).
     c.str(wantUsage ? "}],\"usage\":null}" : "}]}");
     writeSse(out, "", c.buf, 0, c.len);
   }

@@ -1,5 +1,5 @@
 // ABI conformance: the built gateway (release and debug) and the SDK probe must link against
-// Envoy's host surface (reference §1). The negative cases prove checkModule catches each way a
+// Envoy's host surface (sources: proxy-wasm ABI v0.2.1). The negative cases prove checkModule catches each way a
 // module fails to load in Envoy, using hand-written WAT modules that differ from a passing one in
 // exactly one place.
 

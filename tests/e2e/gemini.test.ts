@@ -115,7 +115,7 @@ test("Gemini streaming with include_usage: the final completion carries usage wi
   assert.equal(final.choices[0].message.content, "Revenue grew 12% in Q3. Costs were flat.", "thought parts are not content");
   const u = final.usage!;
   assert.deepEqual([u.prompt_tokens, u.completion_tokens, u.total_tokens, u.prompt_tokens_details?.cached_tokens, u.completion_tokens_details?.reasoning_tokens],
-    [2100, 131, 2231, 2048, 120], "completion = candidates 11 + thoughts 120 (providers.md §11.2)");
+    [2100, 131, 2231, 2048, 120], "completion = candidates 11 + thoughts 120 (sources: Gemini API)");
 });
 
 test("Gemini tools: function calls come back with ids (made up, or Gemini's), and the SDK's own message object sent back reaches Gemini as functionCall/functionResponse parts", async () => {

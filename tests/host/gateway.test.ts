@@ -1,5 +1,5 @@
-// The gateway end to end over real sockets: failure policies (§5.6), routing incl. cluster_header and
-// route-cache clearing (§3.9), upstream streaming, Envoy's local replies, worker assignment.
+// The gateway end to end over real sockets: failure policies (sources: Envoy Wasm filter configuration), routing incl. cluster_header and
+// route-cache clearing (sources: Envoy wasm context), upstream streaming, Envoy's local replies, worker assignment.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// Process- and gateway-wide state: shared data (§5.7), shared queues (§5.7), metrics (§6), ticks (§5.3).
+// Process- and gateway-wide state: shared data (sources: proxy-wasm C++ host: shared data), shared queues (sources: proxy-wasm C++ host: shared data), metrics (sources: Envoy wasm stats), ticks (sources: proxy-wasm C++ host: filter status).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -30,7 +30,7 @@ test("json_name: GenerationConfig.responseJsonSchema is response_json_schema_ord
   assert.deepEqual(geminiErrors("GenerationConfig", { responseJsonSchema: { type: "object", properties: {} } }), []);
 });
 
-// The reference's GenerateContentRequest (providers.md §6.2), with real base64 for the blobs.
+// The reference's GenerateContentRequest (sources: Gemini API), with real base64 for the blobs.
 const VALID = {
   systemInstruction: { parts: [{ text: "You are terse." }] },
   contents: [
@@ -49,7 +49,7 @@ const VALID = {
   cachedContent: "cachedContents/abc",
 };
 
-test("a full GenerateContentRequest (providers.md §6.2) is valid, also with proto field names and nulls", () => {
+test("a full GenerateContentRequest (sources: Gemini API) is valid, also with proto field names and nulls", () => {
   assert.deepEqual(geminiErrors("GenerateContentRequest", VALID), []);
   assert.deepEqual(geminiErrors("GenerateContentRequest", {
     system_instruction: { parts: [{ text: "x" }] }, contents: [{ role: "user", parts: [{ text: "hi", file_data: null }] }],
@@ -131,7 +131,7 @@ function responseMessage(path: string): string | undefined {
 
 /**
  * Vertex answers carry a few fields the Developer API protos lack (createTime; usageMetadata
- * trafficType; §7): they are removed before validating Vertex answers against these protos.
+ * trafficType; sources: Vertex AI REST reference): they are removed before validating Vertex answers against these protos.
  */
 function withoutVertexExtras(v: any): any {
   const c = JSON.parse(JSON.stringify(v));

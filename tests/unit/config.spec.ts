@@ -241,7 +241,7 @@ describe("parseConfig builds typed configuration", () => {
 });
 
 describe("auth shorthand types", () => {
-  it("{\"type\": \"x-api-key\"} is a header credential named x-api-key (DESIGN.md's spelling)", () => {
+  it("{\"type\": \"x-api-key\"} is a header credential named x-api-key (the shorthand spelling)", () => {
     const cfg = '{"backends":[{"name":"c","schema":"anthropic","cluster":"anthropic","host":"api.anthropic.com","auth":{"type":"x-api-key","key":"sk-ant"}}],"models":[{"match":"claude-*","backend":"c"}]}';
     const res = parseConfigString(cfg, env());
     expect(res.error).toBe("");

@@ -1,5 +1,5 @@
-// The Anthropic Messages API as the client's format: the error envelope (providers.md §4.7), the
-// native request edits per dialect (§4.8: Bedrock and Vertex are not reachable from a
+// The Anthropic Messages API as the client's format: the error envelope (sources: Anthropic errors), the
+// native request edits per dialect (sources: Claude on Bedrock and Vertex AI: Bedrock and Vertex are not reachable from a
 // configuration on this branch, so they are pinned here), the MessagesEvents sink that other
 // framings (Bedrock's eventstream) feed event by event, and the translated path's refusals of
 // malformed bodies (every one an error value, never a trap).
