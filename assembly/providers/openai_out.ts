@@ -32,14 +32,19 @@ export class ChunkWriter {
   prefix: ByteBuilder = new ByteBuilder(128);
   private chunk: ByteBuilder = new ByteBuilder(512);
 
-  /** One chunk: choice `index`, `delta` (raw JSON), finish_reason `finish` ("" = null). */
-  choice(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, wantUsage: bool): void {
+  /**
+   * One chunk: choice `index`, `delta` (raw JSON), finish_reason `finish` ("" = null), and the
+   * choice's `logprobs` object (raw JSON) when the provider gave some.
+   */
+  choice(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, wantUsage: bool, logprobs: ByteBuilder | null = null): void {
     const c = this.chunk;
     c.reset();
     c.bytes(this.prefix.buf, 0, this.prefix.len);
     c.str("\"choices\":[{\"index\":"); c.int(index); c.str(",\"delta\":");
     c.bytes(delta.buf, 0, delta.len);
-    c.str(",\"logprobs\":null,\"finish_reason\":");
+    c.str(",\"logprobs\":");
+    if (logprobs !== null && logprobs.len > 0) c.bytes(logprobs.buf, 0, logprobs.len); else c.str("null");
+    c.str(",\"finish_reason\":");
     if (finish.length) c.jsonString(finish); else c.str("null");
     // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (sources: OpenAI Chat Completions: streaming).
     c.str(wantUsage ? "}],\"usage\":null}" : "}]}");
@@ -61,14 +66,15 @@ export class ChunkWriter {
 /**
  * The `chat.completion` of a provider answer with one choice (Anthropic Messages, Bedrock
  * Converse). The caller opens the object and writes id, object, created and model; then, in
- * order: begin(), text() for each text block, endContent(), toolCall() for each tool call, and
- * end(). Text blocks are JSON string literals of the provider's answer: their escaped contents
+ * order: begin(), text() for each text block, endContent(), the provider's own message members
+ * (reasoning), toolCall() for each tool call, and end(). Text blocks are JSON string literals of the provider's answer: their escaped contents
  * concatenate safely into one content string.
  */
 export class CompletionWriter {
   private content: ByteBuilder;
   private texts: i32 = 0;
   private tools: i32 = 0;
+  private refused: bool = false;
   constructor(private w: JsonWriter) { this.content = w.out; }
 
   begin(): void {
@@ -82,15 +88,24 @@ export class CompletionWriter {
     this.content.bytes(doc.src, s.start + 1, s.end - 1);
   }
 
-  /** Closes content (null when no text) and writes refusal null. */
+  /**
+   * Closes content (null when no text). Message members the provider adds (reasoning_content,
+   * thinking_blocks) go right after it; refusal follows with the first tool call or at end().
+   */
   endContent(): void {
     if (this.texts > 0) this.content.byte(0x22); else this.content.str("null");
+  }
+
+  private refusal(): void {
+    if (this.refused) return;
+    this.refused = true;
     this.w.key("refusal").nul();
   }
 
   /** One function tool call: its id (or `fallbackId`), name and arguments (the input object as a JSON string). */
   toolCall(doc: JsonDoc, id: JNode | null, fallbackId: string, name: JNode | null, input: JNode | null): void {
     const w = this.w;
+    this.refusal();
     if (this.tools++ == 0) w.key("tool_calls").arr();
     w.obj().key("id");
     if (id !== null && id.kind == Kind.Str) w.raw(doc, id); else w.str(fallbackId);
@@ -104,6 +119,7 @@ export class CompletionWriter {
   /** Closes the message, the choice (finish_reason) and the object (usage). */
   end(finishReason: string, usage: Usage): void {
     const w = this.w;
+    this.refusal();
     if (this.tools > 0) w.end();
     w.end(); // message
     w.key("logprobs").nul().kStr("finish_reason", finishReason).end().end();
@@ -111,4 +127,30 @@ export class CompletionWriter {
     writeUsage(w, usage);
     w.end();
   }
+}
+
+/**
+ * `"reasoning_content":"…"`: the provider's reasoning texts (JSON string nodes) joined — their
+ * escaped contents concatenate safely. The field DeepSeek, vLLM, LiteLLM and Envoy AI Gateway use.
+ */
+export function writeReasoningContent(w: JsonWriter, doc: JsonDoc, texts: JNode[]): void {
+  if (texts.length == 0) return;
+  const b = w.key("reasoning_content").value();
+  b.byte(0x22);
+  for (let i = 0; i < texts.length; i++) { const t = unchecked(texts[i]); b.bytes(doc.src, t.start + 1, t.end - 1); }
+  b.byte(0x22);
+}
+
+/** One `thinking_blocks` entry as LiteLLM returns it: `{type: thinking, thinking, signature}`. */
+export function writeThinkingBlock(w: JsonWriter, doc: JsonDoc, text: JNode | null, sig: JNode | null): void {
+  w.obj().kStr("type", "thinking").key("thinking");
+  if (text !== null && text.kind == Kind.Str) w.raw(doc, text); else w.str("");
+  w.key("signature");
+  if (sig !== null && sig.kind == Kind.Str) w.raw(doc, sig); else w.str("");
+  w.end();
+}
+
+/** A `thinking_blocks` entry for reasoning the provider returned encrypted. */
+export function writeRedactedThinking(w: JsonWriter, doc: JsonDoc, data: JNode): void {
+  w.obj().kStr("type", "redacted_thinking").kRaw("data", doc, data).end();
 }
