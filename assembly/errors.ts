@@ -28,7 +28,7 @@ export class ApiError {
 
   /**
    * The same error in the Anthropic Messages API envelope (`{"type":"error","error":{type,
-   * message}}`, providers.md §4.7), for clients of /v1/messages: the type follows the status.
+   * message}}`, sources: Anthropic errors), for clients of /v1/messages: the type follows the status.
    */
   anthropicBody(): ArrayBuffer {
     const b = new ByteBuilder(64 + this.message.length);
@@ -56,6 +56,11 @@ export function anthropicErrorType(status: i32): string {
   if (status == 529) return "overloaded_error";
   if (status >= 500) return "api_error";
   return "invalid_request_error";
+}
+
+/** 502: the backend answered with something the gateway cannot read or translate. */
+export function badUpstream(message: string): ApiError {
+  return new ApiError(502, "upstream_error", "bad_upstream_response", message);
 }
 
 export function badRequest(code: string, message: string, param: string = ""): ApiError {

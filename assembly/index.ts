@@ -1,5 +1,5 @@
 // Filter entry point: the proxy-wasm exports and the root context registration. Top-level code
-// runs in `_initialize` (asconfig exportStart) and makes no host calls (reference §1.1).
+// runs in `_initialize` (asconfig exportStart) and makes no host calls (sources: proxy-wasm C++ host: linking).
 
 export * from "@solo-io/proxy-runtime/assembly/proxy";
 import { registerRootContext, RootContext } from "@solo-io/proxy-runtime/assembly";

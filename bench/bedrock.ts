@@ -40,7 +40,7 @@ export function bedrockConverseStream(frames: number): BedrockStream {
   for (let i = 0; i < frames - 4; i++) {
     const text = (i === 0 ? "" : " ") + WORDS[i % WORDS.length];
     texts.push(text);
-    // Bedrock pads events with a `p` member of varying length (providers.md §5.4).
+    // Bedrock pads events with a `p` member of varying length (sources: AWS event stream encoding).
     out.push(["contentBlockDelta", { contentBlockIndex: 0, delta: { text }, p: "abcdefghijklmnopqrstuvwxyz".slice(0, 1 + (i % 26)) }]);
   }
   out.push(["contentBlockStop", { contentBlockIndex: 0 }]);

@@ -200,8 +200,8 @@ function checkOpenAIPassthrough(host: PluginHost, worker: Worker, x: Exchange): 
   if (!line) fail("no usage log line");
 }
 
-/** The request reached Anthropic as a Messages request (§10), the client got the OpenAI shape
- *  back (schema-valid, the provider's text, usage in OpenAI semantics §11.2), usage was logged. */
+/** The request reached Anthropic as a Messages request (docs/design.md), the client got the OpenAI shape
+ *  back (schema-valid, the provider's text, usage in OpenAI semantics docs/design.md), usage was logged. */
 function checkAnthropicTranslation(host: PluginHost, worker: Worker, x: Exchange): void {
   const logsBefore = host.logs.length;
   const { driver } = runOnce(worker, x, true);

@@ -5,8 +5,8 @@
 // calls. The algorithm follows the AWS SigV4 specification and is checked against the official
 // test suite (tests/fixtures/sigv4): canonical request → string to sign → HMAC chain.
 //
-// Canonicalisation choices (the non-S3 rules that bedrock-runtime uses; see reference/providers.md
-// §5.6):
+// Canonicalisation choices (the non-S3 rules that bedrock-runtime uses; 
+// sources: AWS Signature Version 4):
 //  - Canonical URI: the path as sent on the wire, optionally normalised (dot segments and empty
 //    segments removed, as the AWS SDKs do for every service but S3), then each segment
 //    percent-encoded AGAIN: an escaped model id "…-v1%3A0" is canonicalised as "…-v1%253A0".

@@ -10,8 +10,15 @@ import { isToken, isUnreserved } from "../util/chars";
 export const AUTH_TYPES: string[] = ["none", "bearer", "header", "query", "aws-sigv4", "gcp-service-account", "azure-entra",
   "x-api-key", "api-key", "x-goog-api-key"];
 
+/** How the gateway authorizes a backend's requests (auth.type, shorthands resolved), fixed at configure time. */
+export const enum AuthKind {
+  None = 0, Bearer = 1, Header = 2, Query = 3, AwsSigV4 = 4, GcpServiceAccount = 5, AzureEntra = 6,
+}
+
 export class AuthConfig {
+  /** auth.type with shorthands resolved (x-api-key → header), for messages. */
   type: string = "none";
+  kind: AuthKind = AuthKind.None;
   /** bearer: "authorization"; header: the configured name (lower case). */
   header: string = "";
   /** query: the query parameter name (e.g. "key"). */
@@ -39,7 +46,8 @@ export class AuthConfig {
 
   /** The first secret ("" when none): the common single-key case. */
   get secret(): string { return this.secrets.length ? this.secrets[0] : ""; }
-  get usesTokens(): bool { return this.type == "gcp-service-account" || this.type == "azure-entra"; }
+  /** OAuth access tokens fetched by the gateway (GCP service account, Azure Entra). */
+  get usesTokens(): bool { return this.kind == AuthKind.GcpServiceAccount || this.kind == AuthKind.AzureEntra; }
   get rotates(): bool { return this.secrets.length > 0; }
 }
 
@@ -142,11 +150,13 @@ export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): A
   if (HEADER_SHORTHANDS.includes(type)) { shorthandHeader = type; type = "header"; }
   a.type = type;
   if (type == "none") {
+    a.kind = AuthKind.None;
     if (!v.onlyKeys(auth, ap, ["type"])) return null;
     return a;
   }
   if (type == "bearer" || type == "header" || type == "query") {
     if (!v.onlyKeys(auth, ap, ["type", "key", "env", "header", "param", "bad_key_seconds"])) return null;
+    a.kind = type == "bearer" ? AuthKind.Bearer : type == "header" ? AuthKind.Header : AuthKind.Query;
     if (type == "bearer") a.header = "authorization";
     else if (type == "header" && shorthandHeader.length) {
       if (v.doc.get(auth, "header") !== null) { v.fail(ap + ".header", "not used with type \"" + shorthandHeader + "\""); return null; }
@@ -181,6 +191,7 @@ export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): A
     if (sk === null) return null;
     const st = secretField(v, env, auth, ap, "session_token", "session_token_env", false);
     if (st === null) return null;
+    a.kind = AuthKind.AwsSigV4;
     a.region = region; a.service = service; a.accessKey = ak; a.secretKey = sk; a.sessionToken = st;
     return a;
   }
@@ -201,6 +212,7 @@ export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): A
     const slash = rest.indexOf("/");
     a.tokenHost = slash < 0 ? rest : rest.substring(0, slash);
     a.tokenPath = slash < 0 ? "/" : rest.substring(slash);
+    a.kind = AuthKind.GcpServiceAccount;
     a.serviceAccount = acct;
     a.tokenCluster = cluster; a.scope = scope;
     a.tokenTimeoutMs = <u32>v.int(auth, "timeout_ms", ap, 5000, 100, 60000);
@@ -217,6 +229,7 @@ export function parseAuth(v: FieldChecker, env: Env, auth: JNode, ap: string): A
     if (tenant.length == 0 || !isUnreserved(tenant)) { v.fail(ap + ".tenant_id", "must be a tenant id or domain"); return null; }
     const secret = secretField(v, env, auth, ap, "client_secret", "client_secret_env", true);
     if (secret === null) return null;
+    a.kind = AuthKind.AzureEntra;
     a.tenantId = tenant; a.clientId = client; a.clientSecret = secret; a.tokenCluster = cluster;
     a.tokenHost = host; a.tokenPath = "/" + tenant + "/oauth2/v2.0/token"; a.scope = scope;
     a.tokenTimeoutMs = <u32>v.int(auth, "timeout_ms", ap, 5000, 100, 60000);

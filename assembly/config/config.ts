@@ -12,26 +12,33 @@ import { AuthConfig, Env, FieldChecker, headerSafe, parseAuth } from "./auth";
 import { sha256 } from "../util/sha256";
 import { hexEncode } from "../util/hex";
 import { Rule, KEY_CLIENT, KEY_MODEL, KEY_BACKEND, KEY_HEADER_PREFIX, DEFAULT_MAX_KEYS, MAX_MAX_KEYS } from "../limits/policy";
-import { GOOGLE_SCHEMAS, googleDefaultBasePath, googleDefaultHost, parseVertexPlace } from "./google";
+import { vertexHost, parseVertexPlace } from "./google";
+import { AuthKind } from "./auth";
+import { PROVIDERS, ProviderRow, Schema, HostFrom, FIELD_PRESET, FIELD_REGION, providerRow, schemaNames, schemasWith } from "../providers/table";
+import { Provider } from "../providers/provider";
 
 export { AuthConfig, Env, headerSafe } from "./auth";
 
-export const SUPPORTED_SCHEMAS: string[] = ["openai", "azure-openai", "anthropic", "bedrock-converse", "bedrock-anthropic", "gemini", "vertex-gemini", "vertex-anthropic"];
-
-/** AWS Bedrock schemas: host and signing region come from `region`, model ids go in the path. */
-export function isBedrockSchema(schema: string): bool { return schema == "bedrock-converse" || schema == "bedrock-anthropic"; }
-
-function defaultApiVersion(schema: string): string {
-  if (schema == "azure-openai") return "2024-10-21";
-  if (schema == "anthropic") return "2023-06-01";
-  return "";
-}
+/** backends[].stream_usage: ask an OpenAI-format backend for usage in streams, or never. */
+export const enum StreamUsage { Request = 0, Never = 1 }
+/** limits.mode: counters in proxy-wasm shared data, or envoyproxy/ratelimit. */
+export const enum LimitMode { Local = 0, Global = 1 }
+/** limits.stream_edge: a stream past its budget finishes, or is cut protocol-correctly. */
+export const enum StreamEdge { Finish = 0, Cut = 1 }
 
 
 export class Backend {
   index: i32 = 0;
   name: string = "";
-  schema: string = "openai";
+  /** The provider table row of backends[].schema, chosen at configure time. */
+  row: ProviderRow = PROVIDERS[Schema.OpenAI];
+  /** backends[].schema as configured. */
+  get schema(): string { return this.row.name; }
+  get kind(): Schema { return this.row.schema; }
+  /** The provider module of this backend. */
+  get provider(): Provider { return this.row.provider; }
+  /** `gen_ai.provider.name` for metrics: the preset's vendor, else the schema's owner. */
+  semconv: string = "openai";
   /** Envoy cluster the request is routed to (through the route header). */
   cluster: string = "";
   /** Upstream `:authority`. */
@@ -51,8 +58,8 @@ export class Backend {
   dropFields: string[] = [];
   /** Top-level request fields renamed before sending, as from, to, from, to… */
   renameFields: string[] = [];
-  /** Ask for usage in streams with stream_options.include_usage ("request") or not ("never"). */
-  streamUsage: string = "request";
+  /** Ask for usage in streams with stream_options.include_usage (Request) or not (Never). */
+  streamUsage: StreamUsage = StreamUsage.Request;
   /** Rewrite responses into strict OpenAI shape (finish_reason values, usage variants, errors). */
   normalize: bool = false;
   /** Send tool_choice "required" as "any" (Mistral). */
@@ -66,22 +73,24 @@ export class Backend {
   location: string = "";
 }
 
-/** Known OpenAI-compatible vendors (providers.md §9): defaults any backend field can override. */
+/** Known OpenAI-compatible vendors (sources: OpenAI-compatible vendors): defaults any backend field can override. */
 class Preset {
   constructor(public name: string, public host: string, public basePath: string, public normalize: bool,
               public toolChoiceAny: bool = false, public toolCallId9: bool = false, public renames: string[] = [],
-              public streamUsage: string = "request") {}
+              public streamUsage: StreamUsage = StreamUsage.Request, public semconv: string = "") {}
 }
+// semconv: gen_ai.provider.name where the well-known value differs from the preset's name
+// (groq and deepseek are well-known as they are; the others are custom values).
 const PRESETS: Preset[] = [
   new Preset("openai", "api.openai.com", "/v1", false),
   // Mistral rejects unknown fields (stream_options → 422) and sends usage on the last chunk anyway.
-  new Preset("mistral", "api.mistral.ai", "/v1", true, true, true, ["seed", "random_seed"], "never"),
+  new Preset("mistral", "api.mistral.ai", "/v1", true, true, true, ["seed", "random_seed"], StreamUsage.Never, "mistral_ai"),
   new Preset("groq", "api.groq.com", "/openai/v1", true),
   new Preset("deepseek", "api.deepseek.com", "/v1", true),
   new Preset("together", "api.together.xyz", "/v1", true),
   new Preset("fireworks", "api.fireworks.ai", "/inference/v1", true),
   new Preset("openrouter", "openrouter.ai", "/api/v1", true),
-  new Preset("xai", "api.x.ai", "/v1", true),
+  new Preset("xai", "api.x.ai", "/v1", true, false, false, [], StreamUsage.Request, "x_ai"),
   new Preset("ollama", "localhost:11434", "/v1", true),
   new Preset("vllm", "", "/v1", true),
 ];
@@ -101,8 +110,8 @@ export class ModelRule {
 }
 
 export class LimitsConfig {
-  /** "local": counters in proxy-wasm shared data (all workers of one Envoy); "global": the RLS. */
-  mode: string = "local";
+  /** Local: counters in proxy-wasm shared data (all workers of one Envoy); Global: the RLS. */
+  mode: LimitMode = LimitMode.Local;
   rules: Rule[] = [];
   /** global: the Envoy cluster (HTTP/2) of envoyproxy/ratelimit, its domain, timeout, failure mode. */
   rlsCluster: string = "ratelimit";
@@ -116,10 +125,10 @@ export class LimitsConfig {
   /** Request headers the rules key or match on (lower case). */
   headers: string[] = [];
   /**
-   * A stream that outgrows its budget: "finish" lets it finish (the overshoot is counted), "cut"
+   * A stream that outgrows its budget: Finish lets it finish (the overshoot is counted), Cut
    * ends it protocol-correctly (finish_reason "length", usage if asked, [DONE]).
    */
-  streamEdge: string = "finish";
+  streamEdge: StreamEdge = StreamEdge.Finish;
   /** Append an SSE comment with the request's usage and the remaining budget before [DONE]. */
   usageEvent: bool = false;
 }
@@ -343,7 +352,7 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
   const edge = v.str(n, "stream_edge", "limits", false, "finish");
   if (edge === null) return null;
   if (edge != "finish" && edge != "cut") { v.fail("limits.stream_edge", "must be \"finish\" or \"cut\""); return null; }
-  lc.streamEdge = edge;
+  lc.streamEdge = edge == "cut" ? StreamEdge.Cut : StreamEdge.Finish;
   const ue = doc.get(n, "usage_event");
   if (ue !== null) {
     if (ue.kind != Kind.Bool) { v.fail("limits.usage_event", "must be a boolean"); return null; }
@@ -352,7 +361,7 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
   const mode = v.str(n, "mode", "limits", false, "local");
   if (mode === null) return null;
   if (mode != "local" && mode != "global") { v.fail("limits.mode", "must be \"local\" or \"global\""); return null; }
-  lc.mode = mode;
+  lc.mode = mode == "global" ? LimitMode.Global : LimitMode.Local;
   const cl = v.str(n, "rls_cluster", "limits", false, "ratelimit");
   const dom = v.str(n, "domain", "limits", false, "ai_gateway");
   const fm = v.str(n, "failure_mode", "limits", false, "allow");
@@ -456,13 +465,13 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
   }
   const name = v.str(n, "name", path, true, "");
   const schema = v.str(n, "schema", path, preset === null, "openai");
-  if (preset !== null && schema !== null && schema != "openai") { v.fail(path + ".preset", "presets are for schema \"openai\""); return null; }
   const cluster = v.str(n, "cluster", path, true, "");
-  const bedrock = schema !== null && isBedrockSchema(schema);
-  // Google schemas have default hosts (filled in below, once the Vertex location is known).
-  const google = schema !== null && GOOGLE_SCHEMAS.includes(schema);
-  const host = v.str(n, "host", path, !bedrock && !google && (preset === null || preset.host.length == 0), preset !== null ? preset.host : "");
-  const basePath = v.str(n, "base_path", path, false, preset !== null ? preset.basePath : schema !== null && schema == "azure-openai" ? "/openai" : bedrock ? "" : google ? googleDefaultBasePath(schema!) : "/v1");
+  const row = schema !== null ? providerRow(schema) : null;
+  if (preset !== null && schema !== null && (row === null || !row.has(FIELD_PRESET))) { v.fail(path + ".preset", "presets are for schema \"" + schemasWith(FIELD_PRESET) + "\""); return null; }
+  // Schemas whose host follows from other fields or is fixed fill it in below.
+  const hostRequired = row === null || row.hostFrom == HostFrom.Required;
+  const host = v.str(n, "host", path, hostRequired && (preset === null || preset.host.length == 0), preset !== null ? preset.host : "");
+  const basePath = v.str(n, "base_path", path, false, preset !== null ? preset.basePath : row !== null ? row.basePath : "/v1");
   b.preset = presetName;
   if (preset !== null) {
     b.normalize = preset.normalize;
@@ -475,10 +484,10 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     if (norm.kind != Kind.Bool) { v.fail(path + ".normalize", "must be a boolean"); return null; }
     b.normalize = norm.flag;
   }
-  const su = v.str(n, "stream_usage", path, false, preset !== null ? preset.streamUsage : "request");
+  const su = v.str(n, "stream_usage", path, false, preset !== null && preset.streamUsage == StreamUsage.Never ? "never" : "request");
   if (su === null) return null;
   if (su != "request" && su != "never") { v.fail(path + ".stream_usage", "must be \"request\" or \"never\""); return null; }
-  b.streamUsage = su;
+  b.streamUsage = su == "never" ? StreamUsage.Never : StreamUsage.Request;
   const drop = v.doc.get(n, "drop_fields");
   if (drop !== null) {
     if (drop.kind != Kind.Arr) { v.fail(path + ".drop_fields", "must be an array of field names"); return null; }
@@ -502,15 +511,15 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     }
     b.renameFields = rn;
   }
-  const apiVersion = v.str(n, "api_version", path, false, schema !== null ? defaultApiVersion(schema) : "");
+  const apiVersion = v.str(n, "api_version", path, false, row !== null ? row.apiVersion : "");
   const deployment = v.str(n, "deployment", path, false, "");
   b.defaultMaxTokens = v.int(n, "default_max_tokens", path, 4096, 1, 1 << 24);
   if (name === null || schema === null || cluster === null || host === null || basePath === null || apiVersion === null || deployment === null) return null;
   if (!isUnreserved(deployment)) { v.fail(path + ".deployment", "must be a plain deployment name ([A-Za-z0-9._~-])"); return null; }
   if (!isUnreserved(apiVersion)) { v.fail(path + ".api_version", "must be a plain version string"); return null; }
   b.apiVersion = apiVersion; b.deployment = deployment;
-  if (!SUPPORTED_SCHEMAS.includes(schema)) {
-    v.fail(path + ".schema", "unsupported schema \"" + schema + "\" (supported: " + SUPPORTED_SCHEMAS.join(", ") + ")");
+  if (row === null) {
+    v.fail(path + ".schema", "unsupported schema \"" + schema + "\" (supported: " + schemaNames().join(", ") + ")");
     return null;
   }
   if (!isToken(cluster)) { v.fail(path + ".cluster", "must be a valid Envoy cluster name"); return null; }
@@ -519,7 +528,9 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
     v.fail(path + ".base_path", "must start with '/' and not end with '/' (or be empty)");
     return null;
   }
-  b.name = name; b.schema = schema; b.cluster = cluster; b.host = host; b.basePath = basePath;
+  b.row = row;
+  b.semconv = preset !== null && preset.name != "openai" ? (preset.semconv.length ? preset.semconv : preset.name) : row.semconv;
+  b.name = name; b.cluster = cluster; b.host = host; b.basePath = basePath;
 
   const auth = v.doc.get(n, "auth");
   if (auth !== null) {
@@ -529,10 +540,11 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
   }
   if (!parseBedrockFields(v, n, path, b)) return null;
   const sa = b.auth.serviceAccount;
-  const place = parseVertexPlace(v, n, path, schema, sa !== null ? sa.projectId : "");
+  const place = parseVertexPlace(v, n, path, row, sa !== null ? sa.projectId : "");
   if (place === null) return null;
   b.project = place.project; b.location = place.location;
-  if (google && b.host.length == 0) b.host = googleDefaultHost(schema, b.location);
+  if (b.host.length == 0 && row.hostFrom == HostFrom.Fixed) b.host = row.host;
+  if (b.host.length == 0 && row.hostFrom == HostFrom.VertexLocation) b.host = vertexHost(b.location);
   return b;
 }
 
@@ -540,25 +552,26 @@ function parseBackend(v: Validator, n: JNode, path: string, env: Env): Backend |
 function parseBedrockFields(v: Validator, n: JNode, path: string, b: Backend): bool {
   const region = v.str(n, "region", path, false, "");
   if (region === null) return false;
-  if (!isBedrockSchema(b.schema)) {
-    if (v.doc.get(n, "region") !== null) return v.fail(path + ".region", "only used with the bedrock-converse and bedrock-anthropic schemas");
+  if (!b.row.has(FIELD_REGION)) {
+    if (v.doc.get(n, "region") !== null) return v.fail(path + ".region", "only used with the " + schemasWith(FIELD_REGION) + " schemas");
     return true;
   }
-  const t = b.auth.type;
-  if (t != "aws-sigv4" && t != "bearer" && t != "none") {
-    return v.fail(path + ".auth.type", "Bedrock backends use \"aws-sigv4\" or \"bearer\" (a Bedrock API key), not \"" + t + "\"");
+  const k = b.auth.kind;
+  if (k != AuthKind.AwsSigV4 && k != AuthKind.Bearer && k != AuthKind.None) {
+    return v.fail(path + ".auth.type", "Bedrock backends use \"aws-sigv4\" or \"bearer\" (a Bedrock API key), not \"" + b.auth.type + "\"");
   }
+  const sigv4 = k == AuthKind.AwsSigV4;
   let r = region;
-  if (r.length == 0 && t == "aws-sigv4") r = b.auth.region;
+  if (r.length == 0 && sigv4) r = b.auth.region;
   if (r.length == 0) return v.fail(path + ".region", "required: the AWS region of the Bedrock endpoint (or auth.region with aws-sigv4)");
   for (let i = 0; i < r.length; i++) {
     const c = r.charCodeAt(i);
     if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d)) return v.fail(path + ".region", "must be an AWS region name like us-east-1");
   }
   // The signature's credential scope names auth.region: a different endpoint region would fail every request.
-  if (t == "aws-sigv4" && b.auth.region != r) return v.fail(path + ".region", "is \"" + r + "\" but auth.region is \"" + b.auth.region + "\"; requests are signed for auth.region");
+  if (sigv4 && b.auth.region != r) return v.fail(path + ".region", "is \"" + r + "\" but auth.region is \"" + b.auth.region + "\"; requests are signed for auth.region");
   b.region = r;
-  if (b.host.length == 0) b.host = "bedrock-runtime." + r + ".amazonaws.com";
+  if (b.host.length == 0 && b.row.hostFrom == HostFrom.AwsRegion) b.host = "bedrock-runtime." + r + ".amazonaws.com";
   return true;
 }
 

@@ -1,31 +1,17 @@
-// Backend fields and defaults of the Google schemas (names fixed in the lead's names.md):
-//   gemini            Gemini Developer API, host generativelanguage.googleapis.com, base path /v1beta
-//   vertex-gemini     Gemini on Vertex AI         } host <location>-aiplatform.googleapis.com
-//   vertex-anthropic  Claude on Vertex AI         } (aiplatform.googleapis.com for global), base /v1
-// `project` and `location` are Vertex-only: they become URL path segments (providers.md §7, §4.8).
+// Vertex AI backend fields (the schemas with FIELD_VERTEX in providers/table.ts): `project` and
+// `location` become URL path segments, and the location picks the default host (sources: Vertex AI REST reference;
+// Claude on Bedrock and Vertex AI). The other Google defaults (Gemini's host, base paths) are columns of the provider table.
 
 import { JNode, Kind } from "../json/json";
 import { FieldChecker } from "./auth";
+import { ProviderRow, FIELD_VERTEX, schemasWith } from "../providers/table";
 
-export const GOOGLE_SCHEMAS: string[] = ["gemini", "vertex-gemini", "vertex-anthropic"];
-
-export function isVertexSchema(s: string): bool { return s == "vertex-gemini" || s == "vertex-anthropic"; }
-
-/** Default upstream host of a Google schema ("" for any other schema). */
-export function googleDefaultHost(schema: string, location: string): string {
-  if (schema == "gemini") return "generativelanguage.googleapis.com";
-  if (!isVertexSchema(schema)) return "";
+/** Default Vertex AI host of a location: global, a multi-region (us, eu) or a region. */
+export function vertexHost(location: string): string {
   if (location == "global") return "aiplatform.googleapis.com";
-  // Multi-region endpoints have their own host (providers.md §4.8, §7).
+  // Multi-region endpoints have their own host (sources: Claude on Bedrock and Vertex AI; Vertex AI REST reference).
   if (location == "us" || location == "eu") return "aiplatform." + location + ".rep.googleapis.com";
   return location + "-aiplatform.googleapis.com";
-}
-
-/** Default API base path of a Google schema ("" for any other schema). */
-export function googleDefaultBasePath(schema: string): string {
-  if (schema == "gemini") return "/v1beta";
-  if (isVertexSchema(schema)) return "/v1";
-  return "";
 }
 
 export class VertexPlace {
@@ -58,12 +44,13 @@ function locationOk(s: string): bool {
  * the service account key's project_id when the backend authenticates with one), refused on every
  * other schema. Returns null with the error recorded.
  */
-export function parseVertexPlace(v: FieldChecker, n: JNode, path: string, schema: string, keyProject: string): VertexPlace | null {
+export function parseVertexPlace(v: FieldChecker, n: JNode, path: string, row: ProviderRow, keyProject: string): VertexPlace | null {
   const p = new VertexPlace();
   const pn = v.doc.get(n, "project"), ln = v.doc.get(n, "location");
-  if (!isVertexSchema(schema)) {
-    if (pn !== null) { v.fail(path + ".project", "only for schemas vertex-gemini and vertex-anthropic"); return null; }
-    if (ln !== null) { v.fail(path + ".location", "only for schemas vertex-gemini and vertex-anthropic"); return null; }
+  const schema = row.name;
+  if (!row.has(FIELD_VERTEX)) {
+    if (pn !== null) { v.fail(path + ".project", "only for schemas " + schemasWith(FIELD_VERTEX)); return null; }
+    if (ln !== null) { v.fail(path + ".location", "only for schemas " + schemasWith(FIELD_VERTEX)); return null; }
     return p;
   }
   if (pn !== null) {

@@ -1,6 +1,6 @@
 // Routing decisions and usage for access logs: proxy_set_property stores each value as filter
-// state `wasm.<key>` (reference §3.11), which an access log prints with
-// `%FILTER_STATE(wasm.ai_gateway.model:PLAIN)%`. Keys are fixed by the project (names.md), one path
+// state `wasm.<key>` (sources: Envoy attributes), which an access log prints with
+// `%FILTER_STATE(wasm.ai_gateway.model:PLAIN)%`. Keys are part of the interface (README, Metrics), one path
 // segment each.
 //
 // Envoy runs the HTTP connection manager's access loggers before the Wasm filter's own log
@@ -28,7 +28,7 @@ const LIMIT_NONE = String.UTF8.encode("none");
 const digits = memory.data(24);
 
 function put(k: ArrayBuffer, v: usize, len: usize): void {
-  // The result is ignored on purpose: NOT_FOUND outside a stream is the only failure (§3.11).
+  // The result is ignored on purpose: NOT_FOUND outside a stream is the only failure (sources: Envoy attributes).
   proxy_set_property(changetype<usize>(k), k.byteLength, v, len);
 }
 

@@ -1,6 +1,6 @@
 // Monotonic time for latency metrics. proxy_get_current_time_nanoseconds is the wall clock
 // (Envoy: system time, which can step); WASI clock_time_get with CLOCK_MONOTONIC (id 1) is
-// provided by Envoy under both WASI module names (reference §1.3).
+// provided by Envoy under both WASI module names (sources: proxy-wasm C++ host: WASI).
 
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "clock_time_get")

@@ -10,6 +10,7 @@ import {
 } from "@solo-io/proxy-runtime/assembly";
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
 import { Backend } from "../config/config";
+import { AuthKind } from "../config/auth";
 import { KeyRing } from "../auth/keyring";
 import { SigV4Signer, SigV4Request, SigV4Credentials, SigV4Result } from "../auth/sigv4";
 import { buildJwtAssertion, JWT_BEARER_GRANT_TYPE } from "../auth/jwt";
@@ -24,7 +25,7 @@ export interface TokenWaiter {
   tokenFailed(message: string): void;
 }
 
-/** Header pairs in the proxy-wasm wire format (§1.6): count, sizes, then NUL-terminated bytes. */
+/** Header pairs in the proxy-wasm wire format (sources: proxy-wasm C++ host: header pairs): count, sizes, then NUL-terminated bytes. */
 function serializePairs(pairs: string[]): ArrayBuffer {
   const n = pairs.length >> 1;
   let size = 4 + 8 * n;
@@ -68,7 +69,7 @@ export class BackendCredentials {
   constructor(public backend: Backend) {
     const a = backend.auth;
     if (a.rotates && a.secrets.length > 1) this.ring = new KeyRing(a.secrets.length);
-    if (a.type == "aws-sigv4") this.signer = new SigV4Signer();
+    if (a.kind == AuthKind.AwsSigV4) this.signer = new SigV4Signer();
   }
 
   private get sharedKey(): string { return "ai_gateway.cred." + this.backend.name; }
@@ -91,7 +92,7 @@ export class BackendCredentials {
     const secs = this.backend.auth.badKeySeconds;
     if (ring === null || secs <= 0) return;
     ring.markBad(i, now + secs);
-    // Read-modify-write with CAS so concurrent workers do not drop each other's penalties (§5.7).
+    // Read-modify-write with CAS so concurrent workers do not drop each other's penalties (sources: proxy-wasm C++ host: shared data).
     for (let attempt = 0; attempt < 4; attempt++) {
       const sd = get_shared_data(this.sharedKey + ".bad");
       let cas: u32 = 0;
@@ -166,7 +167,7 @@ export class BackendCredentials {
     if (this.fetching) return -1;
     const a = this.backend.auth;
     let form = "";
-    if (a.type == "gcp-service-account") {
+    if (a.kind == AuthKind.GcpServiceAccount) {
       const jwt = buildJwtAssertion(a.serviceAccount!, a.scope, now);
       if (!jwt.ok) { log(LogLevelValues.error, "ai-gateway: backend " + this.backend.name + ": cannot build the service account assertion: " + jwt.error); return -1; }
       form = "grant_type=" + uriEncode(JWT_BEARER_GRANT_TYPE, true) + "&assertion=" + jwt.token;
@@ -223,7 +224,7 @@ export class BackendCredentials {
     this.waiters = [];
     for (let i = 0; i < waiters.length; i++) {
       const w = waiters[i];
-      // A waiter whose stream is gone is refused by the host (BAD_ARGUMENT, §4.3): skip it.
+      // A waiter whose stream is gone is refused by the host (BAD_ARGUMENT, sources: proxy-wasm C++ host: filter status): skip it.
       if (imports.proxy_set_effective_context(w.waiterId()) == WasmResultValues.Ok) w.tokenReady(token);
     }
   }

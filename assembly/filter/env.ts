@@ -1,5 +1,5 @@
 // Environment variables of the Wasm VM (Envoy: vm_config.environment_variables), read through
-// WASI environ_sizes_get / environ_get, which Envoy provides (reference §1.3). This is where
+// WASI environ_sizes_get / environ_get, which Envoy provides (sources: proxy-wasm C++ host: WASI). This is where
 // production secrets come from, so values are never logged.
 
 import { Env } from "../config/config";

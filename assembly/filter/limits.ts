@@ -1,5 +1,5 @@
 // Token limits at run time. Local mode: counters in proxy-wasm shared data, shared by every
-// worker VM of the Envoy process (§5.7), in a fixed set of slots per rule (limits/policy.ts
+// worker VM of the Envoy process (sources: proxy-wasm C++ host: shared data), in a fixed set of slots per rule (limits/policy.ts
 // SlotPlan: shared-data keys cannot be deleted, so their number must not follow client input).
 // Admission reserves the request's estimated cost with compare-and-swap; completion commits the
 // actual cost (returning or adding the difference), so concurrent requests cannot all pass a
@@ -203,7 +203,7 @@ export class LocalLimiter {
 // ---- Global mode: envoyproxy/ratelimit over proxy_grpc_call ----
 
 /**
- * Check before, debit after (reference ratelimit-service.md §7): the check sends one descriptor
+ * Check before, debit after (sources: envoyproxy/ratelimit): the check sends one descriptor
  * per applicable rule with the per-descriptor hits_addend wrapper set to 0 (counts nothing) and
  * denies on OVER_LIMIT or on a status whose limit is exhausted (remaining 0; a 0-hit check still
  * answers OK at used == limit); the debit sends the same descriptors with the actual cost.

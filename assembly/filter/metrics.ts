@@ -1,4 +1,4 @@
-// Gateway metrics as Envoy stats (reference §6). The ABI has no tags, so tag values are encoded
+// Gateway metrics as Envoy stats (sources: Envoy wasm stats). The ABI has no tags, so tag values are encoded
 // in the stat name and `envoy/stats-tags.yaml` (the bootstrap `stats_config.stats_tags`) turns
 // them back into tags, i.e. Prometheus labels:
 //
@@ -22,7 +22,7 @@
 // Cardinality is bounded: clients are configured names (or, with client_header, at most
 // MAX_CLIENTS distinct values per VM), models are request models that routed (else `unrouted`,
 // at most MAX_MODELS per VM, then `other`). proxy_define_metric returns a new id on every call
-// (§6), so each name is defined once per VM and its id cached in a Series.
+// (sources: Envoy wasm stats), so each name is defined once per VM and its id cached in a Series.
 
 import { define_metric, increment_metric, record_metric, MetricTypeValues, WasmResultValues } from "@solo-io/proxy-runtime/assembly";
 import { Usage } from "../usage";

@@ -3,9 +3,8 @@
 import {
   RootContext, Context, log, LogLevelValues, get_buffer_bytes, BufferTypeValues, get_current_time_nanoseconds,
 } from "@solo-io/proxy-runtime/assembly";
-import { Config, parseConfig } from "../config/config";
+import { Config, LimitMode, parseConfig } from "../config/config";
 import { Router } from "../routing/router";
-import { providerFor, semconvProviderName } from "../providers/registry";
 import { WasiEnv } from "./env";
 import { GatewayStream } from "./stream";
 import { BackendCredentials, TokenWaiter } from "./credentials";
@@ -71,12 +70,6 @@ export class GatewayRoot extends RootContext {
       log(LogLevelValues.error, "ai-gateway: invalid plugin configuration: " + res.error);
       return false;
     }
-    for (let i = 0; i < cfg.backends.length; i++) {
-      if (providerFor(cfg.backends[i].schema) === null) {
-        log(LogLevelValues.error, "ai-gateway: invalid plugin configuration: backends[" + i.toString() + "].schema: no provider module");
-        return false;
-      }
-    }
     this.config = cfg;
     this.router = new Router(cfg);
     const creds = new Array<BackendCredentials>();
@@ -85,12 +78,12 @@ export class GatewayRoot extends RootContext {
     const names = new Array<string>(), providers = new Array<string>();
     for (let i = 0; i < cfg.backends.length; i++) {
       names.push(cfg.backends[i].name);
-      providers.push(semconvProviderName(cfg.backends[i].schema, cfg.backends[i].preset));
+      providers.push(cfg.backends[i].semconv);
     }
     this.metrics = new Metrics(names, providers, cfg.clientHeader.length > 0);
     const lim = cfg.limits;
-    if (lim !== null && lim.mode == "local") this.limiter = new LocalLimiter(lim);
-    if (lim !== null && lim.mode == "global") this.global = new GlobalLimiter(lim);
+    if (lim !== null && lim.mode == LimitMode.Local) this.limiter = new LocalLimiter(lim);
+    if (lim !== null && lim.mode == LimitMode.Global) this.global = new GlobalLimiter(lim);
     log(LogLevelValues.info, "ai-gateway: configured " + cfg.backends.length.toString() + " backends, " +
       cfg.models.length.toString() + " model routes");
     return true;

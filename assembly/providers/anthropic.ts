@@ -1,17 +1,17 @@
-// Anthropic Messages API behind the OpenAI Chat Completions API (reference providers.md §4,
-// §10, §11, §12). Requests are rebuilt as Messages bodies, copying the client's string
+// Anthropic Messages API behind the OpenAI Chat Completions API (sources: Anthropic Messages API;
+// Anthropic Messages API; Anthropic streaming). Requests are rebuilt as Messages bodies, copying the client's string
 // literals verbatim; responses and SSE streams are rebuilt as chat.completion(.chunk) objects
 // incrementally. Parameters Anthropic cannot honour are refused with a 400 rather than dropped.
 
 import { JNode, JsonDoc, Kind, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError, badRequest, plainErrorText } from "../errors";
+import { ApiError, badRequest, badUpstream, plainErrorText } from "../errors";
 import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock, writeUsage } from "./openai_out";
+import { ChunkWriter, CompletionWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock } from "./openai_out";
 import { bedrockModelPath } from "./bedrock_common";
 import { badCacheControl, cacheMark, cacheTtl, readThinking, thinkingBlocks, thinkingText } from "./extensions";
 import { prepareNativeMessages, nativeMessagesResponse } from "./anthropic_native";
@@ -30,7 +30,7 @@ function thinkingBudget(effort: string): i64 {
 
 /**
  * Where the Messages API is served. The body is the same Messages body everywhere; the cloud
- * platforms move the model into the URL and `anthropic_version` into the body (providers.md §4.8).
+ * platforms move the model into the URL and `anthropic_version` into the body (sources: Claude on Bedrock and Vertex AI).
  */
 export const enum AnthropicDialect { Direct = 0, Bedrock = 1, Vertex = 2 }
 
@@ -157,7 +157,7 @@ export function bodyVersion(d: AnthropicDialect, configured: string): string {
 function anthropicCloudPath(d: AnthropicDialect, req: ClientRequest): string {
   if (d == AnthropicDialect.Bedrock) return bedrockModelPath(req, req.stream ? "invoke-with-response-stream" : "invoke");
   if (d == AnthropicDialect.Vertex) {
-    // .../publishers/anthropic/models/{model}:rawPredict, :streamRawPredict for SSE (§4.8); "" = unusable model name.
+    // .../publishers/anthropic/models/{model}:rawPredict, :streamRawPredict for SSE (sources: Claude on Bedrock and Vertex AI); "" = unusable model name.
     const model = req.upstreamModel;
     if (!modelSegmentOk(model)) return "";
     return googleModelPath(req.backend, true, "anthropic", model) + (req.stream ? ":streamRawPredict" : ":rawPredict");
@@ -189,7 +189,7 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
     if (e !== null) return e;
   }
   if (jsonObject) {
-    // No native JSON mode: the instruction is the documented way (providers.md §10.5).
+    // No native JSON mode: the instruction is the documented way (sources: Anthropic Messages API).
     if (!systemOpen) { w.key("system").arr(); systemOpen = true; }
     w.obj().kStr("type", "text").kStr("text", "Respond only with a single valid JSON object, with no text before or after it.").end();
   }
@@ -224,7 +224,7 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
       continue;
     }
     if (toolOpen && doc.strIs(role, "user")) {
-      // Tool results and the user text that follows them form one user turn (§10.1).
+      // Tool results and the user text that follows them form one user turn (sources: Anthropic Messages API).
       const c = doc.get(m, "content");
       if (c !== null && c.kind == Kind.Str) { if (c.end - c.start > 2) { w.obj().kStr("type", "text").kRaw("text", doc, c); writeCacheControl(doc, mark, w); w.end(); } }
       else if (c !== null && c.kind == Kind.Arr) {
@@ -470,7 +470,7 @@ function writeTools(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
   return null;
 }
 
-/** Anthropic stop_reason → OpenAI finish_reason (§11.1; unknown values → stop). */
+/** Anthropic stop_reason → OpenAI finish_reason (sources: Anthropic Messages API; unknown values → stop). */
 export function finishReason(doc: JsonDoc, n: JNode | null): string {
   if (doc.strIs(n, "max_tokens") || doc.strIs(n, "model_context_window_exceeded")) return "length";
   if (doc.strIs(n, "tool_use")) return "tool_calls";
@@ -479,7 +479,7 @@ export function finishReason(doc: JsonDoc, n: JNode | null): string {
 }
 
 /**
- * Anthropic usage → Usage, OpenAI semantics (§4.5, §11.2): prompt includes cache reads and writes.
+ * Anthropic usage → Usage, OpenAI semantics (sources: Anthropic Messages API): prompt includes cache reads and writes.
  * `fresh` (a whole answer, message_start) starts from zero; otherwise (message_delta) every
  * counter present overrides the earlier value field by field — a message_delta may carry the
  * cache counters without input_tokens, and those must still count.
@@ -513,9 +513,7 @@ export class AnthropicJson extends ResponseHandler {
     const doc = parseJson(chunk);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      this.status = 502;
-      out.all(Uint8Array.wrap(new ApiError(502, "upstream_error", "bad_upstream_response", "The Anthropic backend returned a response that is not valid JSON.").body()));
-      return true;
+      return this.answerError(out, badUpstream("The Anthropic backend returned a response that is not valid JSON."));
     }
     readUsage(doc, doc.get(root, "usage"), this.usage, true);
     const w = new JsonWriter(out);
@@ -524,48 +522,32 @@ export class AnthropicJson extends ResponseHandler {
     if (id !== null && id.kind == Kind.Str) w.kRaw("id", doc, id); else w.kStr("id", "chatcmpl-gateway");
     w.kStr("object", "chat.completion").kInt("created", this.req.nowSeconds);
     if (model !== null && model.kind == Kind.Str) w.kRaw("model", doc, model); else w.kStr("model", this.req.upstreamModel);
-    w.key("choices").arr().obj().kInt("index", 0).key("message").obj().kStr("role", "assistant").key("content");
-    const cv = w.value();
+    const cw = new CompletionWriter(w);
+    cw.begin();
     const content = doc.get(root, "content");
-    // All text blocks concatenated (escaped contents of JSON strings concatenate safely).
-    let textBlocks = 0, toolBlocks = 0, thinkingBlocks = 0;
+    // All text blocks, then the thinking blocks (reasoning_content, thinking_blocks), then every
+    // tool_use block as a tool call.
+    let thinkingBlocks = 0;
     if (content !== null && content.kind == Kind.Arr) {
       for (let i = 0; i < content.length; i++) {
         const blk = content.items![i];
         const t = doc.get(blk, "type");
-        if (doc.strIs(t, "text")) {
-          const text = doc.get(blk, "text");
-          if (text === null || text.kind != Kind.Str) continue;
-          if (textBlocks++ == 0) cv.byte(0x22);
-          cv.bytes(doc.src, text.start + 1, text.end - 1);
-        } else if (doc.strIs(t, "tool_use")) toolBlocks++;
-        else if (doc.strIs(t, "thinking") || doc.strIs(t, "redacted_thinking")) thinkingBlocks++;
+        if (doc.strIs(t, "thinking") || doc.strIs(t, "redacted_thinking")) { thinkingBlocks++; continue; }
+        if (!doc.strIs(t, "text")) continue;
+        const text = doc.get(blk, "text");
+        if (text !== null && text.kind == Kind.Str) cw.text(doc, text);
       }
     }
-    if (textBlocks > 0) cv.byte(0x22); else cv.str("null");
+    cw.endContent();
     if (thinkingBlocks > 0) writeThinkingOut(doc, content!, w);
-    w.key("refusal").nul();
-    if (toolBlocks > 0) {
-      w.key("tool_calls").arr();
-      for (let i = 0; i < content!.length; i++) {
-        const blk = content!.items![i];
+    if (content !== null && content.kind == Kind.Arr) {
+      for (let i = 0; i < content.length; i++) {
+        const blk = content.items![i];
         if (!doc.strIs(doc.get(blk, "type"), "tool_use")) continue;
-        const input = doc.get(blk, "input"), id = doc.get(blk, "id"), name = doc.get(blk, "name");
-        w.obj().key("id");
-        if (id !== null && id.kind == Kind.Str) w.raw(doc, id); else w.str("toolu_missing_" + i.toString());
-        w.kStr("type", "function").key("function").obj().key("name");
-        if (name !== null && name.kind == Kind.Str) w.raw(doc, name); else w.str("");
-        w.key("arguments");
-        if (input !== null) w.strBytes(doc.src, input.start, input.end); else w.str("{}");
-        w.end().end();
+        cw.toolCall(doc, doc.get(blk, "id"), "toolu_missing_" + i.toString(), doc.get(blk, "name"), doc.get(blk, "input"));
       }
-      w.end();
     }
-    w.end(); // message
-    w.key("logprobs").nul().kStr("finish_reason", finishReason(doc, doc.get(root, "stop_reason"))).end().end();
-    w.key("usage");
-    writeUsage(w, this.usage);
-    w.end();
+    cw.end(finishReason(doc, doc.get(root, "stop_reason")), this.usage);
     return true;
   }
 }
@@ -650,7 +632,7 @@ export abstract class AnthropicEventSink extends ResponseHandler {
   abstract onEnd(out: ByteBuilder): void;
 }
 
-/** Anthropic SSE → chat.completion.chunk SSE, event by event (§12 state machine). */
+/** Anthropic SSE → chat.completion.chunk SSE, event by event (sources: Anthropic streaming state machine). */
 export class AnthropicStream extends AnthropicEventSink {
   private reader: SseReader = new SseReader();
   private chunks: ChunkWriter = new ChunkWriter();

@@ -1,10 +1,10 @@
 // Anthropic Messages API clients to Anthropic-speaking backends (Anthropic, Claude on Bedrock and
 // Vertex): the client's Messages body goes upstream with only the edits the dialect needs, and
-// the response comes back as the provider sent it while usage is read for limits (providers.md
-// §4, §4.8). Nothing is re-encoded on the direct path: JSON and SSE bodies pass through untouched.
+// the response comes back as the provider sent it while usage is read for limits (
+// sources: Anthropic Messages API; Claude on Bedrock and Vertex AI). Nothing is re-encoded on the direct path: JSON and SSE bodies pass through untouched.
 
 import { Edits, JNode, JsonDoc, Kind, parseJson } from "../json/json";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, ResponseHandler, UpstreamRequest } from "./provider";
@@ -41,7 +41,7 @@ export function allowedBetas(header: string): string[] {
 /**
  * Native request: `model` renamed by the route (direct API), or removed with `anthropic_version`
  * added (Bedrock, Vertex; Bedrock also drops `stream`, its path says it); betas as the
- * `anthropic-beta` header (direct, Vertex) or the body's `anthropic_beta` (Bedrock, §4.8).
+ * `anthropic-beta` header (direct, Vertex) or the body's `anthropic_beta` (Bedrock, sources: Claude on Bedrock and Vertex AI).
  * Without a rename or betas on the direct API the client's bytes go upstream untouched.
  */
 export function prepareNativeMessages(p: AnthropicProvider, req: ClientRequest, out: UpstreamRequest): ApiError | null {
@@ -118,9 +118,7 @@ class NativeMessagesJson extends ResponseHandler {
     const doc = parseJson(chunk);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      this.status = 502;
-      out.all(Uint8Array.wrap(new ApiError(502, "", "", "The backend returned a response that is not a JSON object.").anthropicBody()));
-      return true;
+      return this.answerError(out, badUpstream("The backend returned a response that is not a JSON object."), true);
     }
     readUsage(doc, doc.get(root, "usage"), this.usage, true);
     return false;
@@ -191,7 +189,7 @@ function wantsParse(name: string, data: Uint8Array): bool {
 /**
  * Messages stream events for a Messages client. Fed by SSE (Anthropic, Vertex) it passes the
  * provider's bytes through untouched and only reads usage (message_start: input side; the last
- * message_delta: cumulative totals, §4.6). Fed event by event by another framing (Bedrock's
+ * message_delta: cumulative totals, sources: Anthropic streaming). Fed event by event by another framing (Bedrock's
  * eventstream `chunk` payloads, reemit = true) it writes each event as `event: <type>` +
  * `data: <json>` SSE, the framing the Anthropic SDK reads.
  */

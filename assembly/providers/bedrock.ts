@@ -1,5 +1,5 @@
 // AWS Bedrock Converse / ConverseStream behind the OpenAI Chat Completions API (reference
-// providers.md §5, §10, §11, §12). Requests are rebuilt as Converse bodies (camelCase, content
+// sources: Bedrock Converse; Bedrock ConverseStream). Requests are rebuilt as Converse bodies (camelCase, content
 // blocks, strict user/assistant alternation), copying the client's string literals verbatim.
 // Responses are rebuilt as chat.completion; ConverseStream's binary eventstream is decoded as it
 // flows (streams/eventstream.ts: both CRCs, frames split anywhere) into chat.completion.chunk SSE.
@@ -9,10 +9,10 @@
 // Choices documented here because the reference leaves them open:
 //  - tool_choice "none": Converse has no "none"; the tools are left out of the request entirely
 //    (a conversation that already holds toolUse/toolResult blocks may then be refused by some
-//    models — providers.md §10.5 marks that UNCONFIRMED).
+//    models — not confirmed by Bedrock's documentation).
 //  - response_format json_schema → outputConfig.textFormat (native structured output in the
-//    service model, §5.2; the schema travels as a JSON string). json_object has no native mode:
-//    an instruction is added to the system blocks (§10.5).
+//    service model, sources: Bedrock Converse; the schema travels as a JSON string). json_object has no native mode:
+//    an instruction is added to the system blocks (sources: Bedrock Converse).
 //  - reasoning_effort → outputConfig.effort (low…max; "minimal" → "low", "none" → omitted).
 //  - Prompt caching: a content part, message or tool carrying `cache_control: {"type":
 //    "ephemeral"}` (Anthropic's marker as LiteLLM and Envoy AI Gateway accept it) or the older
@@ -26,20 +26,20 @@
 //  - A conversation of system/developer messages only is sent with an empty message list: the
 //    model decides (as LiteLLM does).
 //  - stopReason without an OpenAI equivalent (malformed_model_output, malformed_tool_use, and
-//    unknown values) → "stop" (§11.1 policy).
+//    unknown values) → "stop" (sources: Bedrock Converse policy).
 //  - Bedrock requires conversations to start with a user turn; a conversation that starts with an
 //    assistant message is sent as is and Bedrock's ValidationException reaches the client.
 
 import { JNode, JsonDoc, Kind, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { writeSse } from "../streams/sse";
 import { EventStreamMessage, EventStreamReader } from "../streams/eventstream";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock, writeUsage } from "./openai_out";
+import { ChunkWriter, CompletionWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock } from "./openai_out";
 import { BEDROCK_RESPONSE_HEADERS, BedrockError, StreamException, bedrockModelPath, bedrockResponseId } from "./bedrock_common";
 import { embeddingsResponse, prepareEmbeddings } from "./bedrock_embed";
 import { badCacheControl, cacheMark, cacheTtl, readThinking, thinkingBlocks, thinkingText } from "./extensions";
@@ -185,7 +185,7 @@ function writeSystem(doc: JsonDoc, root: JNode, w: JsonWriter, sys: SystemOut): 
 
 /**
  * Open message of the role being written. Consecutive OpenAI messages that map to the same
- * Converse role become one message (Bedrock requires strict user/assistant alternation, §5.2):
+ * Converse role become one message (Bedrock requires strict user/assistant alternation, sources: Bedrock Converse):
  * a message is opened lazily before its first block, so messages that produce no block vanish.
  */
 class Turns {
@@ -373,7 +373,7 @@ function documentFormat(mime: string): string {
 /**
  * A data URL → image block (png/jpeg/gif/webp) or document block (pdf, csv, …) with base64 bytes.
  * http(s) URLs are refused: Converse takes only bytes or s3:// sources, and fetching the URL would
- * need an asynchronous call from the filter (§10.2).
+ * need an asynchronous call from the filter (sources: Bedrock Converse).
  */
 function writeMedia(doc: JsonDoc, urlNode: JNode, t: Turns, path: string, index: i32): ApiError | null {
   const url = doc.strSpan(urlNode);
@@ -532,7 +532,7 @@ function writeOutputConfig(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError |
       if (schema === null || schema.kind != Kind.Obj) return badRequest("invalid_value", "response_format.json_schema.schema must be an object.", "response_format");
       w.key("outputConfig").obj(); open = true;
       w.key("textFormat").obj().kStr("type", "json_schema").key("structure").obj().key("jsonSchema").obj();
-      // JsonSchemaDefinition.schema is a string holding the JSON Schema (§5.2), sent compact.
+      // JsonSchemaDefinition.schema is a string holding the JSON Schema (sources: Bedrock Converse), sent compact.
       const min = new ByteBuilder(schema.end - schema.start);
       appendMinified(min, doc.src, schema.start, schema.end);
       w.key("schema").strBytes(min.buf, 0, min.len);
@@ -581,7 +581,7 @@ function appendMinified(out: ByteBuilder, src: Uint8Array, start: i32, end: i32)
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-/** Bedrock stopReason → OpenAI finish_reason (§11.1). */
+/** Bedrock stopReason → OpenAI finish_reason (sources: Bedrock Converse). */
 export function converseFinishReason(doc: JsonDoc, n: JNode | null): string {
   if (doc.strIs(n, "tool_use")) return "tool_calls";
   if (doc.strIs(n, "max_tokens") || doc.strIs(n, "model_context_window_exceeded")) return "length";
@@ -589,7 +589,7 @@ export function converseFinishReason(doc: JsonDoc, n: JNode | null): string {
   return "stop";
 }
 
-/** Converse TokenUsage → Usage with OpenAI semantics (§11.2): prompt includes cache reads and writes. */
+/** Converse TokenUsage → Usage with OpenAI semantics (sources: Bedrock Converse): prompt includes cache reads and writes. */
 export function readConverseUsage(doc: JsonDoc, u: JNode | null, usage: Usage): void {
   if (u === null || u.kind != Kind.Obj) return;
   const cr = doc.int(doc.get(u, "cacheReadInputTokens"));
@@ -635,63 +635,44 @@ class ConverseJson extends ResponseHandler {
     const doc = parseJson(chunk);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      this.status = 502;
-      this.contentType = "application/json";
-      out.all(Uint8Array.wrap(new ApiError(502, "upstream_error", "bad_upstream_response", "The Bedrock backend returned a response that is not valid JSON.").body()));
-      return true;
+      return this.answerError(out, badUpstream("The Bedrock backend returned a response that is not valid JSON."));
     }
     readConverseUsage(doc, doc.get(root, "usage"), this.usage);
     const content = doc.get(doc.get(doc.get(root, "output"), "message"), "content");
     const w = new JsonWriter(out);
     w.obj().kStr("id", bedrockResponseId(this.req)).kStr("object", "chat.completion").kInt("created", this.req.nowSeconds)
       .kStr("model", this.req.upstreamModel);
-    w.key("choices").arr().obj().kInt("index", 0).key("message").obj().kStr("role", "assistant").key("content");
-    // All text blocks concatenated (the escaped contents of JSON strings concatenate safely).
-    const cv = w.value();
-    let texts = 0, tools = 0, reasoning = 0;
+    const cw = new CompletionWriter(w);
+    cw.begin();
+    // All text blocks, then the reasoning blocks (reasoning_content, thinking_blocks), then every
+    // toolUse block as a tool call.
+    let reasoning = 0;
     if (content !== null && content.kind == Kind.Arr) {
       for (let i = 0; i < content.length; i++) {
         const blk = content.items![i];
         const text = doc.get(blk, "text");
-        if (text !== null && text.kind == Kind.Str) {
-          if (texts++ == 0) cv.byte(0x22);
-          cv.bytes(doc.src, text.start + 1, text.end - 1);
-        } else if (doc.get(blk, "toolUse") !== null) tools++;
-        else if (doc.get(blk, "reasoningContent") !== null) reasoning++;
-        // citationsContent…: no Chat Completions equivalent (§11.4).
+        if (text !== null && text.kind == Kind.Str) cw.text(doc, text);
+        else if (doc.get(blk, "toolUse") === null && doc.get(blk, "reasoningContent") !== null) reasoning++;
+        // citationsContent…: no Chat Completions equivalent (sources: Bedrock Converse).
       }
     }
-    if (texts > 0) cv.byte(0x22); else cv.str("null");
+    cw.endContent();
     if (reasoning > 0) writeReasoningOut(doc, content!, w);
-    w.key("refusal").nul();
-    if (tools > 0) {
-      w.key("tool_calls").arr();
-      for (let i = 0; i < content!.length; i++) {
-        const tu = doc.get(content!.items![i], "toolUse");
+    if (content !== null && content.kind == Kind.Arr) {
+      for (let i = 0; i < content.length; i++) {
+        const tu = doc.get(content.items![i], "toolUse");
         if (tu === null || tu.kind != Kind.Obj) continue;
-        const id = doc.get(tu, "toolUseId"), name = doc.get(tu, "name"), input = doc.get(tu, "input");
-        w.obj().key("id");
-        if (id !== null && id.kind == Kind.Str) w.raw(doc, id); else w.str("tooluse_missing_" + i.toString());
-        w.kStr("type", "function").key("function").obj().key("name");
-        if (name !== null && name.kind == Kind.Str) w.raw(doc, name); else w.str("");
-        w.key("arguments");
-        if (input !== null) w.strBytes(doc.src, input.start, input.end); else w.str("{}");
-        w.end().end();
+        cw.toolCall(doc, doc.get(tu, "toolUseId"), "tooluse_missing_" + i.toString(), doc.get(tu, "name"), doc.get(tu, "input"));
       }
-      w.end();
     }
-    w.end(); // message
-    w.key("logprobs").nul().kStr("finish_reason", converseFinishReason(doc, doc.get(root, "stopReason"))).end().end();
-    w.key("usage");
-    writeUsage(w, this.usage);
-    w.end();
+    cw.end(converseFinishReason(doc, doc.get(root, "stopReason")), this.usage);
     this.contentType = "application/json";
     return true;
   }
 }
 
 /**
- * ConverseStream eventstream → chat.completion.chunk SSE, frame by frame (§12):
+ * ConverseStream eventstream → chat.completion.chunk SSE, frame by frame (sources: Bedrock ConverseStream):
  * messageStart → role chunk; contentBlockStart.toolUse → tool-call header (gateway index k per
  * contentBlockIndex); contentBlockDelta text / toolUse.input → content / arguments fragments;
  * messageStop → finish chunk; metadata (after messageStop) → usage, usage chunk if asked, [DONE].
@@ -804,7 +785,7 @@ class ConverseStream extends ResponseHandler {
       const d = doc.get(root, "delta");
       const text = doc.get(d, "text");
       if (text !== null && text.kind == Kind.Str) {
-        // A text delta may come without contentBlockStart (§5.5): blocks open lazily.
+        // A text delta may come without contentBlockStart (sources: Bedrock ConverseStream): blocks open lazily.
         if (text.end - text.start <= 2) return;
         this.role(out);
         delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);

@@ -1,4 +1,4 @@
-// Claude on Bedrock (schema `bedrock-anthropic`, providers.md §4.8): the Anthropic translator with
+// Claude on Bedrock (schema `bedrock-anthropic`, sources: Claude on Bedrock and Vertex AI): the Anthropic translator with
 // its Bedrock dialect (no `model` and no `stream` in the body, `anthropic_version:
 // bedrock-2023-05-31`) sent to InvokeModel (`/model/{id}/invoke`) or InvokeModelWithResponseStream
 // (`/model/{id}/invoke-with-response-stream`). Non-stream answers are Messages JSON (the Anthropic
@@ -62,7 +62,7 @@ export class BedrockInvokeStream extends ResponseHandler {
     this.contentType = "text/event-stream";
   }
 
-  /** Hands the sink `{"type":"error","error":{"type":…,"message":…}}` (§4.6). */
+  /** Hands the sink `{"type":"error","error":{"type":…,"message":…}}` (sources: Anthropic streaming). */
   private error(type: string, message: string, out: ByteBuilder): void {
     const b = this.err;
     b.reset();

@@ -1,4 +1,4 @@
-// Pieces every AWS Bedrock schema shares (reference providers.md §5): the model-scoped request
+// Pieces every AWS Bedrock schema shares (sources: Bedrock Converse): the model-scoped request
 // path, the response headers the handlers read, and Bedrock errors — HTTP error answers
 // (`{"message":…}` with the type in `x-amzn-ErrorType`) and in-band eventstream exception frames —
 // turned into the OpenAI error envelope.
@@ -14,7 +14,7 @@ import { ClientRequest, ResponseHandler } from "./provider";
 export const BEDROCK_RESPONSE_HEADERS: string[] = ["x-amzn-requestid", "x-amzn-errortype", "x-amzn-bedrock-input-token-count"];
 
 /**
- * `<base_path>/model/<modelId>/<op>`. The model id is one path segment, percent-encoded (§5.1):
+ * `<base_path>/model/<modelId>/<op>`. The model id is one path segment, percent-encoded (sources: Bedrock Converse):
  * `anthropic.claude-3-5-sonnet-20240620-v1:0` → `…-v1%3A0`, an ARN's `/` → `%2F`. SigV4 then
  * encodes this wire path once more for its canonical URI (auth/sigv4.ts).
  */
@@ -135,7 +135,7 @@ export class StreamException {
     return new ApiError(s, openaiErrorType(s), this.code, this.message);
   }
 
-  /** Anthropic error type for the same failure (for Messages-event sinks, §4.7). */
+  /** Anthropic error type for the same failure (for Messages-event sinks, sources: Anthropic errors). */
   anthropicType(): string {
     if (this.status == 400) return "invalid_request_error";
     if (this.status == 429) return "rate_limit_error";
@@ -148,7 +148,7 @@ export class StreamException {
 let idCounter: u32 = 0;
 
 /**
- * Chat completion id: Bedrock's request id (x-amzn-RequestId, §11.3), else one made from the
+ * Chat completion id: Bedrock's request id (x-amzn-RequestId, sources: Bedrock Converse), else one made from the
  * gateway clock and a per-VM counter (unique within a worker; ids need not be globally unique).
  */
 export function bedrockResponseId(req: ClientRequest): string {

@@ -13,7 +13,7 @@
 
 import { JNode, JsonDoc, Kind, parseJson } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { ByteBuilder } from "../util/bytes";
 import { appendBase64 } from "../util/base64";
 import { ClientRequest, ResponseHandler, UpstreamRequest } from "./provider";
@@ -136,10 +136,7 @@ class EmbeddingsJson extends ResponseHandler {
   }
 
   private bad(out: ByteBuilder, why: string): bool {
-    this.status = 502;
-    this.contentType = "application/json";
-    out.all(Uint8Array.wrap(new ApiError(502, "upstream_error", "bad_upstream_response", "The Bedrock embedding response " + why + ".").body()));
-    return true;
+    return this.answerError(out, badUpstream("The Bedrock embedding response " + why + "."));
   }
 
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {

@@ -1,6 +1,6 @@
 // Google Gemini behind the OpenAI Chat Completions API: the Developer API (schema `gemini`,
 // generativelanguage.googleapis.com, API key) and Gemini on Vertex AI (schema `vertex-gemini`,
-// OAuth bearer), which share one body format (reference providers.md §6, §7, §10–12).
+// OAuth bearer), which share one body format (sources: Gemini API; Vertex AI REST reference).
 //
 // Requests become GenerateContentRequest bodies (proto3 JSON, lowerCamelCase) written straight
 // from the client's parsed body, copying its string literals verbatim. Responses and
@@ -13,11 +13,11 @@
 // goes back as `functionCall.id` / `functionResponse.id`. Gemini 3 thought signatures ride on the
 // tool call as `extra_content.google.thought_signature` (the convention of Google's own
 // OpenAI-compatible endpoint) and return as `thoughtSignature`; a replayed call without one gets
-// the documented placeholder `skip_thought_signature_validator` (§6.2).
+// the documented placeholder `skip_thought_signature_validator` (sources: Gemini API).
 
 import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
@@ -79,7 +79,7 @@ const UNSUPPORTED: u32 = Refuse.SERVICE_TIER | Refuse.LOGIT_BIAS | Refuse.AUDIO 
 
 /**
  * Consecutive messages of one Gemini role share one Content (Gemini wants user and model turns;
- * tool results are user parts, merged with the user text that follows them, §10.1). A Content
+ * tool results are user parts, merged with the user text that follows them, sources: Gemini API). A Content
  * is opened on its first part, so messages without parts leave no empty turn behind.
  */
 class Turns {
@@ -235,7 +235,7 @@ function writeDataUrl(t: Turns, role: string, s: Span, path: string): ApiError |
   return writeInline(t, role, mime, s.buf, s.start + marker + 8, s.end, path);
 }
 
-/** User content parts → Gemini parts (§10.2). */
+/** User content parts → Gemini parts (sources: Gemini API). */
 function writeUserParts(doc: JsonDoc, c: JNode, t: Turns, path: string): ApiError | null {
   for (let i = 0; i < c.length; i++) {
     const p = c.items![i];
@@ -309,7 +309,7 @@ function isInventedId(s: Span): bool {
   return true;
 }
 
-/** An assistant message → a model turn: text parts, then functionCall parts (§10.3). */
+/** An assistant message → a model turn: text parts, then functionCall parts (sources: Gemini API). */
 function writeAssistant(doc: JsonDoc, m: JNode, t: Turns, path: string): ApiError | null {
   const c = doc.get(m, "content");
   if (c !== null && c.kind == Kind.Str) {
@@ -390,7 +390,7 @@ function toolCallName(doc: JsonDoc, items: JNode[], i: i32, id: string): JNode |
 
 /**
  * A tool message → a functionResponse part in a user turn. `response` must be a JSON object:
- * content that is one is sent as is, anything else as {"content": "<the text>"} (§10.3).
+ * content that is one is sent as is, anything else as {"content": "<the text>"} (sources: Gemini API).
  */
 function writeToolResult(doc: JsonDoc, items: JNode[], i: i32, t: Turns): ApiError | null {
   const m = items[i];
@@ -422,7 +422,7 @@ function writeToolResult(doc: JsonDoc, items: JNode[], i: i32, t: Turns): ApiErr
   return null;
 }
 
-/** Writes "tools" and "toolConfig" (§10.5). */
+/** Writes "tools" and "toolConfig" (sources: Gemini API). */
 function writeTools(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
   const tools = doc.get(root, "tools");
   const choice = doc.get(root, "tool_choice");
@@ -520,7 +520,7 @@ function isInt(n: JNode, min: f64, max: f64): bool {
   return n.kind == Kind.Num && n.num == Math.floor(n.num) && n.num >= min && n.num <= max;
 }
 
-/** Writes "generationConfig" when the request sets any of its parameters (§10.4). */
+/** Writes "generationConfig" when the request sets any of its parameters (sources: Gemini API). */
 function writeGenerationConfig(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
   const gb = new ByteBuilder(256);
   const g = new JsonWriter(gb);
@@ -619,17 +619,17 @@ function writeGenerationConfig(doc: JsonDoc, root: JNode, w: JsonWriter): ApiErr
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-/** Gemini finishReason → OpenAI finish_reason (§11.1). Unclear values (OTHER, MALFORMED_FUNCTION_CALL, …) → stop. */
+/** Gemini finishReason → OpenAI finish_reason (sources: Gemini API). Unclear values (OTHER, MALFORMED_FUNCTION_CALL, …) → stop. */
 export function geminiFinish(doc: JsonDoc, fr: JNode | null, calls: bool): string {
   if (doc.strIs(fr, "MAX_TOKENS")) return "length";
   if (doc.strIs(fr, "SAFETY") || doc.strIs(fr, "RECITATION") || doc.strIs(fr, "BLOCKLIST") || doc.strIs(fr, "PROHIBITED_CONTENT") ||
       doc.strIs(fr, "SPII") || doc.strIs(fr, "IMAGE_SAFETY") || doc.strIs(fr, "IMAGE_PROHIBITED_CONTENT") ||
       doc.strIs(fr, "IMAGE_RECITATION") || doc.strIs(fr, "LANGUAGE") || doc.strIs(fr, "MODEL_ARMOR")) return "content_filter";
-  // A tool call still ends with STOP (§6.3); any call in the candidate makes it tool_calls.
+  // A tool call still ends with STOP (sources: Gemini API); any call in the candidate makes it tool_calls.
   return calls ? "tool_calls" : "stop";
 }
 
-/** usageMetadata → Usage with OpenAI semantics (§6.4, §11.2): completion includes thoughts. */
+/** usageMetadata → Usage with OpenAI semantics (sources: Gemini API): completion includes thoughts. */
 export function readGeminiUsage(doc: JsonDoc, u: JNode | null, usage: Usage): void {
   if (u === null || u.kind != Kind.Obj) return;
   usage.reported = true;
@@ -715,30 +715,23 @@ class GeminiJson extends ResponseHandler {
   // Always JSON for the client, whatever label the provider put on its answer.
   constructor(private req: ClientRequest, private provider: string) { super(); this.wholeBody = true; this.rewrites = true; this.contentType = "application/json"; }
 
-  private fail(out: ByteBuilder, e: ApiError): bool {
-    this.status = e.status;
-    this.contentType = "application/json";
-    out.all(Uint8Array.wrap(e.body()));
-    return true;
-  }
-
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     if (!eos) return false;
     const doc = parseJson(chunk);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + this.provider + " backend returned a response that is not valid JSON."));
+      return this.answerError(out, badUpstream("The " + this.provider + " backend returned a response that is not valid JSON."));
     }
     // An error inside a 2xx answer: its own `code` gives the status (500 without one).
     const ge = googleError(doc, root, 200, this.provider);
-    if (ge !== null) return this.fail(out, ge);
+    if (ge !== null) return this.answerError(out, ge);
     readGeminiUsage(doc, doc.get(root, "usageMetadata"), this.usage);
     this.usage.final = this.usage.reported;
     const cands = doc.get(root, "candidates");
     if (cands === null || cands.kind != Kind.Arr || cands.length == 0) {
       const be = blockedError(doc, root, this.provider);
-      if (be !== null) return this.fail(out, be);
-      return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + this.provider + " backend returned no candidates."));
+      if (be !== null) return this.answerError(out, be);
+      return this.answerError(out, badUpstream("The " + this.provider + " backend returned no candidates."));
     }
     const rid = doc.get(root, "responseId");
     const hasRid = rid !== null && rid.kind == Kind.Str && rid.end - rid.start > 2;
@@ -822,7 +815,7 @@ class Candidate {
 const MAX_CANDIDATES: i32 = 16;
 
 /**
- * `:streamGenerateContent?alt=sse` → chat.completion.chunk SSE (§6.5, §12 Gemini state machine).
+ * `:streamGenerateContent?alt=sse` → chat.completion.chunk SSE (sources: Gemini API Gemini state machine).
  * Every event is a whole GenerateContentResponse carrying only new parts; functionCall parts
  * arrive complete. There is no terminator: the end of the body ends the stream.
  */
@@ -890,14 +883,14 @@ export class GeminiStream extends ResponseHandler {
     const doc = parseJson(data);
     const root = doc.root;
     if (root === null || root.kind != Kind.Obj) {
-      this.emitError(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + this.provider + " stream carried an event that is not a JSON object."));
+      this.emitError(out, badUpstream("The " + this.provider + " stream carried an event that is not a JSON object."));
       return;
     }
     const ge = googleError(doc, root, 500, this.provider);
     if (ge !== null) { this.emitError(out, ge); return; }
     if (!this.started) this.start(doc, root);
     const um = doc.get(root, "usageMetadata");
-    // Cumulative: the last one wins (§6.4); it is final once the stream ends normally.
+    // Cumulative: the last one wins (sources: Gemini API); it is final once the stream ends normally.
     if (um !== null) readGeminiUsage(doc, um, this.usage);
     const cands = doc.get(root, "candidates");
     if (cands === null || cands.kind != Kind.Arr || cands.length == 0) {
@@ -946,7 +939,7 @@ export class GeminiStream extends ResponseHandler {
       }
       const fr = doc.get(cand, "finishReason");
       // Newer models may send STOP in a chunk of its own after the calls: the candidate's calls
-      // so far decide between stop and tool_calls (§6.5).
+      // so far decide between stop and tool_calls (sources: Gemini API).
       if (fr !== null && fr.kind == Kind.Str && !doc.strIs(fr, "FINISH_REASON_UNSPECIFIED")) {
         delta.reset(); delta.str("{}");
         this.emit(out, idx, delta, geminiFinish(doc, fr, st.tools > 0));

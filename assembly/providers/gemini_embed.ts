@@ -1,4 +1,4 @@
-// OpenAI embeddings (providers.md §2) on Google backends:
+// OpenAI embeddings (sources: OpenAI Embeddings) on Google backends:
 //   gemini         one string → `{model}:embedContent`, an array → `{model}:batchEmbedContents`
 //                  (EmbedContentRequest / BatchEmbedContentsRequest, `outputDimensionality`);
 //   vertex-gemini  `{model}:predict` with `instances[{content}]`, `parameters.outputDimensionality`;
@@ -13,7 +13,7 @@
 
 import { JNode, JsonDoc, Kind, parseJson } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { ByteBuilder } from "../util/bytes";
 import { appendBase64 } from "../util/base64";
 import { ClientRequest, ResponseHandler, UpstreamRequest } from "./provider";
@@ -111,21 +111,14 @@ export class GeminiEmbedJson extends ResponseHandler {
   // Always JSON for the client, whatever label the provider put on its answer.
   constructor(private req: ClientRequest, private vertex: bool) { super(); this.wholeBody = true; this.rewrites = true; this.contentType = "application/json"; }
 
-  private fail(out: ByteBuilder, e: ApiError): bool {
-    this.status = e.status;
-    this.contentType = "application/json";
-    out.all(Uint8Array.wrap(e.body()));
-    return true;
-  }
-
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     if (!eos) return false;
     const provider = this.vertex ? "Vertex AI" : "Gemini";
     const doc = parseJson(chunk);
     const root = doc.root;
-    if (root === null || root.kind != Kind.Obj) return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + provider + " backend returned a response that is not valid JSON."));
+    if (root === null || root.kind != Kind.Obj) return this.answerError(out, badUpstream("The " + provider + " backend returned a response that is not valid JSON."));
     const ge = googleError(doc, root, 200, provider); // an error inside a 2xx: its own `code` gives the status
-    if (ge !== null) return this.fail(out, ge);
+    if (ge !== null) return this.answerError(out, ge);
 
     // The vectors, one `values` array per input, and Vertex's token counts.
     const vectors = new Array<JNode>();
@@ -153,12 +146,12 @@ export class GeminiEmbedJson extends ResponseHandler {
     }
     const inputs = readInputs(this.req.doc, this.req.root);
     if (vectors.length == 0 || vectors.length != inputs.nodes.length) {
-      return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + provider + " backend returned " + vectors.length.toString() + " embeddings for " + inputs.nodes.length.toString() + " inputs."));
+      return this.answerError(out, badUpstream("The " + provider + " backend returned " + vectors.length.toString() + " embeddings for " + inputs.nodes.length.toString() + " inputs."));
     }
     for (let i = 0; i < vectors.length; i++) {
       const v = vectors[i];
-      if (v.kind != Kind.Arr) return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + provider + " backend returned an embedding that is not an array of numbers."));
-      for (let j = 0; j < v.length; j++) if (v.items![j].kind != Kind.Num) return this.fail(out, new ApiError(502, "upstream_error", "bad_upstream_response", "The " + provider + " backend returned an embedding that is not an array of numbers."));
+      if (v.kind != Kind.Arr) return this.answerError(out, badUpstream("The " + provider + " backend returned an embedding that is not an array of numbers."));
+      for (let j = 0; j < v.length; j++) if (v.items![j].kind != Kind.Num) return this.answerError(out, badUpstream("The " + provider + " backend returned an embedding that is not an array of numbers."));
     }
     if (!counted) {
       for (let i = 0; i < inputs.nodes.length; i++) tokens += (utf8Length(this.req.doc, inputs.nodes[i]) + EST_BYTES_PER_TOKEN - 1) / EST_BYTES_PER_TOKEN;

@@ -1,6 +1,6 @@
 // Pieces shared by the Google backends (Gemini Developer API, Gemini on Vertex AI, Claude on
 // Vertex AI): model URLs, the google.rpc.Status error envelope, and a small deterministic hash
-// for the ids the gateway has to make up (providers.md §6, §7, §4.8).
+// for the ids the gateway has to make up (sources: Gemini API; Vertex AI REST reference; Claude on Bedrock and Vertex AI).
 
 import { Backend } from "../config/config";
 import { JNode, JsonDoc, Kind, parseJson } from "../json/json";
@@ -25,8 +25,8 @@ export function modelSegmentOk(m: string): bool {
 }
 
 /**
- * `{base}/models/{model}` on the Developer API (§6.1), or
- * `{base}/projects/{p}/locations/{l}/publishers/{publisher}/models/{model}` on Vertex (§7, §4.8).
+ * `{base}/models/{model}` on the Developer API (sources: Gemini API), or
+ * `{base}/projects/{p}/locations/{l}/publishers/{publisher}/models/{model}` on Vertex (sources: Vertex AI REST reference; Claude on Bedrock and Vertex AI).
  * The caller appends `:method`.
  */
 export function googleModelPath(b: Backend, vertex: bool, publisher: string, model: string): string {
@@ -46,7 +46,7 @@ export function hash8(src: Uint8Array, start: i32, end: i32): string {
   return s;
 }
 
-/** OpenAI error type, code and client status for a google.rpc.Code name (§6.6). */
+/** OpenAI error type, code and client status for a google.rpc.Code name (sources: Gemini API errors). */
 export class GoogleErrorKind {
   constructor(public status: i32, public type: string, public code: string) {}
 }

@@ -1,7 +1,7 @@
 // Anthropic Messages API requests (POST /v1/messages) from clients such as @anthropic-ai/sdk and
 // Claude Code. A backend that speaks the Messages API gets the client's body nearly as is
 // (Provider.nativeMessages); for every other backend the body is rebuilt as an OpenAI chat
-// request (the mappings of providers.md §10, run from Anthropic to OpenAI), parsed into a
+// request (the mappings of sources: Anthropic Messages API, run from Anthropic to OpenAI), parsed into a
 // ClientRequest, and handed to the backend's provider like any chat request, so each provider
 // (OpenAI and compatibles, Azure, and the translating ones) needs nothing Messages-specific.
 
@@ -10,9 +10,10 @@ import { JsonWriter } from "../json/writer";
 import { ApiError, badRequest } from "../errors";
 import { ByteBuilder } from "../util/bytes";
 import { Backend } from "../config/config";
+import { Schema } from "./table";
 import { ClientRequest, Endpoint, Provider, UpstreamRequest } from "./provider";
 
-/** The checks the Messages API makes before anything else (max_tokens is required, §4.2). */
+/** The checks the Messages API makes before anything else (max_tokens is required, sources: Anthropic Messages API). */
 export function checkMessagesRequest(doc: JsonDoc, root: JNode): ApiError | null {
   const mt = doc.get(root, "max_tokens");
   if (mt === null) return badRequest("missing_required_parameter", "max_tokens: Field required", "max_tokens");
@@ -62,7 +63,7 @@ export function prepareMessagesRequest(provider: Provider, req: ClientRequest, o
  * (some refuse unknown fields: Mistral answers 422). Translating providers read either.
  */
 function isVendor(b: Backend): bool {
-  return b.schema == "openai" && b.preset.length > 0 && b.preset != "openai";
+  return b.kind == Schema.OpenAI && b.preset.length > 0 && b.preset != "openai";
 }
 
 /** thinking.budget_tokens → reasoning_effort (the inverse of the Anthropic provider's budgets). */
@@ -293,7 +294,7 @@ function writeToolResult(doc: JsonDoc, blk: JNode, path: string, w: JsonWriter):
   return null;
 }
 
-/** image / document block → an OpenAI image_url or file part (§10.2 in reverse). */
+/** image / document block → an OpenAI image_url or file part (sources: Anthropic Messages API in reverse). */
 function writeMediaPart(doc: JsonDoc, blk: JNode, path: string, w: JsonWriter): ApiError | null {
   const isImage = doc.strIs(doc.get(blk, "type"), "image");
   const src = doc.get(blk, "source");
@@ -374,7 +375,7 @@ function writeAssistant(doc: JsonDoc, content: JNode, path: string, w: JsonWrite
   return null;
 }
 
-/** tools[] → function tools; tool_choice and disable_parallel_tool_use (§10.5 in reverse). */
+/** tools[] → function tools; tool_choice and disable_parallel_tool_use (sources: Anthropic Messages API in reverse). */
 function writeTools(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
   const tools = doc.get(root, "tools");
   if (tools === null || tools.kind == Kind.Null) return null;

@@ -1,12 +1,12 @@
 // Responses for Anthropic Messages API clients. Native backends answer through their provider's
 // messagesResponse(); for every other backend the provider's own handler turns the provider's
 // bytes into OpenAI chat bytes (as for any chat client) and MessagesFromChat turns those into
-// the Messages API: a `message` object, the Messages SSE events (providers.md §4.4–4.7), or an
+// the Messages API: a `message` object, the Messages SSE events (sources: Anthropic Messages API; Anthropic errors), or an
 // error envelope. A chain of handlers: usage for limits is the inner handler's.
 
 import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError } from "../errors";
+import { ApiError, badUpstream } from "../errors";
 import { Usage } from "../usage";
 import { ByteBuilder, bytesOf } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
@@ -28,7 +28,7 @@ const MODE_MESSAGE: i32 = 0;
 const MODE_STREAM: i32 = 1;
 const MODE_ERROR: i32 = 2;
 
-/** OpenAI finish_reason → Anthropic stop_reason (§11.1 in reverse). */
+/** OpenAI finish_reason → Anthropic stop_reason (sources: Anthropic Messages API in reverse). */
 function stopReason(finish: string, sawTools: bool): string {
   if (finish == "length") return "max_tokens";
   if (finish == "content_filter") return "refusal";
@@ -90,7 +90,7 @@ const DONE = bytesOf("[DONE]");
 export class MessagesFromChat extends ResponseHandler {
   private mode: i32;
   private innerOut: ByteBuilder = new ByteBuilder(1024);
-  // Stream state (§4.6 events out of §1.6 chunks).
+  // Stream state (sources: Anthropic streaming events out of sources: OpenAI Chat Completions: streaming chunks).
   private reader: SseReader | null = null;
   private scratch: ByteBuilder = new ByteBuilder(256);
   private started: bool = false;
@@ -138,14 +138,13 @@ export class MessagesFromChat extends ResponseHandler {
     out.all(Uint8Array.wrap(new ApiError(status, "", "", errorMessage(doc, doc.root, raw, status)).anthropicBody()));
   }
 
-  /** chat.completion → Messages `message` (§4.4). */
+  /** chat.completion → Messages `message` (sources: Anthropic Messages API). */
   private message(src: Uint8Array, len: i32, out: ByteBuilder): void {
     const doc = parseJson(src, MAX_DEPTH, len);
     const root = doc.root;
     const choice = root !== null ? firstChoice(doc, root) : null;
     if (root === null || root.kind != Kind.Obj || choice === null) {
-      this.status = 502;
-      out.all(Uint8Array.wrap(new ApiError(502, "", "", "The backend returned a response that is not a chat completion.").anthropicBody()));
+      this.answerError(out, badUpstream("The backend returned a response that is not a chat completion."), true);
       return;
     }
     const msg = doc.get(choice, "message");

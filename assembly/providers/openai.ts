@@ -3,18 +3,19 @@
 // responses pass through untouched unless we changed what the provider sends.
 
 import { Edits, JNode, JsonDoc, Kind, parseJson } from "../json/json";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, badUpstream } from "../errors";
 import { isUnreserved } from "../util/chars";
 import { Usage } from "../usage";
 import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
+import { StreamUsage } from "../config/config";
 
 const TRUE_BYTES = bytesOf("true");
 
 /**
  * OpenAI, the OpenAI-compatible family (base_path per vendor), and Azure OpenAI, whose only
- * differences on the wire are the deployment-scoped URL and the api-version query (§3).
+ * differences on the wire are the deployment-scoped URL and the api-version query (sources: Azure OpenAI REST reference).
  */
 export class OpenAIProvider extends Provider {
   constructor(private azure: bool = false) { super(); }
@@ -30,9 +31,9 @@ export class OpenAIProvider extends Provider {
       out.path = backend.basePath + "/deployments/" + deployment + op + "?api-version=" + backend.apiVersion;
     } else out.path = backend.basePath + op;
 
-    // Vendor differences first (providers.md §9): fields this provider rejects or names otherwise.
+    // Vendor differences first (sources: OpenAI-compatible vendors): fields this provider rejects or names otherwise.
     const dropped = new Set<string>();
-    if (backend.streamUsage == "never") {
+    if (backend.streamUsage == StreamUsage.Never) {
       // A provider that rejects stream_options (Mistral: 422 extra_forbidden) must not get the
       // client's either; it reports usage on its own.
       const so = doc.indexOf(root, "stream_options");
@@ -61,7 +62,7 @@ export class OpenAIProvider extends Provider {
 
     // Usage in streams: OpenAI reports it only when asked (stream_options.include_usage). Token
     // limits need it, so ask, and remember to hide it again from a client that did not ask.
-    if (req.endpoint == Endpoint.ChatCompletions && req.stream && backend.streamUsage == "request" && !dropped.has("stream_options")) {
+    if (req.endpoint == Endpoint.ChatCompletions && req.stream && backend.streamUsage == StreamUsage.Request && !dropped.has("stream_options")) {
       const so = doc.get(root, "stream_options");
       if (so === null || so.kind == Kind.Null) {
         if (so === null) edits.addMember(root, "stream_options", "{\"include_usage\":true}");
@@ -153,7 +154,7 @@ function startsWithAt(d: Uint8Array, at: i32, lit: Uint8Array): bool {
 
 const FINISH_OK: string[] = ["stop", "length", "tool_calls", "content_filter", "function_call"];
 
-/** Vendor finish_reason values → the five OpenAI accepts (§9, §11.1); unknown → "stop". */
+/** Vendor finish_reason values → the five OpenAI accepts (sources: OpenAI-compatible vendors; docs/design.md); unknown → "stop". */
 function normalFinish(v: string): string {
   if (FINISH_OK.includes(v)) return v;
   if (v == "model_length" || v == "max_tokens") return "length";
@@ -231,10 +232,7 @@ class OpenAIJson extends ResponseHandler {
     if (root === null || root.kind != Kind.Obj) {
       // A success the client could not parse either (truncated, not JSON): say so with 502
       // instead of forwarding it with the provider's 200.
-      this.status = 502;
-      this.contentType = "application/json";
-      out.all(Uint8Array.wrap(new ApiError(502, "upstream_error", "bad_upstream_response", "The backend returned a response that is not a JSON object.").body()));
-      return true;
+      return this.answerError(out, badUpstream("The backend returned a response that is not a JSON object."));
     }
     const u = usageNode(doc, root);
     if (u !== null) readOpenAIUsage(doc, u, this.usage);

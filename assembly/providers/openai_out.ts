@@ -6,7 +6,7 @@ import { ByteBuilder } from "../util/bytes";
 import { Usage } from "../usage";
 import { writeSse } from "../streams/sse";
 
-/** CompletionUsage: prompt includes cached, completion includes reasoning (providers.md §1.5). */
+/** CompletionUsage: prompt includes cached, completion includes reasoning (sources: OpenAI Chat Completions: response). */
 export function writeChunkUsage(b: ByteBuilder, u: Usage): void {
   b.str("{\"prompt_tokens\":"); b.int(u.input);
   b.str(",\"completion_tokens\":"); b.int(u.output);
@@ -46,7 +46,7 @@ export class ChunkWriter {
     if (logprobs !== null && logprobs.len > 0) c.bytes(logprobs.buf, 0, logprobs.len); else c.str("null");
     c.str(",\"finish_reason\":");
     if (finish.length) c.jsonString(finish); else c.str("null");
-    // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (§1.6).
+    // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (sources: OpenAI Chat Completions: streaming).
     c.str(wantUsage ? "}],\"usage\":null}" : "}]}");
     writeSse(out, "", c.buf, 0, c.len);
   }
@@ -60,6 +60,72 @@ export class ChunkWriter {
     writeChunkUsage(c, u);
     c.byte(0x7d);
     writeSse(out, "", c.buf, 0, c.len);
+  }
+}
+
+/**
+ * The `chat.completion` of a provider answer with one choice (Anthropic Messages, Bedrock
+ * Converse). The caller opens the object and writes id, object, created and model; then, in
+ * order: begin(), text() for each text block, endContent(), the provider's own message members
+ * (reasoning), toolCall() for each tool call, and end(). Text blocks are JSON string literals of the provider's answer: their escaped contents
+ * concatenate safely into one content string.
+ */
+export class CompletionWriter {
+  private content: ByteBuilder;
+  private texts: i32 = 0;
+  private tools: i32 = 0;
+  private refused: bool = false;
+  constructor(private w: JsonWriter) { this.content = w.out; }
+
+  begin(): void {
+    this.w.key("choices").arr().obj().kInt("index", 0).key("message").obj().kStr("role", "assistant").key("content");
+    this.content = this.w.value();
+  }
+
+  /** Appends the contents of a JSON string node to the message content. */
+  text(doc: JsonDoc, s: JNode): void {
+    if (this.texts++ == 0) this.content.byte(0x22);
+    this.content.bytes(doc.src, s.start + 1, s.end - 1);
+  }
+
+  /**
+   * Closes content (null when no text). Message members the provider adds (reasoning_content,
+   * thinking_blocks) go right after it; refusal follows with the first tool call or at end().
+   */
+  endContent(): void {
+    if (this.texts > 0) this.content.byte(0x22); else this.content.str("null");
+  }
+
+  private refusal(): void {
+    if (this.refused) return;
+    this.refused = true;
+    this.w.key("refusal").nul();
+  }
+
+  /** One function tool call: its id (or `fallbackId`), name and arguments (the input object as a JSON string). */
+  toolCall(doc: JsonDoc, id: JNode | null, fallbackId: string, name: JNode | null, input: JNode | null): void {
+    const w = this.w;
+    this.refusal();
+    if (this.tools++ == 0) w.key("tool_calls").arr();
+    w.obj().key("id");
+    if (id !== null && id.kind == Kind.Str) w.raw(doc, id); else w.str(fallbackId);
+    w.kStr("type", "function").key("function").obj().key("name");
+    if (name !== null && name.kind == Kind.Str) w.raw(doc, name); else w.str("");
+    w.key("arguments");
+    if (input !== null) w.strBytes(doc.src, input.start, input.end); else w.str("{}");
+    w.end().end();
+  }
+
+  /** Closes the message, the choice (finish_reason) and the object (usage). */
+  end(finishReason: string, usage: Usage): void {
+    const w = this.w;
+    this.refusal();
+    if (this.tools > 0) w.end();
+    w.end(); // message
+    w.key("logprobs").nul().kStr("finish_reason", finishReason).end().end();
+    w.key("usage");
+    writeUsage(w, usage);
+    w.end();
   }
 }
 

@@ -77,6 +77,17 @@ export abstract class ResponseHandler {
    * send instead of the chunk; false to pass the chunk through unchanged.
    */
   abstract onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool;
+
+  /**
+   * Answers the client with `e` instead of upstream's body: its status, JSON, the body in OpenAI's
+   * envelope (or Anthropic's for Messages API clients). Returns true (onBody's "out replaces").
+   */
+  answerError(out: ByteBuilder, e: ApiError, anthropic: bool = false): bool {
+    this.status = e.status;
+    this.contentType = "application/json";
+    out.all(Uint8Array.wrap(anthropic ? e.anthropicBody() : e.body()));
+    return true;
+  }
 }
 
 export abstract class Provider {

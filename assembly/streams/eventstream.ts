@@ -1,5 +1,5 @@
 // Incremental decoder for AWS `application/vnd.amazon.eventstream` (Bedrock ConverseStream and
-// InvokeModelWithResponseStream bodies). Reference: providers.md §5.4 and botocore eventstream.py.
+// InvokeModelWithResponseStream bodies). Reference: sources: AWS event stream encoding and botocore eventstream.py.
 //
 // Frame (all integers big-endian):
 //   u32 total_length | u32 headers_length | u32 prelude_crc = CRC32(bytes[0..8))

@@ -1,4 +1,4 @@
-// Base64 (RFC 4648 §4) and base64url (§5) for the Google service-account flow: PEM key bodies are
+// Base64 (RFC 4648 §4) and base64url (sources: Bedrock Converse) for the Google service-account flow: PEM key bodies are
 // standard base64 wrapped over several lines, and every JWT segment is base64url without padding
 // (RFC 7515 §2 "Base64url Encoding").
 //

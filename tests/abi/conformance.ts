@@ -1,5 +1,5 @@
 // Static ABI conformance check of a filter module against Envoy's host surface
-// (../shared/reference/envoy-proxy-wasm.md §1.1–§1.4, encoded in tests/host/envoy-abi.ts).
+// (sources: proxy-wasm C++ host: linking; proxy-wasm ABI v0.2.1, encoded in tests/host/envoy-abi.ts).
 // Everything reported here would make Envoy refuse the module at load time, or (wrong callback
 // signatures) refuse to initialize the VM, so a real deployment would fail before any request.
 
@@ -19,7 +19,7 @@ export function checkModule(bytes: Uint8Array): string[] {
   for (const imp of mod.imports) {
     const full = `${imp.module}.${imp.name}`;
     if (imp.kind === "global") {
-      // §1.1: cpp-host's link() only resolves functions (memory/table are allowed).
+      // sources: proxy-wasm C++ host: linking: cpp-host's link() only resolves functions (memory/table are allowed).
       problems.push(`imported global ${full}: Envoy does not provide imported globals (missing import)`);
       continue;
     }
@@ -66,7 +66,7 @@ export function checkModule(bytes: Uint8Array): string[] {
     }
   }
 
-  // §1.1: the first function export named like an ABI marker decides the ABI.
+  // sources: proxy-wasm C++ host: linking: the first function export named like an ABI marker decides the ABI.
   const marker = mod.exports.find((e) => e.kind === "func" && ABI_MARKERS.includes(e.name));
   if (!marker) {
     problems.push(`missing ABI marker: export ${EXPECTED_ABI_MARKER} (Envoy: "Missing or unknown Proxy-Wasm ABI version")`);
@@ -76,7 +76,7 @@ export function checkModule(bytes: Uint8Array): string[] {
   }
 
   if (mod.hasStartSection) {
-    // §1.1: a start section runs inside instantiation with no current context; top-level code must
+    // sources: proxy-wasm C++ host: linking: a start section runs inside instantiation with no current context; top-level code must
     // run from the exported _initialize instead (asc --exportStart _initialize).
     problems.push("module has a wasm start section: top-level code must run in the exported _initialize");
   }

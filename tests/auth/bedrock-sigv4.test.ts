@@ -1,7 +1,7 @@
 // SigV4 on the Bedrock schemas' model-scoped paths (issue 6 item 1 with the SigV4 of issue 4): a
 // model id is one percent-encoded path segment (`:` → %3A, and an ARN's `/` → %2F), and the
-// canonical URI encodes that wire path once more (non-S3 services double-encode, providers.md
-// §5.6). The mock plays AWS: it recomputes the signature with node:crypto from the path exactly as
+// canonical URI encodes that wire path once more (non-S3 services double-encode, 
+// sources: AWS Signature Version 4). The mock plays AWS: it recomputes the signature with node:crypto from the path exactly as
 // received (tests/auth/aws.ts, independent of the filter's signer) and answers 403
 // InvalidSignatureException otherwise, so a path signed in any other form fails.
 

@@ -160,7 +160,7 @@ export interface StartOptions {
 
 /**
  * The filter with `config`, one route following the cluster header. Each gateway gets its own
- * vm_id: shared data is process-wide per vm_id (§5.7), and token caches / key penalties of one
+ * vm_id: shared data is process-wide per vm_id (sources: proxy-wasm C++ host: shared data), and token caches / key penalties of one
  * test must not leak into the next.
  */
 export async function startGateway(o: StartOptions): Promise<Gateway> {

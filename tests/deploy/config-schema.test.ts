@@ -303,3 +303,39 @@ test("the schema's closed lists are the filter's: backend schemas, presets, auth
   const types = await probe(set(auth(0), "type", "no-such-type"), /unsupported auth type "no-such-type" \(supported: ([^)]*)\)/);
   assert.deepEqual(schema.$defs.authType.enum, types);
 });
+
+/** The backend.allOf branches keyed on the backend schema name, as lists of schema names. */
+function schemaBranches(): { defaultHost: string[]; region: string[]; vertex: string[] } {
+  const found = { defaultHost: [] as string[], region: [] as string[], vertex: [] as string[] };
+  const visit = (n: any): void => {
+    if (!n || typeof n !== "object") return;
+    const list = n.if?.properties?.schema?.enum;
+    if (Array.isArray(list)) {
+      if (n.then?.properties?.region) found.region = list;
+      if (n.then?.properties?.project) found.vertex = list;
+      if (n.else?.required?.includes("host")) found.defaultHost = list;
+    }
+    for (const v of Object.values(n)) visit(v);
+  };
+  visit(schema.$defs.backend.allOf);
+  return found;
+}
+
+test("the schema's per-backend-schema rules are the filter's provider table (default host, region, project/location)", async () => {
+  const schemas = await supportedSchemas();
+  const errorOf = async (backend: object) =>
+    (await loadPlugin(JSON.stringify({ backends: [{ name: "b", cluster: "c", ...backend }], models: [{ match: "*", backend: "b" }] }))).error ?? "";
+  // The filter names the schemas that take a field when another schema is given it (from the table's FIELD_* bits).
+  const listed = (e: string, re: RegExp): string[] => { const m = re.exec(e); assert.ok(m, `unexpected error: ${e}`); return m[1].split(" and "); };
+  const region = listed(await errorOf({ schema: "openai", host: "h", region: "us-east-1" }), /\.region: only used with the (.*) schemas$/);
+  const vertex = listed(await errorOf({ schema: "openai", host: "h", project: "p" }), /\.project: only for schemas (.*)$/);
+  // A schema has a default host (HostFrom other than Required) when leaving `host` out is not the error.
+  const defaultHost: string[] = [];
+  for (const s of schemas) if (!/\.host: required$/.test(await errorOf({ schema: s }))) defaultHost.push(s);
+  const b = schemaBranches();
+  const where = "schema/ai-gateway-config.schema.json $defs.backend.allOf";
+  assert.deepEqual(b.region, region, `${where}: the schemas taking region`);
+  assert.deepEqual(b.vertex, vertex, `${where}: the schemas taking project/location`);
+  assert.deepEqual(b.defaultHost, defaultHost, `${where}: the schemas with a default host`);
+  assert.ok(region.length > 0 && vertex.length > 0 && defaultHost.length > region.length, "the probes found the table's rows");
+});

@@ -178,13 +178,13 @@ for (const file of shippedEnvoyConfigs()) {
     for (const n of needed) assert.ok(w.hostEnvKeys.includes(n), `${n} is read by the plugin configuration but not in host_env_keys`);
     for (const n of w.hostEnvKeys) assert.ok(needed.includes(n), `host_env_keys has ${n}, which no backend reads`);
 
-    // The access log prints the filter's usage and routing decisions (names.md filter state keys).
+    // The access log prints the filter's usage and routing decisions (the filter state keys the README lists).
     const formats = [...objects(hcm.access_log ?? [])].map(([, o]) => o.inline_string).filter((s) => typeof s === "string").join("\n");
     for (const k of FILTER_STATE_KEYS) assert.ok(formats.includes(`%FILTER_STATE(wasm.ai_gateway.${k}:PLAIN)%`), `access log prints ai_gateway.${k}`);
   });
 }
 
-test("envoy/envoy.yaml has a TLS cluster for every backend schema of names.md", () => {
+test("envoy/envoy.yaml has a TLS cluster for every backend schema of the provider table", () => {
   const plugin = wasmFilters(readYaml(MAIN))[0].plugin;
   const schemas = new Set(plugin.backends.map((b: any) => b.schema ?? (b.preset ? "openai-compatible preset" : "openai")));
   for (const s of ["openai", "azure-openai", "anthropic", "openai-compatible preset", "bedrock-converse", "bedrock-anthropic", "gemini", "vertex-gemini", "vertex-anthropic"]) {

@@ -20,7 +20,7 @@ export function envoyYamlFiles(): string[] {
   return readdirSync(join(ROOT, "envoy")).filter((f) => f.endsWith(".yaml")).sort().map((f) => join(ROOT, "envoy", f));
 }
 
-/** YAML files in envoy/ that are not bootstraps, by design (names.md: the stats_tags list that
+/** YAML files in envoy/ that are not bootstraps, by design (the stats_tags list that
  *  goes under stats_config.stats_tags of every shipped config). */
 export const NOT_BOOTSTRAPS = ["stats-tags.yaml"];
 

@@ -272,7 +272,7 @@ test("Bedrock in-band exception mid-stream: the client's stream throws an APIErr
   const { c, client } = await setUp("bedrock-converse/stream-exception-mid-stream");
   const seen: string[] = [];
   const err = await (async () => {
-    const stream = await client.chat.completions.create({ ...c.request, stream: true });
+    const stream = await client.chat.completions.create({ ...c.request, stream: true } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
     for await (const chunk of stream) seen.push(chunk.choices[0]?.delta?.content ?? "");
   })().then(() => assert.fail("expected the stream to throw"), (x: unknown) => x);
   assert.ok(err instanceof OpenAI.APIError, `got ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`);

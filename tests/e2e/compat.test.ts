@@ -1,6 +1,6 @@
 // End-to-end with the official openai client (unmodified) against the OpenAI-compatible presets:
 // client → Gateway (build/ai-gateway.wasm in the Envoy-faithful host, real sockets) → one mock
-// provider per vendor, each answering the way that vendor does (reference providers.md §9):
+// provider per vendor, each answering the way that vendor does (sources: OpenAI-compatible vendors):
 //   Mistral   ids without "chatcmpl-", no logprobs, `tool_calls: null` on plain answers, whole tool
 //             calls in one chunk with 9-character [A-Za-z0-9] ids, usage on the final content chunk
 //             (always: Mistral has no stream_options), its own error envelope {object:"error",…}
@@ -15,7 +15,7 @@
 // OpenAI's shape, valid against OpenAI's schema; usage hidden from a stream that did not ask for
 // it; the filter's usage log line).
 //
-// Every test asserts the vendor's documented behaviour (providers.md §9 and the public issues cited inline).
+// Every test asserts the vendor's documented behaviour (sources: OpenAI-compatible vendors and the public issues cited inline).
 
 import { test, before, after, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -33,7 +33,7 @@ type Name = "mistral" | "groq" | "deepseek";
 interface Vendor {
   name: Name;
   model: string;
-  /** Preset host and base path (providers.md §9), as the upstream request must carry them. */
+  /** Preset host and base path (sources: OpenAI-compatible vendors), as the upstream request must carry them. */
   host: string;
   basePath: string;
   /** The key the gateway holds for this backend. */
@@ -213,7 +213,7 @@ function onlyUpstream(v: Vendor, n = 1): RecordedRequest[] {
   return v.mock.requests;
 }
 
-/** The request body the client sent, as the vendor must get it (§9 vendor rewrites). */
+/** The request body the client sent, as the vendor must get it (sources: OpenAI-compatible vendors vendor rewrites). */
 function vendorBody(v: Vendor, sent: Record<string, any>): Record<string, any> {
   const out: Record<string, any> = { ...sent };
   if (v.name === "mistral") {

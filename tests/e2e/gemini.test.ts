@@ -75,7 +75,10 @@ async function streamWithHelper(cl: OpenAI, request: any) {
 }
 
 const callsOf = (m: OpenAI.Chat.ChatCompletionMessage) =>
-  (m.tool_calls ?? []).map((t) => (t.type === "function" ? [t.id, t.function.name, JSON.parse(t.function.arguments)] : t));
+  (m.tool_calls ?? []).map((t): [string, string, unknown] => {
+    if (t.type !== "function") throw new Error(`unexpected ${t.type} tool call`);
+    return [t.id, t.function.name, JSON.parse(t.function.arguments)];
+  });
 
 /** The floats an embedding decodes to, rounded to float32 (what base64 carries). */
 const f32 = (xs: number[]) => xs.map((x) => Math.fround(x));
@@ -112,7 +115,7 @@ test("Gemini streaming with include_usage: the final completion carries usage wi
   assert.equal(final.choices[0].message.content, "Revenue grew 12% in Q3. Costs were flat.", "thought parts are not content");
   const u = final.usage!;
   assert.deepEqual([u.prompt_tokens, u.completion_tokens, u.total_tokens, u.prompt_tokens_details?.cached_tokens, u.completion_tokens_details?.reasoning_tokens],
-    [2100, 131, 2231, 2048, 120], "completion = candidates 11 + thoughts 120 (providers.md §11.2)");
+    [2100, 131, 2231, 2048, 120], "completion = candidates 11 + thoughts 120 (sources: Gemini API)");
 });
 
 test("Gemini thinking: the client reads reasoning_content (thought parts) on the message and on the stream deltas", async () => {
@@ -226,7 +229,7 @@ for (const id of ["gemini/stream-error-midstream", "gemini/stream-truncated"]) {
     const { c, client } = await setUp(id);
     const seen: string[] = [];
     const err = await (async () => {
-      const stream = await client.chat.completions.create({ ...c.request, stream: true });
+      const stream = await client.chat.completions.create({ ...c.request, stream: true } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
       for await (const chunk of stream) seen.push(chunk.choices[0]?.delta?.content ?? "");
     })().then(() => assert.fail("expected the stream to throw"), (x: unknown) => x);
     assert.ok(err instanceof OpenAI.APIError, `got ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`);

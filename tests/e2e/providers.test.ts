@@ -93,7 +93,7 @@ test("Anthropic streaming with include_usage: the helper's final completion carr
   const u = final.usage;
   assert.ok(u, "the final completion has usage");
   assert.deepEqual([u.prompt_tokens, u.completion_tokens, u.total_tokens, u.prompt_tokens_details?.cached_tokens], [1045, 9, 1054, 1024],
-    "prompt = 21 input + 1024 cache read; cached_tokens = cache read (providers.md §11.2)");
+    "prompt = 21 input + 1024 cache read; cached_tokens = cache read (docs/design.md)");
 });
 
 test("Anthropic tools (stream): the SDK fixture's tool_use becomes one tool call the helper parses", async () => {

@@ -39,12 +39,12 @@ before(async () => {
   };
   h1 = https.createServer({ cert, key }, (req, res) => {
     req.resume();
-    req.on("end", () => answer("h1", (req.socket as import("node:tls").TLSSocket).servername, req.headers.host, req.headers.authorization,
+    req.on("end", () => answer("h1", (req.socket as unknown as { servername: string | false }).servername, req.headers.host, req.headers.authorization,
       () => { res.writeHead(200, { "content-type": "application/json" }); res.end(BODY); }));
   });
   h2 = http2.createSecureServer({ cert, key }, (req, res) => {
     req.resume();
-    req.on("end", () => answer("h2", (req.socket as import("node:tls").TLSSocket).servername, req.headers[":authority"] as string, req.headers.authorization as string,
+    req.on("end", () => answer("h2", (req.socket as unknown as { servername: string | false }).servername, req.headers[":authority"] as string, req.headers.authorization as string,
       () => { res.writeHead(200, { "content-type": "application/json" }); res.end(BODY); }));
   });
   await new Promise<void>((r) => h1.listen(0, "127.0.0.1", () => r()));

@@ -1,6 +1,6 @@
 // Upstream clusters: real sockets to 127.0.0.1 services, HTTP/1.1 (node:http, keep-alive pool) or
 // HTTP/2 (node:http2, one session per cluster). Used by the router for proxied requests and, through
-// the ClusterManager interface, by proxy_http_call / proxy_grpc_call (reference §4).
+// the ClusterManager interface, by proxy_http_call / proxy_grpc_call (sources: Envoy wasm context).
 //
 // Failures are shaped like Envoy's router does them (source/common/router/router.cc): before
 // response headers a local reply 503 "upstream connect error or disconnect/reset before headers.
@@ -248,11 +248,11 @@ export class Clusters implements ClusterManager {
     };
   }
 
-  // ---------------------------------------------------------------- §4.1 proxy_http_call
+  // ---------------------------------------------------------------- sources: Envoy wasm context proxy_http_call
 
   /**
    * Envoy AsyncClient: the request goes through a router, so connect failures and timeouts come
-   * back as normal responses (503/504 local replies, §4.1 INFERRED); a reset after the response
+   * back as normal responses (503/504 local replies, inferred from Envoy wasm context, docs/sources.md); a reset after the response
    * started is an onFailure("reset").
    */
   httpCall(clusterName: string, headers: HeaderMap, body: Uint8Array, trailers: HeaderMap | null,
@@ -299,7 +299,7 @@ export class Clusters implements ClusterManager {
     return { cancel: () => { if (settle()) req.reset(); } };
   }
 
-  // ---------------------------------------------------------------- §4.2 gRPC
+  // ---------------------------------------------------------------- sources: Envoy wasm context gRPC
 
   private grpcHeaders(cluster: string, service: string, method: string, metadata: HeaderMap, timeoutMs: number | undefined): HeaderMap {
     const h = new HeaderMap();

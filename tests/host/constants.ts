@@ -1,8 +1,8 @@
-// proxy-wasm ABI 0.2.1 enumerations as Envoy/cpp-host use them (reference §1.5), plus the WASI
-// errno values cpp-host returns (§1.3). Plain objects (not TS enums) so tsx/esbuild inlines nothing
+// proxy-wasm ABI 0.2.1 enumerations as Envoy/cpp-host use them (sources: proxy-wasm ABI v0.2.1), plus the WASI
+// errno values cpp-host returns (sources: proxy-wasm C++ host: WASI). Plain objects (not TS enums) so tsx/esbuild inlines nothing
 // surprising and values print as numbers.
 
-/** §1.5 proxy_status_t */
+/** sources: proxy-wasm ABI v0.2.1 proxy_status_t */
 export const Status = {
   Ok: 0,
   NotFound: 1,
@@ -19,10 +19,10 @@ export const Status = {
   Unimplemented: 12,
 } as const;
 
-/** §1.5 log levels (spdlog numbering; 6 = off). */
+/** sources: proxy-wasm ABI v0.2.1 log levels (spdlog numbering; 6 = off). */
 export const LogLevel = { Trace: 0, Debug: 1, Info: 2, Warn: 3, Error: 4, Critical: 5, Off: 6 } as const;
 
-/** §1.5 FilterHeadersStatus / FilterDataStatus / FilterTrailersStatus. */
+/** sources: proxy-wasm ABI v0.2.1 FilterHeadersStatus / FilterDataStatus / FilterTrailersStatus. */
 export const HeadersStatus = {
   Continue: 0,
   StopIteration: 1,
@@ -38,7 +38,7 @@ export const DataStatus = {
 } as const;
 export const TrailersStatus = { Continue: 0, StopIteration: 1 } as const;
 
-/** §1.5 buffer types (max 8). */
+/** sources: proxy-wasm ABI v0.2.1 buffer types (max 8). */
 export const BufferType = {
   HttpRequestBody: 0,
   HttpResponseBody: 1,
@@ -52,7 +52,7 @@ export const BufferType = {
 } as const;
 export const BUFFER_TYPE_MAX = 8;
 
-/** §1.5 header map types (max 7). */
+/** sources: proxy-wasm ABI v0.2.1 header map types (max 7). */
 export const MapType = {
   RequestHeaders: 0,
   RequestTrailers: 1,
@@ -65,14 +65,14 @@ export const MapType = {
 } as const;
 export const MAP_TYPE_MAX = 7;
 
-/** §1.5 stream types (max 3). */
+/** sources: proxy-wasm ABI v0.2.1 stream types (max 3). */
 export const StreamType = { Request: 0, Response: 1, Downstream: 2, Upstream: 3 } as const;
 export const STREAM_TYPE_MAX = 3;
 
-/** §1.5 metric types (max 2). */
+/** sources: proxy-wasm ABI v0.2.1 metric types (max 2). */
 export const MetricType = { Counter: 0, Gauge: 1, Histogram: 2 } as const;
 
-/** §1.3 WASI errno values cpp-host returns. */
+/** sources: proxy-wasm C++ host: WASI WASI errno values cpp-host returns. */
 export const Errno = {
   Success: 0,
   Badf: 8,

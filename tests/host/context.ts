@@ -23,7 +23,7 @@ export interface HostBuffer {
   write(start: number, len: number, data: Uint8Array): number;
 }
 
-/** §3.5: a live body buffer (Envoy `Buffer::copyFrom` on the `Buffer::Instance`). */
+/** sources: Envoy wasm context: a live body buffer (Envoy `Buffer::copyFrom` on the `Buffer::Instance`). */
 class MutableBuffer implements HostBuffer {
   constructor(private b: BodyBuffer) {}
   size(): number { return this.b.length; }
@@ -39,11 +39,11 @@ class MutableBuffer implements HostBuffer {
       this.b.add(data);
       return Status.Ok;
     }
-    return Status.BadArgument; // §3.5: no mid-buffer edits
+    return Status.BadArgument; // sources: Envoy wasm context: no mid-buffer edits
   }
 }
 
-/** Read-only bytes (VM/plugin configuration, HTTP-call response body): set → BAD_ARGUMENT (§3.5). */
+/** Read-only bytes (VM/plugin configuration, HTTP-call response body): set → BAD_ARGUMENT (sources: Envoy wasm context). */
 class ConstBuffer implements HostBuffer {
   constructor(private d: Uint8Array) {}
   size(): number { return this.d.length; }
@@ -53,7 +53,7 @@ class ConstBuffer implements HostBuffer {
 
 const NULL_BUFFER: HostBuffer = new ConstBuffer(EMPTY);
 
-/** Filter-state object written by proxy_set_property (a `CelState`, §3.11). */
+/** Filter-state object written by proxy_set_property (a `CelState`, sources: Envoy attributes). */
 export interface CelState { value: Uint8Array; readonly: boolean; initialized: boolean; type: number }
 
 export abstract class ContextBase {
@@ -71,7 +71,7 @@ export abstract class ContextBase {
   get streamInfo(): StreamInfo | null { return null; }
   get accessLogPhase(): boolean { return false; }
 
-  /** §5.8 proxy_log / fd_write → the `wasm` logger (dropped below the logger level). */
+  /** sources: Envoy wasm context proxy_log / fd_write → the `wasm` logger (dropped below the logger level). */
   log(level: number, message: string): void {
     const s = this.vm?.services;
     if (!s || level < s.logLevel) return;
@@ -87,7 +87,7 @@ export abstract class ContextBase {
 
   getProperty(path: Uint8Array): Uint8Array | number { return getProperty(this, path); }
 
-  /** §3.11: needs a stream; root contexts → NOT_FOUND. */
+  /** sources: Envoy attributes: needs a stream; root contexts → NOT_FOUND. */
   setProperty(_path: string, _value: Uint8Array): number { return Status.NotFound; }
 
   /** Envoy `Context::continueStream` without decoder/encoder callbacks (root/VM context). */
@@ -96,7 +96,7 @@ export abstract class ContextBase {
     return Status.Ok;
   }
   closeStream(_type: number): number { return Status.Ok; }
-  /** No decoder callbacks → nothing happens (§3.7: "the root context has no decoder callbacks"). */
+  /** No decoder callbacks → nothing happens (sources: Envoy wasm context: "the root context has no decoder callbacks"). */
   sendLocalResponse(_code: number, _body: Uint8Array, _headers: Pair[], _grpc: number, _details: string): void {}
   clearRouteCache(): void {}
 
@@ -106,7 +106,7 @@ export abstract class ContextBase {
     return Status.Ok;
   }
 
-  /** cpp-host `registerSharedQueue`: delivery goes to the root context (§5.7). */
+  /** cpp-host `registerSharedQueue`: delivery goes to the root context (sources: proxy-wasm C++ host: shared data). */
   registerSharedQueue(name: string): number {
     const vm = this.vm!;
     const rootId = this.isRoot ? this.id : (this.rootContext()?.id ?? 0);
@@ -118,7 +118,7 @@ export abstract class ContextBase {
     });
   }
 
-  /** proxy_done: NOT_FOUND unless the root context is pending done (§1.2, §5.5). */
+  /** proxy_done: NOT_FOUND unless the root context is pending done (sources: proxy-wasm ABI v0.2.1; proxy-wasm C++ host: filter status). */
   done(): number {
     const root = this.rootContext();
     if (!root || !root.pendingDone) return Status.NotFound;
@@ -127,7 +127,7 @@ export abstract class ContextBase {
     return Status.Ok;
   }
 
-  // ---- header maps (§3.4): `getMap` = mutable access, `getConstMap` = read access
+  // ---- header maps (sources: Envoy wasm context): `getMap` = mutable access, `getConstMap` = read access
 
   protected getMap(_type: number): HeaderMap | null { return null; }
 
@@ -142,7 +142,7 @@ export abstract class ContextBase {
     return null;
   }
 
-  /** Request headers were modified: ABI ≤ 0.2.1 modules clear the route cache (§3.9). */
+  /** Request headers were modified: ABI ≤ 0.2.1 modules clear the route cache (sources: Envoy wasm context). */
   protected onHeadersModified(_type: number): void {}
 
   getHeaderMapValue(type: number, key: string): string | number {
@@ -176,7 +176,7 @@ export abstract class ContextBase {
     return Status.Ok;
   }
 
-  /** §3.4: always OK; an unavailable map yields 0 pairs. */
+  /** sources: Envoy wasm context: always OK; an unavailable map yields 0 pairs. */
   getHeaderMapPairs(type: number): readonly Pair[] {
     return this.getConstMap(type)?.pairs() ?? [];
   }
@@ -184,7 +184,7 @@ export abstract class ContextBase {
   setHeaderMapPairs(type: number, pairs: Pair[]): number {
     const map = this.getMap(type);
     if (!map) return Status.BadArgument;
-    // Remove every existing header (incl. pseudo-headers), then add the given pairs (§3.4).
+    // Remove every existing header (incl. pseudo-headers), then add the given pairs (sources: Envoy wasm context).
     map.clear();
     for (const [k, v] of pairs) map.add(k, v);
     this.onHeadersModified(type);
@@ -197,7 +197,7 @@ export abstract class ContextBase {
     return { status: Status.Ok, size: map.byteSize() };
   }
 
-  // ---- buffers (§3.3-§3.5, Envoy `Context::getBuffer`)
+  // ---- buffers (sources: Envoy wasm context, Envoy `Context::getBuffer`)
 
   getBuffer(type: number): HostBuffer | null {
     const vm = this.vm!;
@@ -206,7 +206,7 @@ export abstract class ContextBase {
       case BufferType.CallData: return this.lastBuffer;
       case BufferType.VmConfiguration: return (this.lastBuffer = new ConstBuffer(vm.services.plugin.vmConfiguration));
       case BufferType.PluginConfiguration:
-        // §3.4: only while the plugin is being configured (temp_plugin_ set).
+        // sources: Envoy wasm context: only while the plugin is being configured (temp_plugin_ set).
         if (root?.tempPlugin) return (this.lastBuffer = new ConstBuffer(vm.services.plugin.configuration));
         return null;
       case BufferType.HttpCallResponseBody:
@@ -239,10 +239,10 @@ interface GrpcStreamHandler { stream: GrpcStreamHandle | null; localClosed: bool
 
 export class RootContext extends ContextBase {
   override readonly isRoot = true;
-  /** temp_plugin_: set during on_context_create (first start) and on_configure (§3.4). */
+  /** temp_plugin_: set during on_context_create (first start) and on_configure (sources: Envoy wasm context). */
   tempPlugin = false;
   pendingDone = false;
-  /** get_status() (§4): code persists, message is cleared after each callback. */
+  /** get_status() (sources: Envoy wasm context): code persists, message is cleared after each callback. */
   status = { code: 0, message: "" };
   httpCallResponse: HttpCallResponse | null = null;
   grpcReceiveBuffer: BodyBuffer | null = null;
@@ -260,7 +260,7 @@ export class RootContext extends ContextBase {
   rootContext(): RootContext { return this; }
   private get wasm(): WasmInstance { return this.vm!; }
 
-  /** cpp-host `ContextBase::onStart`: on_context_create(root, 0) then on_vm_start (§5.2). */
+  /** cpp-host `ContextBase::onStart`: on_context_create(root, 0) then on_vm_start (sources: proxy-wasm C++ host: filter status). */
   onStart(): boolean {
     const vm = this.wasm;
     return vm.withDeferredActions(() => {
@@ -278,7 +278,7 @@ export class RootContext extends ContextBase {
     });
   }
 
-  /** cpp-host `ContextBase::onConfigure` (§5.2): false (or a trap) rejects the configuration. */
+  /** cpp-host `ContextBase::onConfigure` (sources: proxy-wasm C++ host: filter status): false (or a trap) rejects the configuration. */
   onConfigure(): boolean {
     const vm = this.wasm;
     if (this.isFailed()) return true;
@@ -307,7 +307,7 @@ export class RootContext extends ContextBase {
     vm.withDeferredActions(() => vm.call(this, "proxy_on_queue_ready", vm.exports.proxy_on_queue_ready!, this.id, token));
   }
 
-  /** §5.5 root shutdown: on_done; false → pending until proxy_done(). */
+  /** sources: proxy-wasm C++ host: filter status root shutdown: on_done; false → pending until proxy_done(). */
   onDone(): boolean {
     const vm = this.wasm;
     if (this.isFailed() || !vm.exports.proxy_on_done) return true;
@@ -324,7 +324,7 @@ export class RootContext extends ContextBase {
     }
   }
 
-  /** Context::~Context: outstanding calls are cancelled only when the ROOT context goes away (§4.4). */
+  /** Context::~Context: outstanding calls are cancelled only when the ROOT context goes away (sources: Envoy wasm context). */
   cancelCallouts(): void {
     for (const h of this.httpRequests.values()) h.request?.cancel();
     for (const h of this.grpcCalls.values()) h.request?.cancel();
@@ -336,7 +336,7 @@ export class RootContext extends ContextBase {
 
   get pendingCallouts(): number { return this.httpRequests.size + this.grpcCalls.size + this.grpcStreams.size; }
 
-  // ---------------------------------------------------------------- §4.1 http_call
+  // ---------------------------------------------------------------- sources: Envoy wasm context http_call
 
   httpCall(cluster: string, headerPairs: Pair[], body: Uint8Array, trailerPairs: Pair[], timeoutArg: number): { status: number; token?: number } {
     const vm = this.wasm;
@@ -360,7 +360,7 @@ export class RootContext extends ContextBase {
 
   private onHttpCallSuccess(token: number, response: HttpCallResponse): void {
     const vm = this.wasm;
-    // Callbacks are never delivered re-entrantly (§4.1).
+    // Callbacks are never delivered re-entrantly (sources: Envoy wasm context).
     if (vm.inVmCall) return vm.addAfterCallAction(() => this.onHttpCallSuccess(token, response));
     if (!this.httpRequests.has(token) || vm.destroyed) return;
     this.httpCallResponse = response;
@@ -376,7 +376,7 @@ export class RootContext extends ContextBase {
     const vm = this.wasm;
     if (vm.inVmCall) return vm.addAfterCallAction(() => this.onHttpCallFailure(token));
     if (!this.httpRequests.has(token) || vm.destroyed) return;
-    // §4.1: reset / overflow → (…, 0, 0, 0) and get_status = BROKEN_CONNECTION "reset".
+    // sources: Envoy wasm context: reset / overflow → (…, 0, 0, 0) and get_status = BROKEN_CONNECTION "reset".
     this.status = { code: Status.BrokenConnection, message: "reset" };
     const cleanup = () => { this.status.message = ""; this.httpRequests.delete(token); };
     const fn = vm.exports.proxy_on_http_call_response;
@@ -385,10 +385,10 @@ export class RootContext extends ContextBase {
     vm.withDeferredActions(() => vm.call(this, "proxy_on_http_call_response", fn, this.id, token, 0, 0, 0));
   }
 
-  // ---------------------------------------------------------------- §4.2 gRPC
+  // ---------------------------------------------------------------- sources: Envoy wasm context gRPC
 
   /**
-   * §4.2: the first argument is parsed as a serialized GrpcService; if that fails it is a cluster
+   * sources: Envoy wasm context: the first argument is parsed as a serialized GrpcService; if that fails it is a cluster
    * name (unknown → PARSE_FAILURE). A parsable GrpcService must carry envoy_grpc.cluster_name.
    */
   private grpcCluster(svc: Uint8Array): { cluster?: string; status: number; inlineFailure?: boolean } {
@@ -405,7 +405,7 @@ export class RootContext extends ContextBase {
     if (!name) return { status: Status.BadArgument };
     const cluster = Buffer.from(name).toString("latin1");
     // skip_cluster_check: an unknown cluster fails inside the async client (INFERRED: INTERNAL_FAILURE
-    // plus a deferred on_grpc_close for a token the module never received, §4.2).
+    // plus a deferred on_grpc_close for a token the module never received, sources: Envoy wasm context).
     if (!vm.services.clusters.has(cluster)) return { cluster, status: Status.InternalFailure, inlineFailure: true };
     return { cluster, status: Status.Ok };
   }
@@ -538,7 +538,7 @@ export class RootContext extends ContextBase {
  * stream callbacks). `vm === null` models Envoy's "failed" context (FAIL_CLOSED: every call fails).
  */
 export class StreamContext extends ContextBase {
-  // Envoy Context fields: the maps/buffers are reachable only while these point somewhere (§3.4).
+  // Envoy Context fields: the maps/buffers are reachable only while these point somewhere (sources: Envoy wasm context).
   requestHeaders: HeaderMap | null = null;
   requestBodyBuffer: BodyBuffer | null = null;
   requestTrailers: HeaderMap | null = null;
@@ -570,7 +570,7 @@ export class StreamContext extends ContextBase {
 
   // ---------------------------------------------------------------- cpp-host plumbing
 
-  /** cpp-host CHECK_FAIL_HTTP (§5.6): returns the status to use when the VM is failed. */
+  /** cpp-host CHECK_FAIL_HTTP (sources: Envoy Wasm filter configuration): returns the status to use when the VM is failed. */
   private checkFail(openResult: number, closedResult: number): number | undefined {
     if (!this.isFailed()) return undefined;
     if (this.failOpen) return openResult; // legacy fail_open: pass the in-flight stream through
@@ -607,7 +607,7 @@ export class StreamContext extends ContextBase {
     if (pre !== undefined) return pre;
     const vm = this.vm!;
     const fn = vm.exports[name];
-    if (!fn) return HeadersStatus.Continue; // missing callbacks behave as Continue (§1.1)
+    if (!fn) return HeadersStatus.Continue; // missing callbacks behave as Continue (sources: proxy-wasm C++ host: linking)
     return vm.withDeferredActions(() => {
       const r = vm.call(this, name, fn, this.id, ...args);
       const post = this.checkFail(openResult, closedResult);
@@ -616,7 +616,7 @@ export class StreamContext extends ContextBase {
     });
   }
 
-  /** §3.2 cpp-host convertVmCallResultToFilterHeadersStatus + Envoy convertFilterHeadersStatus. */
+  /** sources: proxy-wasm C++ host: filter status cpp-host convertVmCallResultToFilterHeadersStatus + Envoy convertFilterHeadersStatus. */
   private convertHeaders = (r: number): number => {
     if (this.vm!.nextIterationStopped || r > HeadersStatus.StopAllIterationAndWatermark) return HeadersStatus.StopAllIterationAndWatermark;
     if (r === HeadersStatus.StopIteration && !this.allowStopIteration) return HeadersStatus.StopAllIterationAndWatermark;
@@ -624,7 +624,7 @@ export class StreamContext extends ContextBase {
     return r;
   };
 
-  /** §3.3 clamping: >3, or after send_local_response → StopIterationNoBuffer. */
+  /** sources: Envoy wasm context clamping: >3, or after send_local_response → StopIterationNoBuffer. */
   private convertData = (r: number): number =>
     this.vm!.nextIterationStopped || r > DataStatus.StopIterationNoBuffer ? DataStatus.StopIterationNoBuffer : r;
 
@@ -647,7 +647,7 @@ export class StreamContext extends ContextBase {
     if (!this.inVmContextCreated) return DataStatus.Continue;
     if (this.bufferingRequestBody) {
       // The previous call returned StopIterationAndBuffer: move the chunk into the buffered body
-      // first (§3.3); if that overflowed the limit the 413 already ended the stream (§3.6).
+      // first (sources: Envoy wasm context); if that overflowed the limit the 413 already ended the stream (sources: Envoy wasm context).
       this.cb.addDecodedData(data);
       if (this.destroyed) return DataStatus.StopIterationAndBuffer;
     }
@@ -672,7 +672,7 @@ export class StreamContext extends ContextBase {
   }
 
   encodeHeaders(headers: HeaderMap, eos: boolean): number {
-    // After a failure local reply, encoder callbacks skip the VM (§3.1).
+    // After a failure local reply, encoder callbacks skip the VM (sources: Envoy wasm context).
     if (!this.inVmContextCreated || this.failureLocalReplySent) return HeadersStatus.Continue;
     this.responseHeaders = headers;
     this.endOfStream = eos;
@@ -708,7 +708,7 @@ export class StreamContext extends ContextBase {
     return r;
   }
 
-  /** Envoy `Context::log` (access-log phase, §3.1 step 4 / §3.4): on_log with read-only maps. */
+  /** Envoy `Context::log` (access-log phase, sources: Envoy wasm context step 4 / sources: Envoy wasm context): on_log with read-only maps. */
   logStream(request: HeaderMap | null, response: HeaderMap | null, trailers: HeaderMap | null): void {
     if (!this.inVmContextCreated) this.onCreate();
     this.inAccessLog = true;
@@ -721,7 +721,7 @@ export class StreamContext extends ContextBase {
     this.accessLog = null;
   }
 
-  /** Envoy `Context::onDestroy`: on_done (result ignored for streams) then on_delete (§3.1). */
+  /** Envoy `Context::onDestroy`: on_done (result ignored for streams) then on_delete (sources: Envoy wasm context). */
   onDestroy(): void {
     const vm = this.vm;
     if (!this.destroyed && this.inVmContextCreated) {
@@ -734,7 +734,7 @@ export class StreamContext extends ContextBase {
       }
     }
     this.destroyed = true;
-    // The Context object goes away with the filter: its id no longer resolves (§4.3).
+    // The Context object goes away with the filter: its id no longer resolves (sources: proxy-wasm C++ host: filter status).
     if (vm && vm.contexts.get(this.id) === this) vm.contexts.delete(this.id);
   }
 
@@ -744,7 +744,7 @@ export class StreamContext extends ContextBase {
     switch (type) {
       case MapType.RequestHeaders: return this.requestHeaders;
       case MapType.RequestTrailers:
-        // §3.4: trailers can be created from the last body callback (end_of_stream) when absent.
+        // sources: Envoy wasm context: trailers can be created from the last body callback (end_of_stream) when absent.
         if (!this.requestTrailers && this.requestBodyBuffer && this.endOfStream) this.requestTrailers = this.cb.addDecodedTrailers();
         return this.requestTrailers;
       case MapType.ResponseHeaders: return this.responseHeaders;
@@ -766,7 +766,7 @@ export class StreamContext extends ContextBase {
   }
 
   protected override onHeadersModified(type: number): void {
-    // §3.9: for ABI ≤ 0.2.1 modules, modifying request headers clears the route cache.
+    // sources: Envoy wasm context: for ABI ≤ 0.2.1 modules, modifying request headers clears the route cache.
     if (type === MapType.RequestHeaders) this.cb.clearRouteCache();
   }
 
@@ -798,7 +798,7 @@ export class StreamContext extends ContextBase {
     return Status.Ok;
   }
 
-  /** §3.8: deferred; note the quirk that request pointers are cleared for both stream types. */
+  /** sources: Envoy wasm context: deferred; note the quirk that request pointers are cleared for both stream types. */
   override continueStream(type: number): number {
     const vm = this.vm!;
     switch (type) {
@@ -821,7 +821,7 @@ export class StreamContext extends ContextBase {
     return Status.Ok;
   }
 
-  /** §3.8: deferred resetStream(), details "wasm_close_stream" unless already set. */
+  /** sources: Envoy wasm context: deferred resetStream(), details "wasm_close_stream" unless already set. */
   override closeStream(type: number): number {
     if (type === StreamType.Request || type === StreamType.Response) {
       const info = this.cb.info;
@@ -831,7 +831,7 @@ export class StreamContext extends ContextBase {
     return Status.Ok;
   }
 
-  /** §3.7: deferred sendLocalReply; details' whitespace → "_", grpc 0..16 else none. */
+  /** sources: Envoy wasm context: deferred sendLocalReply; details' whitespace → "_", grpc 0..16 else none. */
   override sendLocalResponse(code: number, body: Uint8Array, headers: Pair[], grpc: number, details: string): void {
     const lowered = headers.map(([k, v]) => [k.toLowerCase(), v] as Pair);
     const d = details.replace(/\s/g, "_");

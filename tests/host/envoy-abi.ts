@@ -2,8 +2,8 @@
 //
 // One table, used twice: the host links modules against it (a missing import or a different
 // signature fails the load, as cpp-host's V8 `link()` does), and the ABI conformance test checks
-// the built filter against it. Source: ../shared/reference/envoy-proxy-wasm.md §1.2 (env imports),
-// §1.3 (WASI), §1.4 (exports Envoy looks for). Param/result lists are wasm value types.
+// the built filter against it. Source: sources: proxy-wasm ABI v0.2.1 (env imports),
+// sources: proxy-wasm C++ host: WASI (WASI), sources: proxy-wasm ABI v0.2.1 (exports Envoy looks for). Param/result lists are wasm value types.
 
 export type ValType = "i32" | "i64" | "f32" | "f64";
 export interface FuncType { params: ValType[]; results: ValType[] }
@@ -14,7 +14,7 @@ const fn = (params: string, results = "i32"): FuncType => ({
 });
 const i32s = (n: number, results = "i32"): FuncType => fn(Array(n).fill("i32").join(","), results);
 
-/** §1.2: `env` imports registered by cpp-host for an ABI 0.2.1 module (all results = proxy_status_t). */
+/** sources: proxy-wasm ABI v0.2.1: `env` imports registered by cpp-host for an ABI 0.2.1 module (all results = proxy_status_t). */
 export const ENV_IMPORTS: Record<string, FuncType> = {
   proxy_log: i32s(3),
   proxy_get_log_level: i32s(1),
@@ -55,13 +55,13 @@ export const ENV_IMPORTS: Record<string, FuncType> = {
   proxy_set_effective_context: i32s(1),
   proxy_done: i32s(0),
   proxy_call_foreign_function: i32s(6),
-  // §1.1: also registered in `env` by cpp-host / Envoy.
+  // sources: proxy-wasm C++ host: linking: also registered in `env` by cpp-host / Envoy.
   pthread_equal: i32s(2),
   emscripten_notify_memory_growth: i32s(1, ""),
 };
 
 /**
- * §1.2: registered only for ABI 0.1.0 modules. A 0.2.1 module importing any of these fails to
+ * sources: proxy-wasm ABI v0.2.1: registered only for ABI 0.1.0 modules. A 0.2.1 module importing any of these fails to
  * load ("missing import"); proxy-runtime 0.1.8 declares `proxy_clear_route_cache`, for example.
  */
 export const ABI_0_1_0_ONLY = [
@@ -71,10 +71,10 @@ export const ABI_0_1_0_ONLY = [
   "proxy_clear_route_cache",
 ];
 
-/** §1.1: AssemblyScript std defaults that Envoy does not provide. */
+/** sources: proxy-wasm C++ host: linking: AssemblyScript std defaults that Envoy does not provide. */
 export const NOT_PROVIDED = ["env.abort", "env.trace", "env.seed"];
 
-/** §1.3: WASI functions, identical under both module names (cpp-host `beb8a4e`, Envoy ≥ 1.33). */
+/** sources: proxy-wasm C++ host: WASI: WASI functions, identical under both module names (cpp-host `beb8a4e`, Envoy ≥ 1.33). */
 export const WASI_MODULES = ["wasi_snapshot_preview1", "wasi_unstable"];
 export const WASI_IMPORTS: Record<string, FuncType> = {
   fd_write: i32s(4),
@@ -97,7 +97,7 @@ export const WASI_IMPORTS: Record<string, FuncType> = {
   fd_prestat_dir_name: i32s(3),
 };
 
-/** Host functions callable while `_initialize`/`_start`/`main` run (§1.1, allow-list at `beb8a4e`). */
+/** Host functions callable while `_initialize`/`_start`/`main` run (sources: proxy-wasm C++ host: linking, allow-list at `beb8a4e`). */
 export const START_ALLOWED = new Set([
   "env.emscripten_notify_memory_growth",
   "env.proxy_log",
@@ -107,13 +107,13 @@ export const START_ALLOWED = new Set([
       .map((f) => `${m}.${f}`)),
 ]);
 
-/** Host functions callable while the host is inside the module's `malloc` (§1.1). */
+/** Host functions callable while the host is inside the module's `malloc` (sources: proxy-wasm C++ host: linking). */
 export const MALLOC_ALLOWED = new Set([
   "env.proxy_log",
   ...WASI_MODULES.flatMap((m) => ["fd_write", "clock_time_get"].map((f) => `${m}.${f}`)),
 ]);
 
-/** §1.4: exports Envoy looks up, with the exact signature it requires when present. */
+/** sources: proxy-wasm ABI v0.2.1: exports Envoy looks up, with the exact signature it requires when present. */
 export const EXPORTS: Record<string, FuncType> = {
   malloc: i32s(1),
   proxy_on_memory_allocate: i32s(1),
@@ -152,7 +152,7 @@ export const EXPORTS: Record<string, FuncType> = {
   envoy_on_stats_update: i32s(2, ""),
 };
 
-/** §1.1: the first of these exported decides the ABI; none → "Missing or unknown Proxy-Wasm ABI version". */
+/** sources: proxy-wasm C++ host: linking: the first of these exported decides the ABI; none → "Missing or unknown Proxy-Wasm ABI version". */
 export const ABI_MARKERS = ["proxy_abi_version_0_1_0", "proxy_abi_version_0_2_0", "proxy_abi_version_0_2_1"];
 
 /** Exports an HTTP filter built for this project must have (the conformance test requires them). */

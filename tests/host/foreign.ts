@@ -1,4 +1,4 @@
-// Foreign functions Envoy registers (reference §3.12, Envoy `source/extensions/common/wasm/foreign.cc`).
+// Foreign functions Envoy registers (sources: Envoy wasm foreign functions, Envoy `source/extensions/common/wasm/foreign.cc`).
 // Implemented: clear_route_cache, declare_property, compress, uncompress.
 // Not emulated (→ NOT_FOUND here, present in Envoy): set_envoy_filter_state, verify_signature, sign,
 // expr_* (see README).
@@ -14,12 +14,12 @@ export type ForeignFunction = (ctx: ContextBase, args: Uint8Array) => ForeignRes
 export interface PropertyPrototype { readonly: boolean; type: number; schema: Uint8Array; span: number }
 
 const functions: Record<string, ForeignFunction> = {
-  // §3.12 / §3.9: clears the route cache of the stream; on a root context it does nothing.
+  // sources: Envoy wasm foreign functions; Envoy wasm context: clears the route cache of the stream; on a root context it does nothing.
   clear_route_cache: (ctx) => {
     ctx.clearRouteCache();
     return { status: Status.Ok };
   },
-  // §3.11: DeclarePropertyArguments{string name=1; bool readonly=2; WasmType type=3; bytes schema=4;
+  // sources: Envoy attributes: DeclarePropertyArguments{string name=1; bool readonly=2; WasmType type=3; bytes schema=4;
   // LifeSpan span=5}; BAD_ARGUMENT when unparsable or already declared on this context.
   declare_property: (ctx, args) => {
     const msg = parseProto(args);

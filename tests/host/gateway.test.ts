@@ -1,5 +1,5 @@
-// The gateway end to end over real sockets: failure policies (§5.6), routing incl. cluster_header and
-// route-cache clearing (§3.9), upstream streaming, Envoy's local replies, worker assignment.
+// The gateway end to end over real sockets: failure policies (sources: Envoy Wasm filter configuration), routing incl. cluster_header and
+// route-cache clearing (sources: Envoy wasm context), upstream streaming, Envoy's local replies, worker assignment.
 // Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";

@@ -1,9 +1,9 @@
 // An ordered header map with Envoy `HeaderMapImpl` semantics the filter can observe:
-// - keys are lower-cased on every operation (Envoy `LowerCaseString`, §1.6 "Keys ... lower-cased");
+// - keys are lower-cased on every operation (Envoy `LowerCaseString`, sources: proxy-wasm C++ host: header pairs "Keys ... lower-cased");
 // - pseudo-headers (":xxx") stay ahead of regular headers (HeaderMapImpl inserts them before the
 //   first regular header);
-// - `get` returns the first value only (§3.4), `set` replaces every value (remove + add),
-//   `byteSize` is the sum of key and value lengths (HeaderMapImpl::byteSize, §1.2 note).
+// - `get` returns the first value only (sources: Envoy wasm context), `set` replaces every value (remove + add),
+//   `byteSize` is the sum of key and value lengths (HeaderMapImpl::byteSize, sources: proxy-wasm ABI v0.2.1 note).
 // Names and values are latin1 strings (one char per byte), see pairs.ts.
 
 import type { Pair } from "./pairs.ts";

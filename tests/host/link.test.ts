@@ -1,4 +1,4 @@
-// Linking, start and load rules (reference §1.1, §1.3, §5.1, §8.1, §8.2).
+// Linking, start and load rules (sources: proxy-wasm C++ host: linking; proxy-wasm C++ host: WASI; Envoy Wasm overview; Test host notes).
 // Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";
@@ -122,7 +122,7 @@ test("a hostcall made from inside malloc traps and fails the VM", async () => {
     const s = h.worker(0).newStream().requestHeaders([[":path", "/x"], [":method", "GET"]], true);
     assert.equal(h.worker(0).vm!.failState, "runtime_error");
     assert.ok(hostLogs(h.logs).includes("Function: malloc failed: Uncaught RuntimeError: restricted_callback"));
-    // The callback itself ran to completion ("after"), then the failed VM fails the stream (§5.6).
+    // The callback itself ran to completion ("after"), then the failed VM fails the stream (sources: Envoy Wasm filter configuration).
     assert.equal(s.downstream.headers?.get(":status"), "503");
   } finally {
     h.close();

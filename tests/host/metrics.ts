@@ -1,4 +1,4 @@
-// Envoy's stats store as far as Wasm metrics reach it (reference §6; Envoy
+// Envoy's stats store as far as Wasm metrics reach it (sources: Envoy wasm stats; Envoy
 // `source/extensions/common/wasm/context.cc` defineMetric/incrementMetric/recordMetric/getMetric,
 // `source/server/admin/prometheus_stats.cc`). One store per gateway (= one Envoy process); all VMs
 // of the gateway (workers, canary) write into it, so values aggregate across workers.
@@ -67,7 +67,7 @@ export class StatsStore {
   }
 
   /**
-   * `/stats/prometheus` rendering (§6): names in the `wasmcustom.` namespace lose the namespace and
+   * `/stats/prometheus` rendering (sources: Envoy wasm stats): names in the `wasmcustom.` namespace lose the namespace and
    * get no `envoy_` prefix; other stats get `envoy_`. Characters outside [a-zA-Z0-9_] become `_`;
    * a custom name that then starts with a digit is dropped. With a TagProducer (the bootstrap's
    * `stats_tags`, tags.ts) the tag-extracted name is the metric name and the tags are labels, as
@@ -109,7 +109,7 @@ export class StatsStore {
   }
 }
 
-/** §6: Prometheus metric name for an Envoy stat name, or undefined when Envoy drops it. */
+/** sources: Envoy wasm stats: Prometheus metric name for an Envoy stat name, or undefined when Envoy drops it. */
 export function prometheusName(full: string): string | undefined {
   const prefix = `${CUSTOM_STAT_NAMESPACE}.`;
   if (full.startsWith(prefix)) {

@@ -1,4 +1,4 @@
-// proxy_http_call and proxy_grpc_call over real sockets (reference §4), through the gateway.
+// proxy_http_call and proxy_grpc_call over real sockets (sources: Envoy wasm context), through the gateway.
 // Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";

@@ -1,11 +1,11 @@
-// The proxy-wasm "pairs" wire format (reference §1.6, cpp-host `src/pairs_util.cc`):
+// The proxy-wasm "pairs" wire format (sources: proxy-wasm C++ host: header pairs, cpp-host `src/pairs_util.cc`):
 //   u32 count, count × (u32 key_len, u32 value_len), then per pair: key bytes, 0x00, value bytes, 0x00
 // All words little-endian. Header names/values are handled as latin1 strings, so every byte maps
 // to one UTF-16 code unit and round-trips exactly (Node's http module uses latin1 for headers too).
 
 export type Pair = [string, string];
 
-/** §1.6: host-side parsing limits (PROXY_WASM_HOST_PAIRS_MAX_BYTES / _MAX_COUNT). */
+/** sources: proxy-wasm C++ host: header pairs: host-side parsing limits (PROXY_WASM_HOST_PAIRS_MAX_BYTES / _MAX_COUNT). */
 export const PAIRS_MAX_BYTES = 1024 * 1024;
 export const PAIRS_MAX_COUNT = 1024;
 
@@ -42,7 +42,7 @@ export function encodePairs(pairs: readonly Pair[]): Uint8Array {
 /**
  * Parse a pairs buffer exactly like cpp-host `PairsUtil::toPairs`: any malformation (short buffer,
  * lengths overrunning, missing NUL terminators, trailing bytes, over the limits) yields an EMPTY
- * list, never an error (§1.6).
+ * list, never an error (sources: proxy-wasm C++ host: header pairs).
  */
 export function decodePairs(buf: Uint8Array): Pair[] {
   if (buf.length < 4 || buf.length > PAIRS_MAX_BYTES) return [];

@@ -1,8 +1,8 @@
-// Loading a plugin the way Envoy does (reference §5.1/§5.2, cpp-host `createWasm` /
+// Loading a plugin the way Envoy does (sources: Envoy Wasm overview; proxy-wasm C++ host: filter status, cpp-host `createWasm` /
 // `getOrCreateThreadLocalPlugin`, Envoy `PluginConfig`): a base VM (link + start), a throw-away
 // canary VM that runs the full start + configure sequence (its failure rejects the config), then one
 // VM per worker. Per stream, a worker hands out a filter context following the failure policy
-// (§5.6, Envoy `PluginConfig::createContext` / `maybeReloadHandleIfNeeded`).
+// (sources: Envoy Wasm filter configuration, Envoy `PluginConfig::createContext` / `maybeReloadHandleIfNeeded`).
 //
 // Also home of the socket-free stream driver (Worker.newStream()) used by host unit tests and
 // benchmarks.
@@ -141,7 +141,7 @@ export class PluginHost {
       throw new LoadError(base.failMessage, this.logs);
     }
     this.base = base;
-    // Canary: full start + configure; a failure rejects the configuration (§5.1).
+    // Canary: full start + configure; a failure rejects the configuration (sources: Envoy Wasm overview).
     const canary = WasmInstance.create(this.compiled, this.services, -1);
     try {
       if (canary.isFailed) throw new LoadError(canary.failMessage, this.logs);
@@ -197,7 +197,7 @@ export class PluginHost {
 
   pendingCalls(): number { return this.services.clusters.inFlight(); }
 
-  /** Shut down: root contexts get on_done/on_delete (§5.5), VMs are destroyed. */
+  /** Shut down: root contexts get on_done/on_delete (sources: proxy-wasm C++ host: filter status), VMs are destroyed. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -209,7 +209,7 @@ export class PluginHost {
 export class Worker {
   vm: WasmInstance | null = null;
   root: RootContext | null = null;
-  /** cpp-host returned a null plugin handle at worker start: the filter is skipped (§5.6). */
+  /** cpp-host returned a null plugin handle at worker start: the filter is skipped (sources: Envoy Wasm filter configuration). */
   private nullHandle = false;
   private lastLoadMs: number;
 
@@ -242,7 +242,7 @@ export class Worker {
     return new StreamContext(vm, vm.allocContextId(), this.root, cb, plugin.failOpen, plugin.allowOnHeadersStopIteration);
   }
 
-  /** §5.6 FAIL_RELOAD: only runtime errors; a new VM after a jittered backoff since the last load. */
+  /** sources: Envoy Wasm filter configuration FAIL_RELOAD: only runtime errors; a new VM after a jittered backoff since the last load. */
   private maybeReload(): void {
     const vm = this.vm;
     const plugin = this.host.plugin;

@@ -1,4 +1,4 @@
-// proxy_get_property (reference §3.10; Envoy `Context::getProperty/findValue` and
+// proxy_get_property (sources: Envoy attributes; Envoy `Context::getProperty/findValue` and
 // `filters/common/expr/context.cc`). Paths are NUL-separated tokens; the first token is an
 // attribute, later tokens index maps (by key), lists (by decimal index). Values are serialized like
 // Envoy `serializeValue`: strings/bytes raw, int/uint/timestamp/duration as 8-byte LE, bool 1 byte,
@@ -149,7 +149,7 @@ function findValue(ctx: ContextBase, name: string): Val | undefined {
     case "plugin_vm_id": return plugin ? str(plugin.vmId) : undefined;
     case "connection_id": return info?.connection ? uint(info.connection.id) : undefined;
   }
-  // Anything else: filter state "wasm.<name>" written by proxy_set_property (§3.11).
+  // Anything else: filter state "wasm.<name>" written by proxy_set_property (sources: Envoy attributes).
   const st = info?.filterState.get(`wasm.${name}`);
   return st ? { t: "str", v: st.value } : undefined;
 }
@@ -165,7 +165,7 @@ export function getProperty(ctx: ContextBase, path: Uint8Array): Uint8Array | nu
     let end = path.indexOf(0, start);
     if (end < 0) end = path.length;
     tokens.push(Buffer.from(path.subarray(start, end)).toString("latin1"));
-    start = end + 1; // a trailing NUL is tolerated (§3.10)
+    start = end + 1; // a trailing NUL is tolerated (sources: Envoy attributes)
   }
   if (tokens.length === 0) return Status.SerializationFailure;
   let value = findValue(ctx, tokens[0]);

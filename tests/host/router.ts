@@ -46,7 +46,7 @@ export function matchRoute(routes: RouteConfig[], headers: HeaderMap): RouteConf
 }
 
 /**
- * The route as the stream caches it (§3.9). `clusterName` is what Envoy exposes as
+ * The route as the stream caches it (sources: Envoy wasm context). `clusterName` is what Envoy exposes as
  * xds.cluster_name: only set when the (header-selected) cluster exists.
  */
 export function resolveRoute(routes: RouteConfig[], clusters: Clusters, headers: HeaderMap): ResolvedRoute | null {

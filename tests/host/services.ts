@@ -7,16 +7,16 @@ import type { HeaderMap } from "./headers.ts";
 
 export type FailurePolicy = "FAIL_CLOSED" | "FAIL_OPEN" | "FAIL_RELOAD";
 
-/** The effective `envoy.extensions.wasm.v3.PluginConfig` (§7.1). */
+/** The effective `envoy.extensions.wasm.v3.PluginConfig` (sources: Envoy Wasm filter configuration). */
 export interface PluginConfig {
   name: string;
   rootId: string;
   vmId: string;
   configuration: Uint8Array;
   vmConfiguration: Uint8Array;
-  /** Resolved policy (§5.6): legacy fail_open → FAIL_OPEN; unset → FAIL_CLOSED. */
+  /** Resolved policy (sources: Envoy Wasm filter configuration): legacy fail_open → FAIL_OPEN; unset → FAIL_CLOSED. */
   failurePolicy: FailurePolicy;
-  /** The legacy `fail_open` flag itself: cpp-host checks it for the in-flight stream (§5.6). */
+  /** The legacy `fail_open` flag itself: cpp-host checks it for the in-flight stream (sources: Envoy Wasm filter configuration). */
   failOpen: boolean;
   allowOnHeadersStopIteration: boolean;
   /** vm_config.environment_variables.key_values, in insertion order. */
@@ -41,7 +41,7 @@ export interface HttpCallResponse {
 
 export interface HttpCallCallbacks {
   onSuccess(response: HttpCallResponse): void;
-  /** AsyncClient failure (§4.1): stream reset or response buffer overflow. */
+  /** AsyncClient failure (sources: Envoy wasm context): stream reset or response buffer overflow. */
   onFailure(reason: "reset" | "exceed_response_buffer_limit"): void;
 }
 
@@ -61,7 +61,7 @@ export interface GrpcStreamHandle extends Cancellable {
   close(): void;
 }
 
-/** Envoy's cluster manager as seen by Wasm outbound calls (§4). */
+/** Envoy's cluster manager as seen by Wasm outbound calls (sources: Envoy wasm context). */
 export interface ClusterManager {
   has(cluster: string): boolean;
   httpCall(cluster: string, headers: HeaderMap, body: Uint8Array, trailers: HeaderMap | null,
@@ -76,7 +76,7 @@ export interface ClusterManager {
 export interface HostServices {
   readonly plugin: PluginConfig;
   readonly stats: StatsStore;
-  /** The `wasm` logger level (proxy_get_log_level); messages below it are not emitted (§5.8). */
+  /** The `wasm` logger level (proxy_get_log_level); messages below it are not emitted (sources: Envoy wasm context). */
   readonly logLevel: number;
   log(entry: LogEntry): void;
   readonly clusters: ClusterManager;

@@ -1,4 +1,4 @@
-// Shared data and shared queues (reference §5.7, cpp-host `src/shared_data.cc`,
+// Shared data and shared queues (sources: proxy-wasm C++ host: shared data, cpp-host `src/shared_data.cc`,
 // `src/shared_queue.cc`). Both are PROCESS-WIDE and keyed by vm_id string, exactly like cpp-host's
 // global singletons: every VM with the same vm_id (all workers, the canary, the base VM, other
 // gateways in this process) sees the same entries. An entry set is deleted when the last VM with
@@ -19,7 +19,7 @@ export interface SharedData {
 
 class SharedDataStore {
   private data = new Map<string, Map<string, SharedEntry>>();
-  // §5.7: one CAS counter for the whole process, starting at 1, skipping 0.
+  // sources: proxy-wasm C++ host: shared data: one CAS counter for the whole process, starting at 1, skipping 0.
   private casCounter = 1;
 
   private nextCas(): number {
@@ -33,7 +33,7 @@ class SharedDataStore {
     return this.data.get(vmId)?.get(key);
   }
 
-  /** §5.7: cas 0 = unconditional; non-zero cas ≠ stored → CAS_MISMATCH; missing key → created. */
+  /** sources: proxy-wasm C++ host: shared data: cas 0 = unconditional; non-zero cas ≠ stored → CAS_MISMATCH; missing key → created. */
   set(vmId: string, key: string, value: Uint8Array, cas: number): number {
     let map = this.data.get(vmId);
     if (!map) this.data.set(vmId, (map = new Map()));
@@ -52,7 +52,7 @@ class SharedDataStore {
   }
 }
 
-/** Where a queue's "ready" notification goes: the last registrant (§5.7 re-binding). */
+/** Where a queue's "ready" notification goes: the last registrant (sources: proxy-wasm C++ host: shared data re-binding). */
 export interface QueueTarget {
   /** Post (asynchronously) proxy_on_queue_ready(root_id, token) to the registrant's VM. */
   notify(token: number): void;
@@ -72,7 +72,7 @@ class SharedQueueStore {
       this.tokens.set(key, token);
       this.queues.set(token, { vmId, items: [], target });
     } else {
-      // §5.7: same name → same token, delivery re-bound to the last registrant; data preserved.
+      // sources: proxy-wasm C++ host: shared data: same name → same token, delivery re-bound to the last registrant; data preserved.
       this.queues.get(token)!.target = target;
     }
     return token;

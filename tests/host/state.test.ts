@@ -1,4 +1,4 @@
-// Process- and gateway-wide state: shared data (§5.7), shared queues (§5.7), metrics (§6), ticks (§5.3).
+// Process- and gateway-wide state: shared data (sources: proxy-wasm C++ host: shared data), shared queues (sources: proxy-wasm C++ host: shared data), metrics (sources: Envoy wasm stats), ticks (sources: proxy-wasm C++ host: filter status).
 // Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";

@@ -1,4 +1,4 @@
-// Per-stream semantics through the socket-free driver (reference §3, §5.6, §8.4, §8.5).
+// Per-stream semantics through the socket-free driver (sources: Envoy wasm context; Envoy Wasm filter configuration; Test host notes).
 // Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";

@@ -1,9 +1,9 @@
 // One HTTP stream through Envoy's FilterManager with a single filter (the Wasm plugin) in front of
-// the router (reference §3; Envoy `source/common/http/filter_manager.cc`): iteration states
+// the router (sources: Envoy wasm context; Envoy `source/common/http/filter_manager.cc`): iteration states
 // (Continue / StopSingleIteration / StopAllBuffer / StopAllWatermark), buffering with the buffer
-// limit (413 request / 500 or reset response, §3.6), local replies (via the filter chain, directly
-// to the codec, or a reset, §3.7), continue/reset from the filter (§3.8) and teardown
-// (on_log → on_done → on_delete, §3.1).
+// limit (413 request / 500 or reset response, sources: Envoy wasm context), local replies (via the filter chain, directly
+// to the codec, or a reset, sources: Envoy wasm context), continue/reset from the filter (sources: Envoy wasm context) and teardown
+// (on_log → on_done → on_delete, sources: Envoy wasm context).
 //
 // The decoder side ends in an UpstreamSink (the router, or a recorder in the socket-free driver);
 // the encoder side ends in a DownstreamSink (the client connection, or a recorder).
@@ -143,7 +143,7 @@ export class HttpStream implements FilterCallbacks {
   get responseStarted(): boolean { return this.downstreamHeadersSent; }
   get requestHeaders(): HeaderMap | null { return this.reqHeaders; }
 
-  /** HCM caches the route at stream start; clearRouteCache() makes the next lookup re-pick (§3.9). */
+  /** HCM caches the route at stream start; clearRouteCache() makes the next lookup re-pick (sources: Envoy wasm context). */
   route(): ResolvedRoute | null {
     if (this.cachedRoute === undefined) {
       this.cachedRoute = this.opts.resolveRoute && this.reqHeaders ? this.opts.resolveRoute(this.reqHeaders) : null;
@@ -223,7 +223,7 @@ export class HttpStream implements FilterCallbacks {
           this.bufferDecoded(data);
         } else if (this.remoteComplete && !this.reqTrailers && !this.d.buffered) {
           // NoBuffer on the final (possibly empty) frame: keep an empty buffer so a later continue
-          // still delivers end_stream. The chunk itself is lost (§3.3).
+          // still delivers end_stream. The chunk itself is lost (sources: Envoy wasm context).
           this.newBuffer(this.d);
         }
         return;
@@ -264,7 +264,7 @@ export class HttpStream implements FilterCallbacks {
     return side.buffered;
   }
 
-  /** FilterManager commonHandleBufferData + the watermark check of the buffer limit (§3.6). */
+  /** FilterManager commonHandleBufferData + the watermark check of the buffer limit (sources: Envoy wasm context). */
   private bufferDecoded(data: BodyBuffer): void {
     if (data === this.d.buffered) return;
     (this.d.buffered ?? this.newBuffer(this.d)).move(data);
@@ -304,7 +304,7 @@ export class HttpStream implements FilterCallbacks {
     const hadTrailers = this.reqTrailers !== null;
     if (d.buffered) {
       const eos = this.remoteComplete && !hadTrailers;
-      // After StopAll the filter itself gets the buffered body first (CanStartFromCurrent, §3.2).
+      // After StopAll the filter itself gets the buffered body first (CanStartFromCurrent, sources: proxy-wasm C++ host: filter status).
       this.decodeDataFrom(d.buffered, eos, d.iterateFromCurrent);
       if (this.destroyed || d.aborted) return;
     }
@@ -402,7 +402,7 @@ export class HttpStream implements FilterCallbacks {
     (this.e.buffered ?? this.newBuffer(this.e)).move(data);
     if (!this.e.aboveHigh && this.e.buffered!.length > this.opts.bufferLimitBytes) {
       this.e.aboveHigh = true;
-      // §3.6: response over the limit → 500 if headers not yet sent downstream, else reset.
+      // sources: Envoy wasm context: response over the limit → 500 if headers not yet sent downstream, else reset.
       if (!this.e.streaming) {
         this.sendLocalReply(500, Buffer.from(HTTP_REASON[500]), [], undefined, "response_payload_too_large");
       }
@@ -472,7 +472,7 @@ export class HttpStream implements FilterCallbacks {
   // ================================================================= local replies / resets
 
   /**
-   * FilterManager sendLocalReply (§3.7): via the filter chain when no response headers exist yet
+   * FilterManager sendLocalReply (sources: Envoy wasm context): via the filter chain when no response headers exist yet
    * (this filter's on_response_* run for it), directly to the codec when response headers exist but
    * were not sent downstream, otherwise a stream reset.
    */

@@ -33,7 +33,7 @@ export class HostTrap extends Error {}
 /** A host-side bug surfaced while running Wasm code: the VM is failed AND the error is rethrown. */
 export class HostBug extends Error {}
 
-/** §1.1: the first ABI marker export decides the ABI ("Missing or unknown Proxy-Wasm ABI version"). */
+/** sources: proxy-wasm C++ host: linking: the first ABI marker export decides the ABI ("Missing or unknown Proxy-Wasm ABI version"). */
 export function abiVersionOf(info: ModuleInfo): AbiVersion | undefined {
   for (const e of info.exports) {
     if (e.kind !== "func") continue;
@@ -43,7 +43,7 @@ export function abiVersionOf(info: ModuleInfo): AbiVersion | undefined {
   return undefined;
 }
 
-/** Module-level exports cpp-host looks up for ABI 0.2.x (§1.4), in cpp-host's lookup order. */
+/** Module-level exports cpp-host looks up for ABI 0.2.x (sources: proxy-wasm ABI v0.2.1), in cpp-host's lookup order. */
 const CALLBACK_EXPORTS = Object.keys(EXPORTS).filter((n) =>
   !["malloc", "proxy_on_memory_allocate", "_initialize", "main", "_start"].includes(n));
 
@@ -74,7 +74,7 @@ export class WasmInstance {
   private instantiating = false;
   private nextContextId = 1;
 
-  // Envoy `Wasm` metric maps and callout token counters (§6, Envoy wasm.h).
+  // Envoy `Wasm` metric maps and callout token counters (sources: Envoy wasm stats, Envoy wasm.h).
   readonly counters = new Map<number, Counter>();
   readonly gauges = new Map<number, Gauge>();
   readonly histograms = new Map<number, Histogram>();
@@ -104,8 +104,8 @@ export class WasmInstance {
   get vmId(): string { return this.services.plugin.vmId; }
 
   /**
-   * cpp-host `WasmBase::initialize()` for a fresh instance: link (§1.1), look up and type-check the
-   * exports, then start the VM with the restricted allow-list (§1.1/§8.2). Returns the instance; check
+   * cpp-host `WasmBase::initialize()` for a fresh instance: link (sources: proxy-wasm C++ host: linking), look up and type-check the
+   * exports, then start the VM with the restricted allow-list (sources: proxy-wasm C++ host: linking; Test host notes). Returns the instance; check
    * `isFailed` / `failMessage` for the outcome.
    */
   static create(compiled: CompiledModule, services: HostServices, index: number): WasmInstance {
@@ -118,16 +118,16 @@ export class WasmInstance {
     return vm;
   }
 
-  // ---------------------------------------------------------------- linking (§1.1, §8.1)
+  // ---------------------------------------------------------------- linking (sources: proxy-wasm C++ host: linking; Test host notes)
 
   private hostTable(): Map<string, FuncType> {
-    // §1.2: the env table registered for this ABI; proxy_get_log_level only for 0.2.1.
+    // sources: proxy-wasm ABI v0.2.1: the env table registered for this ABI; proxy_get_log_level only for 0.2.1.
     const table = new Map<string, FuncType>();
     for (const [name, t] of Object.entries(ENV_IMPORTS)) {
       if (name === "proxy_get_log_level" && this.abi !== "0.2.1") continue;
       table.set(`env.${name}`, t);
     }
-    // §1.3: identical WASI tables under both module names.
+    // sources: proxy-wasm C++ host: WASI: identical WASI tables under both module names.
     for (const m of WASI_MODULES) for (const [name, t] of Object.entries(WASI_IMPORTS)) table.set(`${m}.${name}`, t);
     return table;
   }
@@ -149,10 +149,10 @@ export class WasmInstance {
         }
         imports[imp.module][imp.name] = this.hostFunction(full);
       } else if (imp.kind === "global" || imp.kind === "tag") {
-        // §1.1: imported globals are not supported by cpp-host's V8 link() ("missing import").
+        // sources: proxy-wasm C++ host: linking: imported globals are not supported by cpp-host's V8 link() ("missing import").
         return this.fail("unable_to_initialize", `Failed to load Wasm module due to a missing import: ${full}`);
       } else if (imp.kind === "memory") {
-        // §1.1: an imported memory is allowed; cpp-host creates one with the declared limits.
+        // sources: proxy-wasm C++ host: linking: an imported memory is allowed; cpp-host creates one with the declared limits.
         const l = imp.limits!;
         importedMemory = new WebAssembly.Memory({ initial: l.min, maximum: l.max, shared: l.shared } as WebAssembly.MemoryDescriptor);
         imports[imp.module][imp.name] = importedMemory;
@@ -162,7 +162,7 @@ export class WasmInstance {
       }
     }
     try {
-      // A start section runs inside instantiation with no current context (§1.1); see hostFunction().
+      // A start section runs inside instantiation with no current context (sources: proxy-wasm C++ host: linking); see hostFunction().
       this.instantiating = true;
       this.instance = new WebAssembly.Instance(this.compiled.module, imports);
     } catch (e) {
@@ -171,14 +171,14 @@ export class WasmInstance {
       this.instantiating = false;
     }
     const ex = this.instance.exports as Record<string, unknown>;
-    // §1.1: the first exported memory is used, else the imported one.
+    // sources: proxy-wasm C++ host: linking: the first exported memory is used, else the imported one.
     const memExport = this.compiled.info.exports.find((e) => e.kind === "memory");
     const mem = memExport ? (ex[memExport.name] as WebAssembly.Memory) : importedMemory;
     if (!mem) return this.fail("unable_to_initialize", "Wasm module has no memory (neither exported nor imported); not emulated");
     this.memory = mem;
   }
 
-  /** cpp-host `getFunctions()`: look up exports Envoy uses and check their exact signatures (§1.1/§1.4). */
+  /** cpp-host `getFunctions()`: look up exports Envoy uses and check their exact signatures (sources: proxy-wasm C++ host: linking; proxy-wasm ABI v0.2.1). */
   private getFunctions(): void {
     const ex = this.instance.exports as Record<string, unknown>;
     const types = new Map(this.compiled.info.exports.filter((e) => e.kind === "func").map((e) => [e.name, e.type!]));
@@ -198,7 +198,7 @@ export class WasmInstance {
     if (!get("_initialize")) return;
     if (out._initialize) { if (!get("main")) return; }
     else if (!get("_start")) return;
-    // §1.1: Envoy's host looks up `malloc` first, then `proxy_on_memory_allocate`.
+    // sources: proxy-wasm C++ host: linking: Envoy's host looks up `malloc` first, then `proxy_on_memory_allocate`.
     if (!get("malloc")) return;
     if (!out.malloc && !get("proxy_on_memory_allocate", "malloc")) return;
     if (!out.malloc) return this.fail("missing_function", "Wasm module is missing malloc function.");
@@ -206,7 +206,7 @@ export class WasmInstance {
     this.exports = out;
   }
 
-  /** cpp-host `startVm()`: `_initialize` (+ `main(0,0)`) or `_start`, restricted (§1.1, §8.2). */
+  /** cpp-host `startVm()`: `_initialize` (+ `main(0,0)`) or `_start`, restricted (sources: proxy-wasm C++ host: linking; Test host notes). */
   private startVm(): void {
     this.restricted = START_ALLOWED;
     try {
@@ -229,7 +229,7 @@ export class WasmInstance {
     this.services.log({ level: LogLevel.Error, message, vm: this.index, origin: "host" });
   }
 
-  // ---------------------------------------------------------------- plugin lifecycle (§5.2)
+  // ---------------------------------------------------------------- plugin lifecycle (sources: proxy-wasm C++ host: filter status)
 
   /** `WasmBase::start(plugin)`: create the root context and run on_context_create + on_vm_start. */
   startPlugin(): RootContext | null {
@@ -262,8 +262,8 @@ export class WasmInstance {
 
   /**
    * One host→VM call (cpp-host `getModuleFunctionImpl` wrapper + `SaveRestoreContext`): sets the
-   * current context, resets the effective context (§4.3), and turns a trap into
-   * `FailState::RuntimeError` with "Function: <name> failed: <message>" (§5.6). Returns the raw
+   * current context, resets the effective context (sources: proxy-wasm C++ host: filter status), and turns a trap into
+   * `FailState::RuntimeError` with "Function: <name> failed: <message>" (sources: Envoy Wasm filter configuration). Returns the raw
    * result as uint32, or undefined when the VM is (or just became) failed.
    */
   call(ctx: ContextBase, name: string, fn: Fn, ...args: number[]): number | undefined {
@@ -293,7 +293,7 @@ export class WasmInstance {
   /**
    * cpp-host `DeferAfterCallActions`: run `fn` (which makes the VM call and converts the result),
    * then clear "stop next iteration" and run the queued after-call actions (send_local_response,
-   * continue_stream, close_stream, proxy_done, …) — §3.7, §3.8, §8.5.
+   * continue_stream, close_stream, proxy_done, …) — sources: Envoy wasm context; Test host notes.
    */
   withDeferredActions<T>(fn: () => T): T {
     try {
@@ -315,7 +315,7 @@ export class WasmInstance {
   /** Is a host→VM call in progress (the reentrancy check Envoy does for async callbacks)? */
   get inVmCall(): boolean { return this.current !== null; }
 
-  // ---------------------------------------------------------------- memory helpers (§1.6)
+  // ---------------------------------------------------------------- memory helpers (sources: proxy-wasm C++ host: header pairs)
 
   private refresh(): void {
     const b = this.memory.buffer;
@@ -358,7 +358,7 @@ export class WasmInstance {
   }
 
   /**
-   * cpp-host `allocMemory`: call the module's malloc with the malloc allow-list active (§1.1); a trap
+   * cpp-host `allocMemory`: call the module's malloc with the malloc allow-list active (sources: proxy-wasm C++ host: linking); a trap
    * inside malloc fails the VM and the allocation returns 0.
    */
   allocMemory(size: number): number {
@@ -375,7 +375,7 @@ export class WasmInstance {
     return p;
   }
 
-  /** §1.6: malloc + copy + write (ptr, len); zero-length data writes ptr=0, len=0 without malloc. */
+  /** sources: proxy-wasm C++ host: header pairs: malloc + copy + write (ptr, len); zero-length data writes ptr=0, len=0 without malloc. */
   copyToPointerSize(data: Uint8Array, ptrPtr: number, sizePtr: number): boolean {
     let p = 0;
     if (data.length > 0) {
@@ -386,14 +386,14 @@ export class WasmInstance {
     return this.setU32(ptrPtr, p) && this.setU32(sizePtr, data.length);
   }
 
-  /** cpp-host `contextOrEffectiveContext()`; an effective id that no longer exists reverts (§4.3). */
+  /** cpp-host `contextOrEffectiveContext()`; an effective id that no longer exists reverts (sources: proxy-wasm C++ host: filter status). */
   ctx(): ContextBase {
     const cur = this.current ?? this.vmContext;
     if (this.effectiveId === 0) return cur;
     return this.contexts.get(this.effectiveId) ?? cur;
   }
 
-  // ---------------------------------------------------------------- metrics ids (§6)
+  // ---------------------------------------------------------------- metrics ids (sources: Envoy wasm stats)
 
   defineMetric(type: number, name: string): { status: number; id?: number } {
     if (type > MetricType.Histogram) return { status: Status.BadArgument };
@@ -421,7 +421,7 @@ export class WasmInstance {
   static isGrpcCallId(t: number): boolean { return (t & 3) === 1; }
   static isGrpcStreamId(t: number): boolean { return (t & 3) === 2; }
 
-  // ---------------------------------------------------------------- ticks (§5.3)
+  // ---------------------------------------------------------------- ticks (sources: proxy-wasm C++ host: filter status)
 
   /** Envoy `Wasm::setTickPeriod`: one timer per root context on this VM; re-armed after each tick. */
   setTickPeriod(rootId: number, periodMs: number): void {
@@ -444,13 +444,13 @@ export class WasmInstance {
 
   // ---------------------------------------------------------------- host functions
 
-  /** Wrap a host function: restricted-callback check (§1.1) and null-context check (start section). */
+  /** Wrap a host function: restricted-callback check (sources: proxy-wasm C++ host: linking) and null-context check (start section). */
   private hostFunction(full: string): Fn {
     const impl = this.hostImpl(full);
     const vm = this;
     return function (this: unknown, ...args: unknown[]) {
       if (vm.instantiating) {
-        // §1.1 INFERRED: a start section runs inside link() with no current context; cpp-host
+        // Inferred from proxy-wasm C++ host: linking (docs/sources.md): a start section runs inside link() with no current context; cpp-host
         // hostcalls dereference a null context there (Envoy would crash). Fail the load instead.
         throw new HostTrap(`${full} called from a Wasm start section (no current context; Envoy would crash)`);
       }
@@ -469,7 +469,7 @@ export class WasmInstance {
     const pairsAt = (p: number, l: number): Pair[] | null => { const m = mem(p, l); return m ? decodePairs(m) : null; };
 
     switch (name) {
-      // §1.2 logging
+      // sources: proxy-wasm ABI v0.2.1 logging
       case "proxy_log":
         return (level: number, p: number, l: number) => {
           if (U32(level) > LogLevel.Critical) return Status.BadArgument;
@@ -481,14 +481,14 @@ export class WasmInstance {
       case "proxy_get_log_level":
         return (p: number) => (vm.setU32(p, vm.services.logLevel) ? Status.Ok : Status.InvalidMemoryAccess);
       case "proxy_get_status":
-        // §1.2: reads the ROOT context's status (§4).
+        // sources: proxy-wasm ABI v0.2.1: reads the ROOT context's status (sources: Envoy wasm context).
         return (codePtr: number, msgPtr: number, lenPtr: number) => {
           const root = vm.ctx().rootContext();
           const st = root?.status ?? { code: 0, message: "" };
           if (!vm.setU32(codePtr, st.code)) return Status.InvalidMemoryAccess;
           return vm.copyToPointerSize(Buffer.from(st.message), msgPtr, lenPtr) ? Status.Ok : Status.InvalidMemoryAccess;
         };
-      // §3.10/§3.11 properties
+      // sources: Envoy attributes properties
       case "proxy_get_property":
         return (p: number, l: number, rp: number, rl: number) => {
           const path = mem(p, l);
@@ -503,12 +503,12 @@ export class WasmInstance {
           if (k === null || !v) return Status.InvalidMemoryAccess;
           return vm.ctx().setProperty(k, v.slice()); // a copy: the VM memory changes later
         };
-      // §3.8 continue / close
+      // sources: Envoy wasm context continue / close
       case "proxy_continue_stream":
         return (t: number) => (U32(t) > STREAM_TYPE_MAX ? Status.BadArgument : vm.ctx().continueStream(U32(t)));
       case "proxy_close_stream":
         return (t: number) => (U32(t) > STREAM_TYPE_MAX ? Status.BadArgument : vm.ctx().closeStream(U32(t)));
-      // §3.7 local reply
+      // sources: Envoy wasm context local reply
       case "proxy_send_local_response":
         return (code: number, dp: number, dl: number, bp: number, bl: number, hp: number, hl: number, grpc: number) => {
           const details = str(dp, dl), body = mem(bp, bl), hdrs = pairsAt(hp, hl);
@@ -517,7 +517,7 @@ export class WasmInstance {
           vm.stopIteration = true;
           return Status.Ok;
         };
-      // §5.7 shared data
+      // sources: proxy-wasm C++ host: shared data shared data
       case "proxy_get_shared_data":
         return (kp: number, kl: number, vpp: number, vlp: number, casp: number) => {
           const k = latin(kp, kl);
@@ -560,7 +560,7 @@ export class WasmInstance {
           if (typeof r === "number") return r;
           return vm.copyToPointerSize(r, rp, rl) ? Status.Ok : Status.InvalidMemoryAccess;
         };
-      // §3.4 header maps (type is checked before anything else, like cpp-host)
+      // sources: Envoy wasm context header maps (type is checked before anything else, like cpp-host)
       case "proxy_get_header_map_value":
         return (t: number, kp: number, kl: number, rp: number, rl: number) => {
           if (U32(t) > MAP_TYPE_MAX) return Status.BadArgument;
@@ -612,13 +612,13 @@ export class WasmInstance {
           if (r.status !== Status.Ok) return r.status;
           return vm.setU32(rp, r.size!) ? Status.Ok : Status.InvalidMemoryAccess;
         };
-      // §3.3-§3.5 buffers
+      // sources: Envoy wasm context buffers
       case "proxy_get_buffer_status":
         return (t: number, lp: number, fp: number) => {
           if (U32(t) > BUFFER_TYPE_MAX) return Status.BadArgument;
           const b = vm.ctx().getBuffer(U32(t));
           if (!b) return Status.NotFound;
-          // §1.2: flags always written as 0.
+          // sources: proxy-wasm ABI v0.2.1: flags always written as 0.
           if (!vm.setU32(lp, b.size())) return Status.InvalidMemoryAccess;
           return vm.setU32(fp, 0) ? Status.Ok : Status.InvalidMemoryAccess;
         };
@@ -627,7 +627,7 @@ export class WasmInstance {
           if (U32(t) > BUFFER_TYPE_MAX) return Status.BadArgument;
           const b = vm.ctx().getBuffer(U32(t));
           if (!b) return Status.NotFound;
-          // cpp-host words are 64-bit, so start+length of two u32 never overflows; clamp (§1.2).
+          // cpp-host words are 64-bit, so start+length of two u32 never overflows; clamp (sources: proxy-wasm ABI v0.2.1).
           let s = U32(start), n = U32(len);
           const size = b.size();
           if (s > size) n = 0;
@@ -644,7 +644,7 @@ export class WasmInstance {
           if (!d) return Status.InvalidMemoryAccess;
           return b.write(U32(start), U32(len), Uint8Array.from(d));
         };
-      // §4 outbound calls: executed on the ROOT context of the (effective) context
+      // sources: Envoy wasm context outbound calls: executed on the ROOT context of the (effective) context
       case "proxy_http_call":
         return (up: number, ul: number, hp: number, hl: number, bp: number, bl: number, tp: number, tl: number, timeout: number, tokenPtr: number) => {
           const root = vm.ctx().rootContext();
@@ -689,7 +689,7 @@ export class WasmInstance {
         return (token: number) => vm.ctx().rootContext()?.grpcCancel(U32(token)) ?? Status.BadArgument;
       case "proxy_grpc_close":
         return (token: number) => vm.ctx().rootContext()?.grpcClose(U32(token)) ?? Status.BadArgument;
-      // §5.3 ticks: always the caller's root context
+      // sources: proxy-wasm C++ host: filter status ticks: always the caller's root context
       case "proxy_set_tick_period_milliseconds":
         return (ms: number) => {
           const root = vm.ctx().rootContext();
@@ -698,7 +698,7 @@ export class WasmInstance {
         };
       case "proxy_get_current_time_nanoseconds":
         return (p: number) => (vm.setU64(p, wallNanos()) ? Status.Ok : Status.InvalidMemoryAccess);
-      // §6 metrics
+      // sources: Envoy wasm stats metrics
       case "proxy_define_metric":
         return (type: number, np: number, nl: number, idPtr: number) => {
           const n = latin(np, nl);
@@ -746,7 +746,7 @@ export class WasmInstance {
           else return Status.BadArgument;
           return vm.setU64(p, v) ? Status.Ok : Status.InvalidMemoryAccess;
         };
-      // §4.3 effective context
+      // sources: proxy-wasm C++ host: filter status effective context
       case "proxy_set_effective_context":
         return (id: number) => {
           if (!vm.contexts.has(U32(id))) return Status.BadArgument;
@@ -755,7 +755,7 @@ export class WasmInstance {
         };
       case "proxy_done":
         return () => vm.ctx().done();
-      // §3.12 foreign functions
+      // sources: Envoy wasm foreign functions foreign functions
       case "proxy_call_foreign_function":
         return (np: number, nl: number, ap: number, al: number, rp: number, rl: number) => {
           const n = latin(np, nl);
@@ -784,7 +784,7 @@ export class WasmInstance {
     throw new Error(`host function ${full} not implemented`);
   }
 
-  // ---------------------------------------------------------------- WASI (§1.3, cpp-host exports.cc)
+  // ---------------------------------------------------------------- WASI (sources: proxy-wasm C++ host: WASI, cpp-host exports.cc)
 
   private wasi(name: string): Fn {
     const vm = this;
@@ -868,7 +868,7 @@ export class WasmInstance {
       case "poll_oneoff":
         return (_in: number, _out: number, _n: number, neventsPtr: number) => (vm.setU32(neventsPtr, 0) ? Errno.Success : Errno.Fault);
       case "proc_exit":
-        // §1.3: does NOT terminate; logged via Context::error (Envoy logs it at trace) and returns.
+        // sources: proxy-wasm C++ host: WASI: does NOT terminate; logged via Context::error (Envoy logs it at trace) and returns.
         return () => { vm.ctx().error("wasi_unstable proc_exit"); };
       case "path_open": return () => Errno.Noent;
       case "fd_prestat_get": return () => Errno.Badf;

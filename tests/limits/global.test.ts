@@ -76,7 +76,7 @@ function requestOf(bytes: number, maxTokens: number, stream = false): string {
   return build(bytes - build(0).length);
 }
 
-/** The service's Redis key for a rule keyed on client "-" (reference §2.2), in the current window. */
+/** The service's Redis key for a rule keyed on client "-" (sources: envoyproxy/ratelimit), in the current window. */
 function redisKey(rule: string, unit: string): string {
   const now = Math.floor(Date.now() / 1000), w = WINDOW_SECONDS[unit];
   return `ai_gateway_rule_${rule}_client_-_${now - (now % w)}`;

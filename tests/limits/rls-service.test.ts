@@ -5,7 +5,7 @@
 // over the test host's gRPC client (tests/host/clusters.ts grpcCall: HTTP/2 + gRPC framing, the
 // path proxy_grpc_call takes). If the service is not installed the tests FAIL, they never skip.
 //
-// Semantics under test (reference §2.1/§2.2): per-descriptor hits_addend 0 checks without
+// Semantics under test (sources: envoyproxy/ratelimit): per-descriptor hits_addend 0 checks without
 // consuming; a debit adds its hits in full; OVER_LIMIT iff used > limit; used == limit is OK with
 // limit_remaining 0 and current_limit present; a descriptor that matches no limit is OK without
 // current_limit; fixed windows reset.
@@ -124,7 +124,7 @@ after(async () => {
 
 // ------------------------------------------------------------------------------------------------
 
-test("the codec under test is the filter's: §1.3 worked bytes", LIMIT, () => {
+test("the codec under test is the filter's: the worked bytes of the RLS messages", LIMIT, () => {
   const hex = (b: Uint8Array) => Buffer.from(b).toString("hex").replace(/(..)(?!$)/g, "$1 ");
   assert.equal(hex(encode("llm", [{ entries: [["user", "alice"]], hits: 0 }])),
     "0a 03 6c 6c 6d 12 11 0a 0d 0a 04 75 73 65 72 12 05 61 6c 69 63 65 1a 00");

@@ -1,5 +1,5 @@
 // The OpenAI fixtures are the ground truth the e2e tests compare the gateway against, so they are
-// checked against OpenAI's published schema and the streaming rules in providers.md §1.6 here.
+// checked against OpenAI's published schema and the streaming rules in sources: OpenAI Chat Completions: streaming here.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { loadFixtures, fixtureBytes } from "../../dev/mock-provider.ts";
 import { assertChatCompletion, assertChatCompletionChunk, assertErrorResponse } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
+import { nonEmpty } from "../providers/fixture-case.ts";
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "openai");
 const fixtures = loadFixtures(dir);
@@ -41,10 +42,10 @@ for (const [name, fx] of fixtures) {
 }
 
 // Streams recorded with include_usage=true: every chunk but the last has "usage":null, the last has
-// "choices":[] and the usage (providers.md §1.6). The `.as-without-include-usage.sse` twin is what
+// "choices":[] and the usage (sources: OpenAI Chat Completions: streaming). The `.as-without-include-usage.sse` twin is what
 // OpenAI sends for the same completion when the client did not ask: the same chunks, no usage key,
 // no usage chunk. The gateway must turn the first into the second.
-for (const file of readdirSync(dir).filter((f) => f.endsWith(".sse") && !f.includes(".as-without-include-usage."))) {
+for (const file of nonEmpty(readdirSync(dir).filter((f) => f.endsWith(".sse") && !f.includes(".as-without-include-usage.")), `recorded .sse streams in ${dir}`)) {
   test(`${file}: include_usage shape, and its without-usage twin is the same stream minus usage`, () => {
     const withUsage = parseOpenAISse(readFileSync(join(dir, file), "utf8"));
     const last = withUsage.chunks.at(-1);

@@ -194,19 +194,30 @@ export function loadCase(dir: string): ProviderCase {
   return c;
 }
 
-/** Every case, sorted by id. */
+/**
+ * A table-driven suite over fixture files must not pass by running nothing: a list that came out
+ * empty (a renamed directory, a filter that matches no file) is an error, not zero tests.
+ */
+export function nonEmpty<T>(list: T[], what: string): T[] {
+  if (list.length === 0) throw new Error(`no ${what}: a fixture suite that loads zero cases tests nothing`);
+  return list;
+}
+
+/** Every case, sorted by id. Every provider directory holds at least one. */
 export function loadCases(root = PROVIDER_FIXTURES): ProviderCase[] {
   const out: ProviderCase[] = [];
   for (const provider of readdirSync(root).sort()) {
     const pdir = join(root, provider);
     if (provider === "configs" || provider.startsWith("_") || !statSync(pdir).isDirectory()) continue;
+    const before = out.length;
     for (const name of readdirSync(pdir).sort()) {
       const dir = join(pdir, name);
       if (name.startsWith("_") || !statSync(dir).isDirectory()) continue;
       out.push(loadCase(dir));
     }
+    nonEmpty(out.slice(before), `fixture cases in ${relative(ROOT, pdir)}`);
   }
-  return out;
+  return nonEmpty(out, `fixture cases under ${relative(ROOT, root)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,7 +393,7 @@ export function assertUpstreamRequest(c: ProviderCase, seen: SeenRequest, b: Bin
     // What the gateway sent must satisfy the Bedrock Runtime service model (path labels and body).
     const base = String(c.config.backends.find((x: any) => x.name === c.backendName)?.base_path ?? "");
     const path = seen.url.startsWith(base) ? seen.url.slice(base.length) : seen.url;
-    assert.deepEqual(bedrockRequestErrors(seen.method, path, seen.body), [], "upstream request against the Bedrock service model (../shared/specs/bedrock/service-2.json)");
+    assert.deepEqual(bedrockRequestErrors(seen.method, path, seen.body), [], "upstream request against the Bedrock service model (botocore's bedrock-runtime service-2.json)");
   }
   // Gemini bodies must also be what the published protos accept (proto3 JSON mapping).
   const geminiMessage = c.backendSchema === "gemini" || c.backendSchema === "vertex-gemini" ? geminiRequestMessage(seen.url) : undefined;
@@ -404,7 +415,7 @@ export function clientBodySchema(c: ProviderCase, status: number): OpenAISchemaN
 
 /**
  * The OpenAI schema types `embedding` as an array of numbers only; with `encoding_format: "base64"`
- * the API sends base64 of the little-endian float32 array instead (§2). Such bodies are checked as
+ * the API sends base64 of the little-endian float32 array instead (sources: OpenAI Embeddings). Such bodies are checked as
  * the arrays they decode to; an embedding that is not such a string is reported.
  */
 function decodedEmbeddings(body: any, problems: string[]): any {

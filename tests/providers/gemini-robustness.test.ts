@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { PluginHost } from "../host/plugin-host.ts";
-import { loadCase, PROVIDER_FIXTURES, CLIENT_SECRETS, GATEWAY_WASM, parseClientStream, type ProviderCase } from "./fixture-case.ts";
+import { loadCase, nonEmpty, PROVIDER_FIXTURES, CLIENT_SECRETS, GATEWAY_WASM, parseClientStream, type ProviderCase } from "./fixture-case.ts";
 import { schemaErrors } from "../support/openai-schema.ts";
 import { seedGcpTokens } from "./gcp-token.ts";
 
@@ -61,8 +61,8 @@ function healthy(host: PluginHost, what: string): void {
   assert.equal(host.liveContexts(), 0, `${what}: stream contexts left`);
 }
 
-const answered = ["gemini", "vertex-gemini", "vertex-anthropic"].flatMap((p) => readdirSync(join(PROVIDER_FIXTURES, p)).map((n) => join(PROVIDER_FIXTURES, p, n)))
-  .filter((d) => existsSync(join(d, "upstream-request.json"))).map(loadCase);
+const answered = nonEmpty(["gemini", "vertex-gemini", "vertex-anthropic"].flatMap((p) => readdirSync(join(PROVIDER_FIXTURES, p)).map((n) => join(PROVIDER_FIXTURES, p, n)))
+  .filter((d) => existsSync(join(d, "upstream-request.json"))).map(loadCase), "Google fixture answers");
 
 test(`damaged answers: each of ${answered.length} Google fixture answers cut short at 16 points and with bytes flipped → a well-formed answer, no trap`, async () => {
   let n = 0;

@@ -10,9 +10,10 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { Hosts, Findings, runExchange } from "./harness.ts";
 import { TARGETS, type TargetStats } from "./targets.ts";
-import { check, ENDPOINTS, type Exchange } from "./oracle.ts";
+import { check, ENDPOINTS, BACKEND_TRAITS, type Exchange } from "./oracle.ts";
 import { loadCases } from "../providers/fixture-case.ts";
 import { probe } from "../host/probes/assemble.ts";
+import { supportedSchemas } from "../deploy/support.ts";
 
 const SEED = "ci-1";
 /** Random inputs and sweep sample per target: sized so the whole file stays well under a minute. */
@@ -28,6 +29,12 @@ const cases = loadCases();
 const figures: TargetStats[] = [];
 after(() => {
   for (const s of figures) console.log(`# fuzz ${s.target}: ${s.inputs} inputs, ${s.exchanges} exchanges, ${s.traps} traps, ${s.findings} findings, ${(s.ms / 1000).toFixed(1)} s`);
+});
+
+test("the oracle knows every backend schema of the provider table (BACKEND_TRAITS), no more", async () => {
+  // A schema without traits would be judged by the strictest defaults, which a new provider's
+  // framing or URL layout may not meet: a new table row needs its row here too.
+  assert.deepEqual(Object.keys(BACKEND_TRAITS).sort(), [...(await supportedSchemas())].sort());
 });
 
 test("the harness reports a trap: a module that traps on a request header fails the exchange", async () => {

@@ -117,7 +117,7 @@ export class Hosts {
   get wasmBytes(): Buffer { return this.wasm; }
 
   /**
-   * Envoy's configuration check alone (§5.1 canary: start + on_configure on a fresh VM), on a module
+   * Envoy's configuration check alone (sources: Bedrock Converse canary: start + on_configure on a fresh VM), on a module
    * compiled once: what decides whether a configuration is refused, at a fraction of a full load.
    */
   canary(configText: string, env?: Record<string, string>): { ok: boolean; logs: LogEntry[]; failMessage: string } {

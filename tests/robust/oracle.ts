@@ -120,7 +120,7 @@ export const OPENAI_MODELS: ClientFormat = {
  * Anthropic Messages API clients (POST /v1/messages): `message` objects, Anthropic's error envelope
  * `{"type":"error","error":{type,message}}`, and Messages SSE (`event: <type>` + `data:` whose
  * `type` is the event name, ending with message_stop or an error event). The filter's own streams
- * must also follow the §4.6 state machine (tests/support/anthropic-messages.ts).
+ * must also follow the sources: Anthropic streaming state machine (tests/support/anthropic-messages.ts).
  */
 export const ANTHROPIC_MESSAGES: ClientFormat = {
   name: "anthropic-messages",
@@ -193,7 +193,7 @@ export interface BackendTraits {
 
 const OPENAI_CLIENTS = [OPENAI_CHAT.name, OPENAI_EMBEDDINGS.name];
 const MESSAGES_CLIENTS = [ANTHROPIC_MESSAGES.name];
-/** Anthropic's 529 overloaded_error is 503 for clients (providers.md §4.7). */
+/** Anthropic's 529 overloaded_error is 503 for clients (sources: Anthropic errors). */
 const overloaded = (u: number, _body: Buffer) => (u === 529 ? [503] : []);
 /** Bedrock's 408 ModelTimeoutException is a gateway timeout for OpenAI clients (424 is 502, always allowed). */
 const bedrockStatuses = (u: number, _body: Buffer) => (u === 408 ? [504] : []);
@@ -207,7 +207,7 @@ function bedrockChunk(payload: string): string | null {
 }
 
 /**
- * Google backends (providers.md §6.6): an answer whose HTTP status is not an error (2xx, 3xx) but
+ * Google backends (sources: Gemini API errors): an answer whose HTTP status is not an error (2xx, 3xx) but
  * which carries a google.rpc.Status error (bare or as the first element of an array) has that
  * error's `code` as its status, 500 without one (assembly/providers/google.ts googleError).
  */
@@ -221,7 +221,7 @@ function googleStatuses(u: number, body: Buffer): number[] {
 }
 
 /**
- * Gemini (providers.md §6.6, §6.4): a reason API_KEY_INVALID is an authentication failure (401); a
+ * Gemini (sources: Gemini API errors; Gemini API): a reason API_KEY_INVALID is an authentication failure (401); a
  * 2xx whose prompt was blocked (`promptFeedback.blockReason`, no candidates) is the client's 400
  * content_filter; and the google.rpc.Status rule above.
  */

@@ -114,7 +114,7 @@ function probe(action: string, extra: Record<string, string> = {}, init: Request
   });
 }
 
-/** No VM trapped so far (the host logs "Function: <callback> failed: ..." on a trap, §5.6). */
+/** No VM trapped so far (the host logs "Function: <callback> failed: ..." on a trap, sources: Envoy Wasm filter configuration). */
 function assertNoTrap(): void {
   const traps = gw.logs.filter((l) => /^Function: .* failed/.test(l.message));
   assert.deepEqual(traps.map((l) => l.message), []);
@@ -281,7 +281,7 @@ test("a plugin root_id without a registered factory is rejected cleanly (no trap
     clusters: {},
   }).then(() => null, (e: unknown) => e);
   assert.ok(err instanceof LoadError, `expected a LoadError, got ${err}`);
-  // A trap would be reported as "Function: proxy_on_context_create failed: ..." (§5.6).
+  // A trap would be reported as "Function: proxy_on_context_create failed: ..." (sources: Envoy Wasm filter configuration).
   assert.doesNotMatch(err.message, /^Function: /);
   assert.ok(err.logs.some((l) => l.origin === "wasm" && l.message === "Missing root context factory for root id: 'not-registered'"),
     JSON.stringify(err.logs.map((l) => l.message)));

@@ -1,7 +1,7 @@
 // What an Anthropic Messages API client receives, checked strictly: JSON bodies and stream events
-// against anthropic-messages.schema.json (written from ../shared/reference/providers.md §4), the
+// against anthropic-messages.schema.json (written from sources: Anthropic Messages API), the
 // SSE framing the Anthropic SDK reads (`event: <type>` + one `data:` line whose JSON `type` is the
-// event name), and the stream's state machine (§4.6): message_start first, content blocks opened,
+// event name), and the stream's state machine (sources: Anthropic streaming): message_start first, content blocks opened,
 // filled and closed one at a time with dense indexes and deltas of their own kind, message_delta,
 // then message_stop last (or an `error` event last).
 
@@ -82,7 +82,7 @@ export function parseMessagesSse(text: string, opts: { allowComments?: boolean }
   return out;
 }
 
-/** Contract problems of a Messages event sequence (schema + §4.6 state machine). */
+/** Contract problems of a Messages event sequence (schema + sources: Anthropic streaming state machine). */
 export function messagesStreamProblems(events: any[]): string[] {
   const out: string[] = [];
   events.forEach((ev, i) => out.push(...messagesSchemaErrors("StreamEvent", ev).map((e) => `event ${i} (${ev?.type}): ${e}`)));

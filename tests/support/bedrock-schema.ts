@@ -1,5 +1,5 @@
 // Validates request bodies against the Bedrock Runtime service model, the botocore JSON model
-// `../shared/specs/bedrock/service-2.json` beside the checkout (BEDROCK_SERVICE_MODEL overrides).
+// botocore's bedrock-runtime service-2.json (sources: Provider API specifications), from a specs directory beside the checkout (BEDROCK_SERVICE_MODEL overrides).
 //
 // botocore shapes, as the model defines them:
 //   structure: members + required; unknown members are errors; `union: true` → exactly one

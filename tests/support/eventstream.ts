@@ -1,6 +1,6 @@
-// AWS `application/vnd.amazon.eventstream` encoder for tests (providers.md §5.4), written
+// AWS `application/vnd.amazon.eventstream` encoder for tests (sources: AWS event stream encoding), written
 // independently of assembly/streams/eventstream.ts: its own table-driven CRC-32 (IEEE, as zlib;
-// Node 20 has no zlib.crc32). On load it must reproduce the botocore-verified vector of §5.4 byte
+// Node 20 has no zlib.crc32). On load it must reproduce the botocore-verified vector of sources: AWS event stream encoding byte
 // for byte, so a fixture encoded here is what Bedrock would send.
 //
 // Fixture format (`upstream-response.eventstream.json`): either an array of frames or
@@ -9,7 +9,7 @@
 // flipped, a frame corrupted in transit whose CRC no longer matches). A frame is `{"headers": {name: string value, ...}, "payload":
 // <JSON value, serialized with JSON.stringify> | "payload_text": "<exact payload text>" |
 // "chunk": <Anthropic Messages event>}`; `chunk` is InvokeModelWithResponseStream's payload
-// `{"bytes": base64(JSON.stringify(event)), "p": padding}` (providers.md §4.8).
+// `{"bytes": base64(JSON.stringify(event)), "p": padding}` (sources: Claude on Bedrock and Vertex AI).
 // Bedrock's headers are all strings (type 7); every other header type is covered by the decoder's
 // unit vectors (tests/fixtures/eventstream/gen.mjs).
 
@@ -65,11 +65,11 @@ export function encodeFrame(headers: Record<string, string>, payload: Buffer | s
   return Buffer.concat([body, mc]);
 }
 
-// The §5.4 vector (verified with botocore's EventStreamBuffer): the encoder must reproduce it.
+// The sources: AWS event stream encoding vector (verified with botocore's EventStreamBuffer): the encoder must reproduce it.
 const REF_HEX = "0000009400000057b4ab9aee0b3a6576656e742d74797065070011636f6e74656e74426c6f636b44656c74610d3a636f6e74656e742d747970650700106170706c69636174696f6e2f6a736f6e0d3a6d6573736167652d747970650700056576656e747b22636f6e74656e74426c6f636b496e646578223a302c2264656c7461223a7b2274657874223a224869227d7d1f944657";
 {
   const ref = encodeFrame({ ":event-type": "contentBlockDelta", ":content-type": "application/json", ":message-type": "event" }, '{"contentBlockIndex":0,"delta":{"text":"Hi"}}');
-  if (ref.toString("hex") !== REF_HEX) throw new Error("tests/support/eventstream.ts: the encoder does not reproduce the providers.md §5.4 vector");
+  if (ref.toString("hex") !== REF_HEX) throw new Error("tests/support/eventstream.ts: the encoder does not reproduce sources: AWS event stream encoding vector");
   if (crc32(Buffer.from("123456789")).toString(16) !== "cbf43926") throw new Error("CRC-32 check value");
 }
 

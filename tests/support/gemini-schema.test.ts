@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadProtos, geminiErrors, geminiRequestMessage, jsonNameOf } from "./gemini-schema.ts";
-import { PROVIDER_FIXTURES, loadCase } from "../providers/fixture-case.ts";
+import { PROVIDER_FIXTURES, loadCase, nonEmpty } from "../providers/fixture-case.ts";
 
 test("the protos parse completely: every field type resolves, the messages the gateway uses are there", () => {
   const reg = loadProtos();
@@ -30,7 +30,7 @@ test("json_name: GenerationConfig.responseJsonSchema is response_json_schema_ord
   assert.deepEqual(geminiErrors("GenerationConfig", { responseJsonSchema: { type: "object", properties: {} } }), []);
 });
 
-// The reference's GenerateContentRequest (providers.md §6.2), with real base64 for the blobs.
+// The reference's GenerateContentRequest (sources: Gemini API), with real base64 for the blobs.
 const VALID = {
   systemInstruction: { parts: [{ text: "You are terse." }] },
   contents: [
@@ -49,7 +49,7 @@ const VALID = {
   cachedContent: "cachedContents/abc",
 };
 
-test("a full GenerateContentRequest (providers.md §6.2) is valid, also with proto field names and nulls", () => {
+test("a full GenerateContentRequest (sources: Gemini API) is valid, also with proto field names and nulls", () => {
   assert.deepEqual(geminiErrors("GenerateContentRequest", VALID), []);
   assert.deepEqual(geminiErrors("GenerateContentRequest", {
     system_instruction: { parts: [{ text: "x" }] }, contents: [{ role: "user", parts: [{ text: "hi", file_data: null }] }],
@@ -131,7 +131,7 @@ function responseMessage(path: string): string | undefined {
 
 /**
  * Vertex answers carry a few fields the Developer API protos lack (createTime; usageMetadata
- * trafficType; §7): they are removed before validating Vertex answers against these protos.
+ * trafficType; sources: Vertex AI REST reference): they are removed before validating Vertex answers against these protos.
  */
 function withoutVertexExtras(v: any): any {
   const c = JSON.parse(JSON.stringify(v));
@@ -139,7 +139,7 @@ function withoutVertexExtras(v: any): any {
   return c;
 }
 
-const geminiCases = ["gemini", "vertex-gemini"].flatMap((p) => readdirSync(join(PROVIDER_FIXTURES, p)).filter((n) => !n.startsWith("_")).map((n) => join(PROVIDER_FIXTURES, p, n)));
+const geminiCases = nonEmpty(["gemini", "vertex-gemini"].flatMap((p) => readdirSync(join(PROVIDER_FIXTURES, p)).filter((n) => !n.startsWith("_")).map((n) => join(PROVIDER_FIXTURES, p, n))), "gemini / vertex-gemini fixtures");
 
 test(`every Gemini answer replayed by the ${geminiCases.length} gemini / vertex-gemini fixtures is valid proto3 JSON (or a google.rpc.Status)`, () => {
   let checked = 0;

@@ -1,4 +1,4 @@
-// Validates JSON bodies against the Gemini API's published protos (../shared/specs/gemini/*.proto
+// Validates JSON bodies against the Gemini API's published protos (googleapis generativelanguage v1beta *.proto, sources: Provider API specifications;
 // beside the checkout, googleapis/googleapis google/ai/generativelanguage/v1beta) the way a proto3
 // JSON parser accepts them (https://protobuf.dev/programming-guides/json/):
 //   - members are the fields' json_name (lowerCamelCase of the proto name unless `json_name` is

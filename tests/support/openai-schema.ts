@@ -1,6 +1,6 @@
-// Validates JSON against OpenAI's published chat schemas (../shared/specs/openai/chat.schema.json
-// beside the checkout, a JSON Schema 2020-12 bundle derived from openai/openai-openapi; see
-// ../shared/specs/README.md).
+// Validates JSON against OpenAI's published chat schemas: a JSON Schema 2020-12 bundle derived
+// from openai/openai-openapi's openapi.yaml (sources: Provider API specifications), read from
+// OPENAI_CHAT_SCHEMA or a specs directory beside the checkout (CHAT_SCHEMA_PATH below).
 // Every client-facing body and stream chunk in the e2e tests goes through here, so a gateway that
 // emits something a strict OpenAI client would reject fails the test even when the SDK is lenient.
 

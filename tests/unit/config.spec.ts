@@ -3,7 +3,8 @@
 // form); unknown fields are errors so a typo never silently drops a setting; and a secret read
 // from the environment must never be echoed into an error (errors end up in Envoy's log).
 
-import { parseConfigString, Env, SUPPORTED_SCHEMAS } from "../../assembly/config/config";
+import { parseConfigString, Env } from "../../assembly/config/config";
+import { schemaNames } from "../../assembly/providers/table";
 
 /** Env backed by a Map: what WasiEnv is in production, without a host. */
 class MapEnv extends Env {
@@ -62,7 +63,7 @@ describe("parseConfig rejects invalid configurations with the field path", () =>
       [withBackends('{"name":"","schema":"openai","cluster":"c","host":"h"}'), "backends[0].name: must not be empty"],
       [withBackends('{"name":1,"schema":"openai","cluster":"c","host":"h"}'), "backends[0].name: must be a string"],
       [withBackends('{"name":"oa","cluster":"c","host":"h"}'), "backends[0].schema: required"],
-      [withBackends('{"name":"oa","schema":"cohere","cluster":"c","host":"h"}'), 'backends[0].schema: unsupported schema "cohere" (supported: ' + SUPPORTED_SCHEMAS.join(", ") + ")"],
+      [withBackends('{"name":"oa","schema":"cohere","cluster":"c","host":"h"}'), 'backends[0].schema: unsupported schema "cohere" (supported: ' + schemaNames().join(", ") + ")"],
       [withBackends('{"name":"oa","schema":"openai","host":"h"}'), "backends[0].cluster: required"],
       [withBackends('{"name":"oa","schema":"openai","cluster":"a b","host":"h"}'), "backends[0].cluster: must be a valid Envoy cluster name"],
       [withBackends('{"name":"oa","schema":"openai","cluster":"a/b","host":"h"}'), "backends[0].cluster: must be a valid Envoy cluster name"],
@@ -159,7 +160,7 @@ describe("parseConfig rejects invalid configurations with the field path", () =>
 
   it("reports the first error only, in document order of validation", () => {
     const res = parseConfigString(withBackends('{"name":"a","schema":"x","cluster":"bad cluster","host":"h"}', '"models":[{"match":"m","backend":"zz"}]'), env());
-    expect(res.error).toBe('backends[0].schema: unsupported schema "x" (supported: ' + SUPPORTED_SCHEMAS.join(", ") + ")");
+    expect(res.error).toBe('backends[0].schema: unsupported schema "x" (supported: ' + schemaNames().join(", ") + ")");
   });
 });
 
@@ -240,7 +241,7 @@ describe("parseConfig builds typed configuration", () => {
 });
 
 describe("auth shorthand types", () => {
-  it("{\"type\": \"x-api-key\"} is a header credential named x-api-key (DESIGN.md's spelling)", () => {
+  it("{\"type\": \"x-api-key\"} is a header credential named x-api-key (the shorthand spelling)", () => {
     const cfg = '{"backends":[{"name":"c","schema":"anthropic","cluster":"anthropic","host":"api.anthropic.com","auth":{"type":"x-api-key","key":"sk-ant"}}],"models":[{"match":"claude-*","backend":"c"}]}';
     const res = parseConfigString(cfg, env());
     expect(res.error).toBe("");

@@ -1,6 +1,6 @@
 // AWS eventstream decoder (Bedrock ConverseStream / InvokeModelWithResponseStream). Frames and
 // expected renderings come from tests/fixtures/eventstream/gen.mjs (an independent Node encoder that
-// reproduces the botocore-verified vector of providers.md §5.4). Every stream is also fed split at
+// reproduces the botocore-verified vector of sources: AWS event stream encoding). Every stream is also fed split at
 // every byte position and byte by byte: the messages must not depend on where chunks were cut.
 
 import {
@@ -94,7 +94,7 @@ function splitAt(b: Uint8Array, k: i32): Result {
 }
 
 describe("crc32", () => {
-  it("matches the IEEE check value and the §5.4 vector's CRCs", () => {
+  it("matches the IEEE check value and the sources: AWS event stream encoding vector's CRCs", () => {
     expect(crc32(bytesOf("123456789"))).toBe(0xcbf43926);
     expect(crc32(bytesOf(""))).toBe(0);
     const ref = unhex(REFERENCE_HEX);
@@ -106,7 +106,7 @@ describe("crc32", () => {
 });
 
 describe("EventStreamReader", () => {
-  it("decodes the providers.md §5.4 reference frame", () => {
+  it("decodes sources: AWS event stream encoding reference frame", () => {
     const r = new EventStreamReader();
     r.feed(unhex(REFERENCE_HEX));
     expect(r.error).toBe("");

@@ -1,4 +1,4 @@
-// Hex and percent-encoding helpers. Expectations follow RFC 3986 (§2.1 percent-encoding, §2.3
+// Hex and percent-encoding helpers. Expectations follow RFC 3986 (§2.1 percent-encoding, sources: OpenAI Embeddings
 // unreserved set) with SigV4's rules on top: uppercase escape digits, '/' optionally kept, UTF-8
 // bytes escaped one by one (the SigV4 test suite's get-utf8 vector: U+1234 → %E1%88%B4).
 

@@ -1,11 +1,12 @@
-// The Anthropic Messages API as the client's format: the error envelope (providers.md §4.7), the
-// native request edits per dialect (§4.8: Bedrock and Vertex are not reachable from a
+// The Anthropic Messages API as the client's format: the error envelope (sources: Anthropic errors), the
+// native request edits per dialect (sources: Claude on Bedrock and Vertex AI: Bedrock and Vertex are not reachable from a
 // configuration on this branch, so they are pinned here), the MessagesEvents sink that other
 // framings (Bedrock's eventstream) feed event by event, and the translated path's refusals of
 // malformed bodies (every one an error value, never a trap).
 
 import { parseJson } from "../../assembly/json/json";
 import { Backend, ModelRule } from "../../assembly/config/config";
+import { providerRow } from "../../assembly/providers/table";
 import { ApiError, anthropicErrorType } from "../../assembly/errors";
 import { ClientRequest, Endpoint, UpstreamRequest } from "../../assembly/providers/provider";
 import { AnthropicDialect, AnthropicProvider } from "../../assembly/providers/anthropic";
@@ -19,7 +20,7 @@ function request(body: string, schema: string = "anthropic", upstreamModel: stri
   assert(doc.ok, "test body must be valid JSON: " + body);
   const backend = new Backend();
   backend.name = "b";
-  backend.schema = schema;
+  backend.row = providerRow(schema)!;
   backend.apiVersion = apiVersion;
   const rule = new ModelRule(backend);
   rule.upstreamModel = upstreamModel;

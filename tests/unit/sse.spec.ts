@@ -1,5 +1,5 @@
 // Incremental SSE reader and writer. Expected events follow the WHATWG HTML "event stream"
-// interpretation rules (§9.2.6): lines end in LF, CRLF or CR; a blank line dispatches; lines
+// interpretation rules (sources: OpenAI-compatible vendors): lines end in LF, CRLF or CR; a blank line dispatches; lines
 // starting with ':' are comments; one leading space after the colon is dropped; data lines join
 // with LF; the event name resets after each dispatch; unknown fields are ignored. One deliberate
 // deviation, documented in sse.ts: finish() still delivers a final event with no blank line.

@@ -31,7 +31,7 @@ class ProbeRoot extends RootContext {
   root_call_result: string = "none";
 
   onConfigure(configuration_size: u32): bool {
-    // Metrics must be defined outside _initialize (restricted hostcalls, reference §1.1).
+    // Metrics must be defined outside _initialize (restricted hostcalls, sources: proxy-wasm C++ host: linking).
     let m = define_metric(MetricTypeValues.Counter, "sdk_probe.callbacks");
     if (m.result != WasmResultValues.Ok) return false;
     this.callbacks_metric = m.metric_id;
