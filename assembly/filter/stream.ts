@@ -19,6 +19,8 @@ import { ClientRequest, Endpoint, ResponseHandler, UpstreamRequest } from "../pr
 import { providerFor } from "../providers/registry";
 import { prepareMessagesRequest } from "../providers/messages_in";
 import { messagesResponseHandler } from "../providers/messages_out";
+import { prepareResponsesRequest } from "../providers/responses_in";
+import { responsesResponseHandler, ResponsesEvents } from "../providers/responses_out";
 import { GatewayRoot, nowSeconds } from "./root";
 import { TokenWaiter } from "./credentials";
 import { Admission } from "./limits";
@@ -49,6 +51,7 @@ function classify(method: string, path: string): Endpoint {
   if (path == "/v1/embeddings" || path == "/embeddings") return Endpoint.Embeddings;
   if (path == "/v1/models" || path == "/models" || path.startsWith("/v1/models/")) return Endpoint.Models;
   if (path == "/v1/messages" || path == "/messages") return Endpoint.Messages;
+  if (path == "/v1/responses" || path == "/responses") return Endpoint.Responses;
   return Endpoint.Unknown;
 }
 
@@ -117,6 +120,8 @@ export class GatewayStream extends Context implements TokenWaiter {
   private clientStatus: i32 = 0;
   /** The client already has its (error) answer: later upstream body bytes are dropped. */
   private dropRest: bool = false;
+  /** A Responses stream ended and got its usage comment. */
+  private usageCommented: bool = false;
 
   constructor(context_id: u32, root: RootContext) {
     super(context_id, root);
@@ -480,10 +485,11 @@ export class GatewayStream extends Context implements TokenWaiter {
     const backend = rule.backend;
     const provider = providerFor(backend.schema)!;
     const lcf = this.gw.config!.limits;
-    // Budget cut and usage comment speak the chat stream format only: Messages streams are not re-framed.
+    // Budget cut and usage comment speak the chat and Responses stream formats: Messages streams are not re-framed.
     req.reframe = req.stream && this.endpoint != Endpoint.Messages && lcf !== null && (lcf.streamEdge == "cut" || lcf.usageEvent);
     const up = new UpstreamRequest();
-    const err = this.endpoint == Endpoint.Messages ? prepareMessagesRequest(provider, req, up) : provider.prepare(req, up);
+    const err = this.endpoint == Endpoint.Messages ? prepareMessagesRequest(provider, req, up)
+      : this.endpoint == Endpoint.Responses ? prepareResponsesRequest(provider, req, up) : provider.prepare(req, up);
     if (err !== null) { this.fail(err); return FilterDataStatusValues.StopIterationNoBuffer; }
     this.req = req;
     this.requestBytes = <i64>body_buffer_length;
@@ -491,7 +497,7 @@ export class GatewayStream extends Context implements TokenWaiter {
 
     const lcfg = this.gw.config!.limits;
     if (lcfg !== null) {
-      const mt = doc.get(root, "max_completion_tokens");
+      const mt = doc.get(root, this.endpoint == Endpoint.Responses ? "max_output_tokens" : "max_completion_tokens");
       const mt2 = mt !== null && mt.kind == Kind.Num ? mt : doc.get(root, "max_tokens");
       this.estimated = estimate(this.requestBytes, doc.int(mt2, 0), lcfg.defaultOutputTokens, lcfg.bytesPerToken);
     }
@@ -606,7 +612,8 @@ export class GatewayStream extends Context implements TokenWaiter {
     // A Messages request translated to chat: the provider reads its headers from the chat request.
     if (req.chat !== null) req.chat!.responseHeaders = req.responseHeaders;
     const ct = h.get("content-type").toLowerCase();
-    const handler = req.endpoint == Endpoint.Messages ? messagesResponseHandler(provider, req, this.status, ct) : provider.response(req, this.status, ct);
+    const handler = req.endpoint == Endpoint.Messages ? messagesResponseHandler(provider, req, this.status, ct)
+      : req.endpoint == Endpoint.Responses ? responsesResponseHandler(provider, req, this.status, ct) : provider.response(req, this.status, ct);
     if (end_of_stream) {
       // No body will follow (an error status with none, a 200 without its JSON): the client gets what
       // the handler makes of an empty body (the error envelope, an error event), not an empty answer.
@@ -681,7 +688,10 @@ export class GatewayStream extends Context implements TokenWaiter {
     }
     let replaced = handler.onBody(chunk, end_of_stream, out);
     const req = this.req;
-    if (replaced && req !== null && req.reframe && !handler.wholeBody) this.streamBudget(out);
+    if (replaced && req !== null && req.reframe && !handler.wholeBody) {
+      if (handler instanceof ResponsesEvents) this.responsesBudget(changetype<ResponsesEvents>(handler), out);
+      else this.streamBudget(out);
+    }
     if (replaced) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, out.toArrayBuffer());
     if (handler.wholeBody) {
       if (replaced) stream_context.headers.response.replace("content-length", out.len.toString());
@@ -739,6 +749,25 @@ export class GatewayStream extends Context implements TokenWaiter {
       this.usageComment(out);
       out.bytes(tail.buf, 0, tail.len);
     }
+  }
+
+  /**
+   * Output accounting on a Responses stream: the handler counts the output text it emits; over
+   * the budget it ends the stream with response.incomplete; the usage comment follows the
+   * stream's terminal event (SSE comments are ignored by clients, wherever they are).
+   */
+  private responsesBudget(h: ResponsesEvents, out: ByteBuilder): void {
+    this.outputTextBytes = h.deltaBytes;
+    const lc = this.gw.config!.limits;
+    if (!h.terminated && this.outputBudget >= 0 && this.outputTokens() > this.outputBudget) {
+      h.endAtBudget(out, this.usageSoFar());
+      this.cut = true;
+      if (lc !== null && lc.usageEvent) this.usageComment(out);
+      log(LogLevelValues.info, "ai-gateway: stream for client=" + this.client + " cut at its token budget (" + this.outputBudget.toString() + " output tokens)");
+      return;
+    }
+    if (h.terminated && !this.usageCommented && lc !== null && lc.usageEvent) this.usageComment(out);
+    if (h.terminated) this.usageCommented = true;
   }
 
   onLog(): void {

@@ -9,7 +9,7 @@ import { ApiError } from "../errors";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 
-export const enum Endpoint { Unknown = 0, ChatCompletions = 1, Embeddings = 2, Models = 3, Messages = 4 }
+export const enum Endpoint { Unknown = 0, ChatCompletions = 1, Embeddings = 2, Models = 3, Messages = 4, Responses = 5 }
 
 /** The client's request, parsed once and shared by routing, limits and translation. */
 export class ClientRequest {
@@ -35,6 +35,7 @@ export class ClientRequest {
    * translated from the client's body, which the provider then handles like any chat request.
    */
   chat: ClientRequest | null = null;
+  // (Responses API clients, Endpoint.Responses, to a backend that does not speak it: the same.)
   /** Messages API clients: their `anthropic-beta` header (only Messages-speaking backends may get it). */
   anthropicBeta: string = "";
   constructor(doc: JsonDoc, root: JNode, rule: ModelRule) { this.doc = doc; this.root = root; this.rule = rule; }
@@ -100,4 +101,12 @@ export abstract class Provider {
   }
   /** Native Messages response handler (only called when nativeMessages); null = use response(). */
   messagesResponse(req: ClientRequest, status: i32, contentType: string): ResponseHandler | null { return null; }
+
+  // The OpenAI Responses API as the client's format (Endpoint.Responses). A provider that speaks
+  // it (OpenAI, Azure) builds the request in prepare() (req.endpoint says which API); the answer
+  // passes through responses_out.ts. Every other provider gets a chat request translated from the
+  // client's body (responses_in.ts) and its chat answer translated back (responses_out.ts).
+
+  /** Whether the backend takes the client's Responses body with only the necessary edits. */
+  nativeResponses(req: ClientRequest): bool { return false; }
 }

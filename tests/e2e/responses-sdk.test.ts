@@ -1,0 +1,317 @@
+// End-to-end with the official openai client (unmodified) speaking the Responses API
+// (`responses.create`, `responses.stream`) to the gateway: client → Gateway (build/ai-gateway.wasm
+// in the Envoy-faithful host, real sockets) → mock providers.
+//
+// - OpenAI pass-through: the mock answers with OpenAI Responses JSON and SSE
+//   (tests/fixtures/responses/openai/); the upstream body is the client's with the route's model.
+// - Translated Anthropic, Bedrock and Gemini: the chat translation cases of
+//   tests/fixtures/providers/ are reused. The client sends the Responses equivalent of the case's
+//   chat request; the gateway must send the provider the very request the chat case expects, and
+//   the client's Response (or stream) must carry the content, tool calls and usage the chat case's
+//   client gets — the answers of both formats come from the same provider bytes.
+//
+// Every Response and every stream event is validated against the Responses schemas of OpenAI's
+// OpenAPI document (tests/support/openai-responses.schema.json) and the stream's contract
+// (sequence numbers, event order), since the SDK itself is lenient.
+
+import { test, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { Gateway } from "../host/gateway.ts";
+import { MockProvider, splitBody, type Fixture } from "../mocks/provider.ts";
+import { openaiClient, vmFailures, waitForRequestLogLines, assertUsageLine, GATEWAY_WASM, ROOT } from "./harness.ts";
+import { loadCase, Bindings, assertUpstreamRequest, PROVIDER_FIXTURES, CLIENT_SECRETS, type ProviderCase } from "../providers/fixture-case.ts";
+import { ProviderGateways, mockFixture, seenFromRecorded, assertCaseUsage, type ProviderEnv } from "../providers/gateway-env.ts";
+import { assertResponsesSchema } from "../support/openai-schema.ts";
+
+const gateways = new ProviderGateways();
+const used: { gateway: Gateway; mock: MockProvider }[] = [];
+afterEach(async () => {
+  for (const env of used.splice(0)) {
+    const t0 = Date.now();
+    while (env.gateway.liveContexts() !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(env.gateway.liveContexts(), 0, "stream contexts left behind");
+    assert.deepEqual(vmFailures(env.gateway, 0), [], "no VM failed");
+    env.mock.assertNoFailures();
+    assert.deepEqual(env.mock.pendingFixtures(), [], "every enqueued fixture was used");
+  }
+});
+
+function clientFor(gateway: Gateway): OpenAI {
+  return openaiClient(gateway, {
+    apiKey: CLIENT_SECRETS.authorization.slice("Bearer ".length),
+    defaultHeaders: { "api-key": CLIENT_SECRETS["api-key"], "x-api-key": CLIENT_SECRETS["x-api-key"] },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks every Responses exchange gets
+
+/** The stream's contract: response.created first, sequence numbers 0, 1, 2…, one terminal event last, items opened before use. */
+export function responsesStreamProblems(events: any[]): string[] {
+  const p: string[] = [];
+  if (events.length === 0) return ["no events"];
+  if (events[0].type !== "response.created") p.push(`first event is ${events[0].type}, not response.created`);
+  const open = new Map<number, string>();
+  const closed = new Set<number>();
+  events.forEach((e, i) => {
+    if (e.sequence_number !== i) p.push(`event ${i} (${e.type}) has sequence_number ${e.sequence_number}`);
+    const terminal = ["response.completed", "response.incomplete", "response.failed"].includes(e.type);
+    if (terminal && i !== events.length - 1) p.push(`${e.type} at ${i} is not the last event`);
+    if (e.type === "response.output_item.added") {
+      if (open.has(e.output_index) || closed.has(e.output_index)) p.push(`output_index ${e.output_index} added twice`);
+      if (e.output_index !== open.size + closed.size) p.push(`output_index ${e.output_index} added out of order`);
+      open.set(e.output_index, e.item.id);
+    } else if (typeof e.output_index === "number") {
+      if (!open.has(e.output_index)) p.push(`${e.type} at ${i} for output_index ${e.output_index}, which is not open`);
+      else if (e.item_id !== undefined && e.item_id !== open.get(e.output_index)) p.push(`${e.type} at ${i}: item_id ${e.item_id} is not the item at ${e.output_index}`);
+      if (e.type === "response.output_item.done") { open.delete(e.output_index); closed.add(e.output_index); }
+    }
+  });
+  const last = events[events.length - 1];
+  if (!["response.completed", "response.incomplete", "response.failed"].includes(last.type)) p.push(`last event is ${last.type}`);
+  else if (last.type !== "response.failed" && open.size > 0) p.push(`items ${[...open.keys()].join(",")} never done`);
+  return p;
+}
+
+function assertResponse(r: unknown, what: string): void {
+  // output_text is the SDK's convenience member (also in the schema, as a string).
+  assertResponsesSchema("Response", JSON.parse(JSON.stringify(r)), what);
+}
+
+async function runStream(client: OpenAI, params: any): Promise<{ events: any[]; text: string; final: any }> {
+  const stream = client.responses.stream(params);
+  const events: any[] = [];
+  let text = "";
+  stream.on("event", (e) => { events.push(structuredClone(e)); });
+  stream.on("response.output_text.delta", (e) => { text += e.delta; });
+  const final = await stream.finalResponse();
+  events.forEach((e, i) => assertResponsesSchema("ResponseStreamEvent", e, `event ${i} (${e.type})`));
+  assert.deepEqual(responsesStreamProblems(events), []);
+  return { events, text, final };
+}
+
+function calls(r: any): { name: string; call_id: string; args: unknown }[] {
+  return r.output.filter((o: any) => o.type === "function_call").map((o: any) => ({ name: o.name, call_id: o.call_id, args: JSON.parse(o.arguments) }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAI pass-through
+
+const OPENAI_KEY = "sk-openai-upstream-secret";
+const RFIX = join(ROOT, "tests", "fixtures", "responses", "openai");
+const PASS_CONFIG = {
+  backends: [{ name: "openai", schema: "openai", cluster: "openai", host: "api.openai.com", auth: { type: "bearer", key: OPENAI_KEY } }],
+  models: [{ match: "gpt-*", backend: "openai" }, { match: "mini", backend: "openai", upstream_model: "gpt-4.1-mini" }],
+};
+let passEnv: { gateway: Gateway; mock: MockProvider } | undefined;
+after(async () => { await gateways.stopAll(); if (passEnv) { await passEnv.gateway.stop(); await passEnv.mock.stop(); } });
+
+async function pass(): Promise<{ gateway: Gateway; mock: MockProvider }> {
+  if (!passEnv) {
+    const mock = await MockProvider.start();
+    const gateway = await Gateway.start({
+      wasm: GATEWAY_WASM, plugin: { configuration: JSON.stringify(PASS_CONFIG) }, workers: 2,
+      routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster" }],
+      clusters: { openai: { host: "127.0.0.1", port: mock.port } },
+    });
+    passEnv = { gateway, mock };
+  }
+  passEnv.mock.reset();
+  used.push(passEnv);
+  return passEnv;
+}
+
+function fileAnswer(name: string): Fixture {
+  const bytes = readFileSync(join(RFIX, name));
+  const sse = name.endsWith(".sse");
+  return {
+    name, description: "", status: 200, headers: { "content-type": sse ? "text/event-stream; charset=utf-8" : "application/json" },
+    parts: sse ? splitBody(bytes, "sse-events").map((b) => ({ bytes: b, delayMs: 1 })) : [{ bytes, delayMs: 0 }], streamed: sse, abortAfterBody: false,
+  };
+}
+const fileJson = (name: string) => JSON.parse(readFileSync(join(RFIX, name), "utf8"));
+
+/** The upstream request: the client's body with only the model renamed, our key, never the client's. */
+function assertPassedThrough(mock: MockProvider, i: number, clientBody: any, model: string): void {
+  const r = mock.requests[i];
+  assert.equal(r.path, "/v1/responses");
+  assert.equal(r.headers.authorization, `Bearer ${OPENAI_KEY}`);
+  for (const v of Object.values(CLIENT_SECRETS)) assert.ok(!r.rawHeaders.join("\n").includes(v), "a client credential reached the provider");
+  assert.deepEqual(r.json, { ...clientBody, model });
+}
+
+const WEATHER_TOOL = { type: "function" as const, name: "get_weather", description: "Current weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false }, strict: true };
+
+test("OpenAI pass-through: responses.create gets OpenAI's Response; usage counted; model renamed by the route", async () => {
+  const env = await pass();
+  env.mock.enqueue(fileAnswer("text.json"));
+  const logFrom = env.gateway.logs.length;
+  const body = { model: "mini", instructions: "Be brief.", input: "What does Envoy do?" };
+  const r = await clientFor(env.gateway).responses.create(body);
+  assertResponse(r, "Response");
+  const want = fileJson("text.json");
+  assert.equal(r.output_text, want.output[0].content[0].text);
+  assert.deepEqual(r.usage, want.usage);
+  assertPassedThrough(env.mock, 0, body, "gpt-4.1-mini");
+  const [line] = await waitForRequestLogLines(env.gateway, logFrom, 1);
+  assertUsageLine(line, { model: "mini", backend: "openai", status: 200, input: 31, output: 19, cached: 0, reasoning: 0 });
+});
+
+test("OpenAI pass-through: responses.stream passes OpenAI's events; usage read from response.completed", async () => {
+  const env = await pass();
+  env.mock.enqueue(fileAnswer("text.sse"));
+  const logFrom = env.gateway.logs.length;
+  const body = { model: "gpt-4.1-mini", input: "What does Envoy do?" };
+  const { text, final } = await runStream(clientFor(env.gateway), body);
+  assert.equal(text, "Envoy proxies sit between clients and services. They route, retry and observe traffic.");
+  assert.equal(final.output_text, text);
+  assert.equal(final.usage.output_tokens, 19);
+  assertPassedThrough(env.mock, 0, { ...body, stream: true }, "gpt-4.1-mini");
+  const [line] = await waitForRequestLogLines(env.gateway, logFrom, 1);
+  assertUsageLine(line, { model: "gpt-4.1-mini", backend: "openai", status: 200, input: 31, output: 19, cached: 0, reasoning: 0 });
+});
+
+test("OpenAI pass-through: JSON-schema output and reasoning tokens", async () => {
+  const env = await pass();
+  env.mock.enqueue(fileAnswer("json-schema.json"));
+  const logFrom = env.gateway.logs.length;
+  const body = { model: "gpt-5-mini", input: "Capital of France?", reasoning: { effort: "low" as const },
+    text: { format: { type: "json_schema" as const, name: "city", schema: { type: "object", properties: { name: { type: "string" }, country: { type: "string" } }, required: ["name", "country"], additionalProperties: false }, strict: true } } };
+  const r = await clientFor(env.gateway).responses.create(body);
+  assertResponse(r, "Response");
+  assert.deepEqual(JSON.parse(r.output_text), { name: "Paris", country: "France" });
+  assertPassedThrough(env.mock, 0, body, "gpt-5-mini");
+  const [line] = await waitForRequestLogLines(env.gateway, logFrom, 1);
+  assertUsageLine(line, { model: "gpt-5-mini", backend: "openai", status: 200, input: 52, output: 80, cached: 0, reasoning: 64 });
+});
+
+test("OpenAI pass-through: a two-turn function call (stream, then function_call_output) and previous_response_id pass as sent", async () => {
+  const env = await pass();
+  const client = clientFor(env.gateway);
+  env.mock.enqueue(fileAnswer("function-call.sse"));
+  const first = { model: "gpt-4.1-mini", input: [{ role: "user" as const, content: "Weather in Paris?" }], tools: [WEATHER_TOOL] };
+  const { final } = await runStream(client, first);
+  assert.deepEqual(calls(final), [{ name: "get_weather", call_id: "call_Wz8kPq2LmN4rT6vY", args: { city: "Paris" } }]);
+  env.mock.enqueue(fileAnswer("function-result-answer.json"));
+  const second = { model: "gpt-4.1-mini", previous_response_id: final.id, input: [{ type: "function_call_output" as const, call_id: "call_Wz8kPq2LmN4rT6vY", output: "{\"temp_c\":18,\"sky\":\"sunny\"}" }], tools: [WEATHER_TOOL] };
+  const r = await client.responses.create(second);
+  assertResponse(r, "Response");
+  assert.equal(r.output_text, "It is 18°C and sunny in Paris.");
+  assertPassedThrough(env.mock, 1, second, "gpt-4.1-mini");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Translated: the chat cases' providers, the client speaking Responses
+
+/** The Responses request equivalent to a chat case's request (the subset these cases use). */
+function responsesRequest(chat: any): any {
+  const r: any = { model: chat.model };
+  const input: any[] = [];
+  for (const m of chat.messages) {
+    if ((m.role === "system" || m.role === "developer") && input.length === 0 && r.instructions === undefined && typeof m.content === "string") { r.instructions = m.content; continue; }
+    if (m.role === "tool") { input.push({ type: "function_call_output", call_id: m.tool_call_id, output: m.content }); continue; }
+    if (m.role === "assistant") {
+      if (m.content) input.push({ role: "assistant", content: m.content });
+      for (const tc of m.tool_calls ?? []) input.push({ type: "function_call", call_id: tc.id, name: tc.function.name, arguments: tc.function.arguments });
+      continue;
+    }
+    const content = typeof m.content === "string" ? m.content : m.content.map((p: any) =>
+      p.type === "text" ? { type: "input_text", text: p.text } : { type: "input_image", image_url: p.image_url.url, ...(p.image_url.detail ? { detail: p.image_url.detail } : {}) });
+    input.push({ role: m.role === "developer" ? "developer" : m.role, content });
+  }
+  r.input = input;
+  const mt = chat.max_completion_tokens ?? chat.max_tokens;
+  if (mt !== undefined) r.max_output_tokens = mt;
+  for (const k of ["temperature", "top_p", "parallel_tool_calls", "service_tier", "user", "safety_identifier"]) if (chat[k] !== undefined) r[k] = chat[k];
+  if (chat.tools) r.tools = chat.tools.map((t: any) => ({ type: "function", name: t.function.name, description: t.function.description, ...(t.function.parameters !== undefined ? { parameters: t.function.parameters } : {}), ...(t.function.strict !== undefined ? { strict: t.function.strict } : {}) }));
+  if (chat.tool_choice !== undefined) r.tool_choice = typeof chat.tool_choice === "string" ? chat.tool_choice : { type: "function", name: chat.tool_choice.function.name };
+  if (chat.response_format?.type === "json_schema") {
+    const js = chat.response_format.json_schema;
+    r.text = { format: { type: "json_schema", name: js.name, schema: js.schema, ...(js.description !== undefined ? { description: js.description } : {}), ...(js.strict !== undefined ? { strict: js.strict } : {}) } };
+  }
+  if (chat.reasoning_effort) r.reasoning = { effort: chat.reasoning_effort };
+  return r;
+}
+
+interface Expected { text: string; reasoning: string; calls: { name: string; args: unknown }[]; finish: string }
+
+/** What the chat case's client gets: text, reasoning text, tool calls, finish reason. */
+function expectedFromChat(c: ProviderCase): Expected {
+  if (c.clientStream) {
+    let text = "", reasoning = "", finish = "";
+    const tc: { name: string; args: string }[] = [];
+    for (const e of c.clientStream) {
+      if (e === "[DONE]") continue;
+      const ch = e.choices?.[0];
+      if (!ch) continue;
+      text += ch.delta?.content ?? "";
+      reasoning += ch.delta?.reasoning_content ?? "";
+      for (const t of ch.delta?.tool_calls ?? []) {
+        tc[t.index] ??= { name: "", args: "" };
+        if (t.function?.name) tc[t.index].name = t.function.name;
+        tc[t.index].args += t.function?.arguments ?? "";
+      }
+      if (ch.finish_reason) finish = ch.finish_reason;
+    }
+    return { text, reasoning, finish, calls: tc.map((t) => ({ name: t.name, args: JSON.parse(t.args) })) };
+  }
+  const msg = (c.clientResponse!.body as any).choices[0].message;
+  return {
+    text: msg.content ?? "", reasoning: msg.reasoning_content ?? "", finish: (c.clientResponse!.body as any).choices[0].finish_reason,
+    calls: (msg.tool_calls ?? []).map((t: any) => ({ name: t.function.name, args: JSON.parse(t.function.arguments) })),
+  };
+}
+
+async function translatedCase(id: string): Promise<{ c: ProviderCase; env: ProviderEnv; client: OpenAI; logFrom: number }> {
+  const c = loadCase(join(PROVIDER_FIXTURES, id));
+  const env = await gateways.for(c);
+  env.mock.reset();
+  env.mock.enqueue(mockFixture(c));
+  used.push(env);
+  return { c, env, client: clientFor(env.gateway), logFrom: env.gateway.logs.length };
+}
+
+/** The client's Response (or stream) carries what the chat case's client gets, and the case's usage. */
+async function checkAgainstChat(id: string): Promise<any> {
+  const { c, env, client, logFrom } = await translatedCase(id);
+  const req = responsesRequest(c.request);
+  const want = expectedFromChat(c);
+  let r: any;
+  if (c.request.stream) {
+    const s = await runStream(client, req);
+    assert.equal(s.text, want.text, "the text deltas");
+    r = s.final;
+  } else {
+    r = await client.responses.create(req);
+  }
+  assertResponse(r, `${id}: Response`);
+  // The provider got exactly the request the chat case expects.
+  assert.equal(env.mock.requests.length, 1, "one upstream request");
+  assertUpstreamRequest(c, seenFromRecorded(env.mock.requests[0]), new Bindings());
+  assert.equal(r.output_text, want.text, "output_text");
+  assert.deepEqual(calls(r).map(({ name, args }) => ({ name, args })), want.calls, "function calls");
+  const reasoning = r.output.filter((o: any) => o.type === "reasoning").map((o: any) => o.summary.map((s: any) => s.text).join("")).join("");
+  assert.equal(reasoning, want.reasoning, "reasoning summary");
+  if (want.finish === "length") { assert.equal(r.status, "incomplete"); assert.deepEqual(r.incomplete_details, { reason: "max_output_tokens" }); }
+  else assert.equal(r.status, "completed");
+  const cu = (c.clientResponse?.body as any)?.usage;
+  const u = c.usage ?? { input: cu.prompt_tokens, output: cu.completion_tokens, cached: cu.prompt_tokens_details?.cached_tokens ?? 0, reasoning: cu.completion_tokens_details?.reasoning_tokens ?? 0 };
+  assert.deepEqual([r.usage.input_tokens, r.usage.output_tokens, r.usage.input_tokens_details.cached_tokens, r.usage.output_tokens_details.reasoning_tokens, r.usage.total_tokens],
+    [u.input, u.output, u.cached, u.reasoning, u.input + u.output], "usage");
+  await assertCaseUsage(env, { ...c, usage: u }, logFrom, 200);
+  return r;
+}
+
+const TRANSLATED: Record<string, string[]> = {
+  anthropic: ["anthropic/non-stream-text-response", "anthropic/stream-text", "anthropic/non-stream-tool-use-response", "anthropic/stream-tool-use", "anthropic/response-format-json-schema"],
+  bedrock: ["bedrock-converse/plain-chat", "bedrock-converse/stream-text", "bedrock-converse/stream-tool-use", "bedrock-converse/response-format-json-schema", "bedrock-converse/reasoning-effort-service-tier"],
+  gemini: ["gemini/plain-chat", "gemini/stream-text", "gemini/stream-tool-calls", "gemini/tools-auto-function-calls", "gemini/response-format-json-schema", "gemini/reasoning-effort-thinking", "gemini/stream-include-usage-thoughts-cached"],
+};
+for (const [provider, ids] of Object.entries(TRANSLATED)) {
+  for (const id of ids) {
+    test(`translated ${provider}: ${id} — the Responses client gets the chat case's content and usage`, async () => { await checkAgainstChat(id); });
+  }
+}
