@@ -14,7 +14,7 @@
 // OpenAPI document (tests/support/openai-responses.schema.json) and the stream's contract
 // (sequence numbers, event order), since the SDK itself is lenient.
 
-import { test, after, afterEach } from "node:test";
+import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,9 +24,12 @@ import { MockProvider, splitBody, type Fixture } from "../mocks/provider.ts";
 import { openaiClient, vmFailures, waitForRequestLogLines, assertUsageLine, GATEWAY_WASM, ROOT } from "./harness.ts";
 import { loadCase, Bindings, assertUpstreamRequest, PROVIDER_FIXTURES, CLIENT_SECRETS, type ProviderCase } from "../providers/fixture-case.ts";
 import { ProviderGateways, mockFixture, seenFromRecorded, assertCaseUsage, type ProviderEnv } from "../providers/gateway-env.ts";
-import { assertResponsesSchema } from "../support/openai-schema.ts";
+import { assertResponsesSchema, responsesSchemaErrors } from "../support/openai-schema.ts";
 
 const gateways = new ProviderGateways();
+// Compiling the Responses schemas takes seconds on a busy machine: done before any connection is
+// open, so no test pauses longer than the host's keep-alive timeout between two requests.
+before(() => { responsesSchemaErrors("Response", {}); });
 const used: { gateway: Gateway; mock: MockProvider }[] = [];
 afterEach(async () => {
   for (const env of used.splice(0)) {
@@ -314,4 +317,131 @@ for (const [provider, ids] of Object.entries(TRANSLATED)) {
   for (const id of ids) {
     test(`translated ${provider}: ${id} — the Responses client gets the chat case's content and usage`, async () => { await checkAgainstChat(id); });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Translated: a two-turn function call (the second turn sends function_call_output)
+
+const TWO_TURN: { provider: string; call: string; answer: string; toolResultIn: (body: any, callIds: string[]) => boolean }[] = [
+  {
+    provider: "anthropic", call: "anthropic/non-stream-tool-use-response", answer: "anthropic/non-stream-text-response",
+    // The calls come back as tool_use blocks and the outputs as tool_result blocks with the same ids.
+    toolResultIn: (b, ids) => ids.every((id) =>
+      b.messages.some((m: any) => m.role === "assistant" && m.content.some((x: any) => x.type === "tool_use" && x.id === id)) &&
+      b.messages.some((m: any) => m.role === "user" && Array.isArray(m.content) && m.content.some((x: any) => x.type === "tool_result" && x.tool_use_id === id))),
+  },
+  {
+    provider: "bedrock", call: "bedrock-converse/stream-tool-use", answer: "bedrock-converse/plain-chat",
+    toolResultIn: (b, ids) => ids.every((id) =>
+      b.messages.some((m: any) => m.role === "assistant" && m.content.some((x: any) => x.toolUse?.toolUseId === id)) &&
+      b.messages.some((m: any) => m.role === "user" && m.content.some((x: any) => x.toolResult?.toolUseId === id))),
+  },
+  {
+    provider: "gemini", call: "gemini/tools-auto-function-calls", answer: "gemini/plain-chat",
+    // Gemini has no call ids: the gateway's made-up ids map back to the functions' names.
+    toolResultIn: (b) => b.contents.some((c: any) => c.role === "model" && c.parts.some((p: any) => p.functionCall)) &&
+      b.contents.some((c: any) => c.parts.some((p: any) => p.functionResponse?.response !== undefined)),
+  },
+];
+
+for (const t of TWO_TURN) {
+  test(`translated ${t.provider}: a two-turn function call — the function_call_output reaches the provider as its tool result`, async () => {
+    const { c, env, client } = await translatedCase(t.call);
+    const first = responsesRequest(c.request);
+    const r1 = c.request.stream ? (await runStream(client, first)).final : await client.responses.create(first);
+    assertResponse(r1, "turn 1");
+    const fcs = r1.output.filter((o: any) => o.type === "function_call");
+    assert.ok(fcs.length > 0, "turn 1 asks for a function call");
+    const c2 = loadCase(join(PROVIDER_FIXTURES, t.answer));
+    env.mock.enqueue(mockFixture(c2));
+    const second = {
+      ...first, stream: undefined,
+      input: [...first.input, ...r1.output, ...fcs.map((f: any, i: number) => ({ type: "function_call_output", call_id: f.call_id, output: JSON.stringify({ result: i, ok: true }) }))],
+    };
+    delete second.stream;
+    const r2 = await client.responses.create(second);
+    assertResponse(r2, "turn 2");
+    const want = expectedFromChat(c2);
+    assert.equal(r2.output_text, want.text);
+    assert.equal(env.mock.requests.length, 2);
+    const up = env.mock.requests[1].json;
+    assert.ok(t.toolResultIn(up, fcs.map((f: any) => f.call_id)), `the provider got the calls and their results: ${JSON.stringify(up).slice(0, 1500)}`);
+    assert.ok(JSON.stringify(up).includes(JSON.stringify(JSON.stringify({ result: 0, ok: true })).slice(1, -1)) || JSON.stringify(up).includes("\"result\":0"), "the output text reached the provider");
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals, errors
+
+test("translated: stateful parameters are refused with a 400 in the OpenAI envelope that says why; nothing goes upstream", async () => {
+  const { env, client } = await translatedCase("anthropic/non-stream-text-response");
+  const cases: [any, string, RegExp][] = [
+    [{ previous_response_id: "resp_123" }, "previous_response_id", /keeps no response state/],
+    [{ conversation: "conv_123" }, "conversation", /keeps no response state/],
+    [{ store: true }, "store", /does not store responses/],
+    [{ background: true }, "background", /does not store responses/],
+    [{ tools: [{ type: "web_search" }] }, "tools", /web_search tools are not supported/],
+    [{ input: [{ type: "item_reference", id: "msg_1" }] }, "input", /item references/],
+    [{ truncation: "auto" }, "truncation", /disabled/],
+    [{ include: ["message.output_text.logprobs"] }, "include", /logprobs/],
+  ];
+  for (const [extra, param, message] of cases) {
+    await assert.rejects(client.responses.create({ model: "claude-sonnet-4-5", input: "Hi", ...extra }), (e: any) => {
+      assert.ok(e instanceof OpenAI.BadRequestError, `${param}: ${e?.constructor?.name}: ${e?.message}`);
+      assert.equal(e.param, param);
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+  assert.equal(env.mock.requests.length, 0);
+  env.mock.reset(); // the case's answer was never asked for
+});
+
+test("translated: a provider's HTTP error reaches the client as the SDK's error class with the provider's message", async () => {
+  const { c, client } = await translatedCase("anthropic/error-429-rate-limit");
+  await assert.rejects(client.responses.create({ model: c.request.model, input: "Hi" }), (e: any) => {
+    assert.ok(e instanceof OpenAI.RateLimitError, `${e?.constructor?.name}: ${e?.message}`);
+    assertResponsesSchema("ErrorResponse", { error: e.error }, "error body");
+    return true;
+  });
+});
+
+/** The events of a Responses SSE body: `event:` names must equal the data's `type`. */
+export function parseResponsesSse(text: string): any[] {
+  const out: any[] = [];
+  for (const block of text.split("\n\n")) {
+    if (!block.trim()) continue;
+    let name = "", data = "";
+    for (const line of block.split("\n")) {
+      if (line.startsWith(":")) continue;
+      if (line.startsWith("event: ")) name = line.slice(7);
+      else if (line.startsWith("data: ")) data += line.slice(6);
+      else throw new Error(`unexpected SSE line ${JSON.stringify(line)}`);
+    }
+    if (!data) continue;
+    const e = JSON.parse(data);
+    if (name !== e.type) throw new Error(`event: ${name} carries type ${e.type}`);
+    out.push(e);
+  }
+  return out;
+}
+
+for (const id of ["anthropic/stream-error-event", "bedrock-converse/stream-exception-mid-stream", "gemini/stream-error-midstream"]) {
+  test(`translated: ${id} — a provider error mid-stream ends the stream with error and response.failed; the SDK raises it`, async () => {
+    const { c, env, client } = await translatedCase(id);
+    const body = { ...responsesRequest(c.request), stream: true };
+    const res = await fetch(`${env.gateway.url}/v1/responses`, { method: "POST", headers: { "content-type": "application/json", ...CLIENT_SECRETS }, body: JSON.stringify(body) });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
+    const events = parseResponsesSse(await res.text());
+    events.forEach((e, i) => assertResponsesSchema("ResponseStreamEvent", e, `event ${i} (${e.type})`));
+    assert.deepEqual(responsesStreamProblems(events), []);
+    const types = events.map((e) => e.type);
+    assert.deepEqual(types.slice(-2), ["error", "response.failed"], types.join(", "));
+    assert.equal(events.at(-1).response.status, "failed");
+    assert.ok(events.at(-2).message.length > 0);
+    // The SDK treats the error event as the end of the stream and raises it.
+    env.mock.enqueue(mockFixture(c));
+    await assert.rejects(client.responses.stream(responsesRequest(c.request)).finalResponse(), (e: any) => { assert.ok(env.mock.requests.length === 2, `the SDK request reached the provider (${e?.message} ${e?.cause?.message ?? ""})`); return true; });
+  });
 }
