@@ -79,6 +79,8 @@ class OutItem {
   /** A finished item as the provider wrote it (pass-through streams). */
   raw: Uint8Array | null = null;
   done: bool = false;
+  /** Its output_item.done went out (streams). */
+  closed: bool = false;
   /** A refusal part instead of output_text (message items). */
   refusal: bool = false;
   constructor(public kind: i32, public id: string) {}
@@ -215,6 +217,50 @@ export abstract class ResponsesEvents extends ResponseHandler {
     this.emit(out, "error");
     this.lifecycle(out, "response.failed", "failed", "", code == "rate_limit_exceeded" ? code : "server_error", message, null);
     this.terminated = true;
+  }
+
+  /** `"item_id":…,"output_index":…,` of an event about item idx. */
+  protected about(s: ByteBuilder, idx: i32): void {
+    s.str("\"item_id\":"); s.jsonString(this.items[idx].id); s.str(",\"output_index\":"); s.int(idx); s.byte(0x2c);
+  }
+
+  /**
+   * The `.done` events of item idx, as OpenAI ends an item: its text / arguments / summary in
+   * full, its part, then output_item.done with `status`.
+   */
+  protected closeItem(out: ByteBuilder, idx: i32, status: string): void {
+    const it = this.items[idx];
+    if (it.kind == ITEM_MESSAGE) {
+      let s = this.begin(it.refusal ? "response.refusal.done" : "response.output_text.done");
+      this.about(s, idx);
+      s.str(it.refusal ? "\"content_index\":0,\"refusal\":\"" : "\"content_index\":0,\"text\":\""); s.bytes(it.text.buf, 0, it.text.len);
+      s.str(it.refusal ? "\"," : "\",\"logprobs\":[],");
+      this.emit(out, it.refusal ? "response.refusal.done" : "response.output_text.done");
+      s = this.begin("response.content_part.done");
+      this.about(s, idx);
+      s.str("\"content_index\":0,\"part\":"); writePart(s, it); s.byte(0x2c);
+      this.emit(out, "response.content_part.done");
+    } else if (it.kind == ITEM_CALL) {
+      const s = this.begin("response.function_call_arguments.done");
+      this.about(s, idx);
+      s.str("\"name\":"); s.all(it.name); s.str(",\"arguments\":\""); s.bytes(it.text.buf, 0, it.text.len); s.str("\",");
+      this.emit(out, "response.function_call_arguments.done");
+    } else if (it.kind == ITEM_REASONING) {
+      let s = this.begin("response.reasoning_summary_text.done");
+      this.about(s, idx);
+      s.str("\"summary_index\":0,\"text\":\""); s.bytes(it.text.buf, 0, it.text.len); s.str("\",");
+      this.emit(out, "response.reasoning_summary_text.done");
+      s = this.begin("response.reasoning_summary_part.done");
+      this.about(s, idx);
+      s.str("\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":\""); s.bytes(it.text.buf, 0, it.text.len); s.str("\"},");
+      this.emit(out, "response.reasoning_summary_part.done");
+    } else return; // an item the gateway did not follow: it has no text to end it with
+    it.done = status == "completed";
+    const s = this.begin("response.output_item.done");
+    s.str("\"output_index\":"); s.int(idx);
+    s.str(",\"item\":"); writeItem(s, it, status, true); s.byte(0x2c);
+    this.emit(out, "response.output_item.done");
+    it.closed = true;
   }
 
   /** Room for `n` more bytes of output text (all items together), else false. */
@@ -443,6 +489,7 @@ class ResponsesPassStream extends ResponsesEvents {
   endAtBudget(out: ByteBuilder, usage: Usage): void {
     if (this.terminated) return;
     // Items the gateway could not follow (hosted tools, reasoning) are left out unless finished.
+    for (let i = 0; i < this.items.length; i++) if (!this.items[i].done) this.closeItem(out, i, "incomplete");
     const kept: OutItem[] = [];
     for (let i = 0; i < this.items.length; i++) { const it = this.items[i]; if (it.raw !== null || it.kind != ITEM_OTHER) kept.push(it); }
     this.items = kept;
@@ -637,20 +684,6 @@ export class ResponsesFromChat extends ResponsesEvents {
     this.emit(out, "response.output_item.added");
   }
 
-  private itemDone(out: ByteBuilder, idx: i32, status: string): void {
-    const it = this.items[idx];
-    it.done = status == "completed";
-    const s = this.begin("response.output_item.done");
-    s.str("\"output_index\":"); s.int(idx);
-    s.str(",\"item\":"); writeItem(s, it, status, true); s.byte(0x2c);
-    this.emit(out, "response.output_item.done");
-  }
-
-  /** `"item_id":…,"output_index":…,` of an event about item idx. */
-  private about(s: ByteBuilder, idx: i32): void {
-    s.str("\"item_id\":"); s.jsonString(this.items[idx].id); s.str(",\"output_index\":"); s.int(idx); s.byte(0x2c);
-  }
-
   private openMessage(out: ByteBuilder): i32 {
     if (this.openText >= 0) return this.openText;
     this.closeReasoning(out, "completed");
@@ -669,16 +702,7 @@ export class ResponsesFromChat extends ResponsesEvents {
     const idx = this.openText;
     if (idx < 0) return;
     this.openText = -1;
-    const it = this.items[idx];
-    let s = this.begin("response.output_text.done");
-    this.about(s, idx);
-    s.str("\"content_index\":0,\"text\":\""); s.bytes(it.text.buf, 0, it.text.len); s.str("\",\"logprobs\":[],");
-    this.emit(out, "response.output_text.done");
-    s = this.begin("response.content_part.done");
-    this.about(s, idx);
-    s.str("\"content_index\":0,\"part\":"); writePart(s, it); s.byte(0x2c);
-    this.emit(out, "response.content_part.done");
-    this.itemDone(out, idx, status);
+    this.closeItem(out, idx, status);
   }
 
   private openReasoningItem(out: ByteBuilder): i32 {
@@ -699,16 +723,7 @@ export class ResponsesFromChat extends ResponsesEvents {
     const idx = this.openReasoning;
     if (idx < 0) return;
     this.openReasoning = -1;
-    const it = this.items[idx];
-    let s = this.begin("response.reasoning_summary_text.done");
-    this.about(s, idx);
-    s.str("\"summary_index\":0,\"text\":\""); s.bytes(it.text.buf, 0, it.text.len); s.str("\",");
-    this.emit(out, "response.reasoning_summary_text.done");
-    s = this.begin("response.reasoning_summary_part.done");
-    this.about(s, idx);
-    s.str("\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":\""); s.bytes(it.text.buf, 0, it.text.len); s.str("\"},");
-    this.emit(out, "response.reasoning_summary_part.done");
-    this.itemDone(out, idx, status);
+    this.closeItem(out, idx, status);
   }
 
   /** A delta event for item idx: `type`, with `extra` members before the delta (e.g. content_index). */
@@ -755,13 +770,7 @@ export class ResponsesFromChat extends ResponsesEvents {
     this.closeReasoning(out, status);
     for (let k = 0; k < this.toolItem.length; k++) {
       const idx = this.toolItem[k];
-      if (idx < 0 || this.items[idx].done) continue;
-      const it = this.items[idx];
-      const s = this.begin("response.function_call_arguments.done");
-      this.about(s, idx);
-      s.str("\"name\":"); s.all(it.name); s.str(",\"arguments\":\""); s.bytes(it.text.buf, 0, it.text.len); s.str("\",");
-      this.emit(out, "response.function_call_arguments.done");
-      this.itemDone(out, idx, status);
+      if (idx >= 0 && !this.items[idx].closed) this.closeItem(out, idx, status);
     }
   }
 
