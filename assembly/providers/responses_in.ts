@@ -27,6 +27,11 @@ export function checkResponsesRequest(doc: JsonDoc, root: JNode): ApiError | nul
   if (mot !== null && mot.kind != Kind.Null && (mot.kind != Kind.Num || mot.num < 16 || mot.num != Math.floor(mot.num) || mot.num > 1.0e9)) {
     return badRequest("invalid_value", "max_output_tokens: must be an integer of at least 16", "max_output_tokens");
   }
+  // Echoed in the Response: out-of-range values are the client's error (OpenAI's ranges).
+  const temp = doc.get(root, "temperature");
+  if (temp !== null && temp.kind != Kind.Null && (temp.kind != Kind.Num || !(temp.num >= 0 && temp.num <= 2))) return badRequest("invalid_value", "temperature: must be a number between 0 and 2", "temperature");
+  const topP = doc.get(root, "top_p");
+  if (topP !== null && topP.kind != Kind.Null && (topP.kind != Kind.Num || !(topP.num >= 0 && topP.num <= 1))) return badRequest("invalid_value", "top_p: must be a number between 0 and 1", "top_p");
   return null;
 }
 

@@ -569,6 +569,9 @@ export class ResponsesFromChat extends ResponsesEvents {
     const replaced = this.inner.onBody(chunk, eos, tmp);
     this.usage = this.inner.usage;
     if (this.inner.status != 0) this.status = this.inner.status;
+    // An answer the inner handler turned into an error before any event (a stream it could not
+    // read, buffered whole): the client gets that error, not a stream.
+    if (this.mode == MODE_STREAM && !this.started && this.inner.status >= 300) { this.mode = MODE_ERROR; this.contentType = "application/json"; }
     if (this.inner.contentType.length && this.mode == MODE_ERROR) this.contentType = this.inner.contentType;
     const src = replaced ? tmp.buf : chunk;
     const len = replaced ? tmp.len : chunk.length;

@@ -26,6 +26,7 @@ import { loadCase, Bindings, assertUpstreamRequest, PROVIDER_FIXTURES, CLIENT_SE
 import { ProviderGateways, mockFixture, seenFromRecorded, assertCaseUsage, type ProviderEnv } from "../providers/gateway-env.ts";
 import { assertResponsesSchema, responsesSchemaErrors } from "../support/openai-schema.ts";
 import { parseResponsesSse, responsesStreamProblems } from "../support/responses-sse.ts";
+import { responsesRequest } from "../support/responses-from-chat.ts";
 
 const gateways = new ProviderGateways();
 // Compiling the Responses schemas takes seconds on a busy machine: done before any connection is
@@ -182,36 +183,6 @@ test("OpenAI pass-through: a two-turn function call (stream, then function_call_
 
 // ---------------------------------------------------------------------------------------------
 // Translated: the chat cases' providers, the client speaking Responses
-
-/** The Responses request equivalent to a chat case's request (the subset these cases use). */
-function responsesRequest(chat: any): any {
-  const r: any = { model: chat.model };
-  const input: any[] = [];
-  for (const m of chat.messages) {
-    if ((m.role === "system" || m.role === "developer") && input.length === 0 && r.instructions === undefined && typeof m.content === "string") { r.instructions = m.content; continue; }
-    if (m.role === "tool") { input.push({ type: "function_call_output", call_id: m.tool_call_id, output: m.content }); continue; }
-    if (m.role === "assistant") {
-      if (m.content) input.push({ role: "assistant", content: m.content });
-      for (const tc of m.tool_calls ?? []) input.push({ type: "function_call", call_id: tc.id, name: tc.function.name, arguments: tc.function.arguments });
-      continue;
-    }
-    const content = typeof m.content === "string" ? m.content : m.content.map((p: any) =>
-      p.type === "text" ? { type: "input_text", text: p.text } : { type: "input_image", image_url: p.image_url.url, ...(p.image_url.detail ? { detail: p.image_url.detail } : {}) });
-    input.push({ role: m.role === "developer" ? "developer" : m.role, content });
-  }
-  r.input = input;
-  const mt = chat.max_completion_tokens ?? chat.max_tokens;
-  if (mt !== undefined) r.max_output_tokens = mt;
-  for (const k of ["temperature", "top_p", "parallel_tool_calls", "service_tier", "user", "safety_identifier"]) if (chat[k] !== undefined) r[k] = chat[k];
-  if (chat.tools) r.tools = chat.tools.map((t: any) => ({ type: "function", name: t.function.name, description: t.function.description, ...(t.function.parameters !== undefined ? { parameters: t.function.parameters } : {}), ...(t.function.strict !== undefined ? { strict: t.function.strict } : {}) }));
-  if (chat.tool_choice !== undefined) r.tool_choice = typeof chat.tool_choice === "string" ? chat.tool_choice : { type: "function", name: chat.tool_choice.function.name };
-  if (chat.response_format?.type === "json_schema") {
-    const js = chat.response_format.json_schema;
-    r.text = { format: { type: "json_schema", name: js.name, schema: js.schema, ...(js.description !== undefined ? { description: js.description } : {}), ...(js.strict !== undefined ? { strict: js.strict } : {}) } };
-  }
-  if (chat.reasoning_effort) r.reasoning = { effort: chat.reasoning_effort };
-  return r;
-}
 
 interface Expected { text: string; reasoning: string; calls: { name: string; args: unknown }[]; finish: string }
 

@@ -10,6 +10,7 @@ import { Hosts, Findings, runExchange } from "./harness.ts";
 import { TARGETS, type TargetStats } from "./targets.ts";
 import { check, ENDPOINTS, type Exchange } from "./oracle.ts";
 import { loadCases } from "../providers/fixture-case.ts";
+import { withResponsesCases } from "../support/responses-from-chat.ts";
 import { probe } from "../host/probes/assemble.ts";
 
 const SEED = "ci-1";
@@ -22,7 +23,7 @@ const BUDGET: Record<string, { iterations: number; sweeps: number }> = {
 
 const hosts = new Hosts();
 after(() => hosts.close());
-const cases = loadCases();
+const cases = withResponsesCases(loadCases());
 const figures: TargetStats[] = [];
 after(() => {
   for (const s of figures) console.log(`# fuzz ${s.target}: ${s.inputs} inputs, ${s.exchanges} exchanges, ${s.traps} traps, ${s.findings} findings, ${(s.ms / 1000).toFixed(1)} s`);

@@ -43,7 +43,8 @@ export function responsesStreamProblems(events: any[]): string[] {
     }
   });
   const last = events[events.length - 1];
-  if (!["response.completed", "response.incomplete", "response.failed"].includes(last.type)) p.push(`last event is ${last.type}`);
-  else if (last.type !== "response.failed" && open.size > 0) p.push(`items ${[...open.keys()].join(",")} never done`);
+  // An error event ends a stream too (response.failed may follow it).
+  if (!["response.completed", "response.incomplete", "response.failed", "error"].includes(last.type)) p.push(`last event is ${last.type}`);
+  else if (last.type !== "response.failed" && last.type !== "error" && open.size > 0) p.push(`items ${[...open.keys()].join(",")} never done`);
   return p;
 }
