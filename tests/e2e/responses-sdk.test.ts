@@ -1,6 +1,7 @@
 // End-to-end with the official openai client (unmodified) speaking the Responses API
-// (`responses.create`, `responses.stream`) to the gateway: client → Gateway (build/ai-gateway.wasm
-// in the Envoy-faithful host, real sockets) → mock providers.
+// (`responses.create`, `responses.stream`) to the gateway: client → the gateway (build/ai-gateway.wasm
+// in real Envoy, or the imitation host with GATEWAY_PLATFORM=host; tests/support/gateway.ts) →
+// mock providers.
 //
 // - OpenAI pass-through: the mock answers with OpenAI Responses JSON and SSE
 //   (tests/fixtures/responses/openai/); the upstream body is the client's with the route's model.
@@ -19,8 +20,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
-import { Gateway } from "../host/gateway.ts";
-import { MockProvider, splitBody, type Fixture } from "../mocks/provider.ts";
+import { Gateway } from "../support/gateway.ts";
+import { MockProvider, splitBody, type Fixture } from "../../dev/mock-provider.ts";
 import { openaiClient, vmFailures, waitForRequestLogLines, assertUsageLine, GATEWAY_WASM, ROOT } from "./harness.ts";
 import { loadCase, Bindings, assertUpstreamRequest, PROVIDER_FIXTURES, CLIENT_SECRETS, type ProviderCase } from "../providers/fixture-case.ts";
 import { ProviderGateways, mockFixture, seenFromRecorded, assertCaseUsage, type ProviderEnv } from "../providers/gateway-env.ts";
@@ -36,8 +37,8 @@ const used: { gateway: Gateway; mock: MockProvider }[] = [];
 afterEach(async () => {
   for (const env of used.splice(0)) {
     const t0 = Date.now();
-    while (env.gateway.liveContexts() !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(env.gateway.liveContexts(), 0, "stream contexts left behind");
+    while ((await env.gateway.liveContexts()) !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await env.gateway.liveContexts(), 0, "stream contexts left behind");
     assert.deepEqual(vmFailures(env.gateway, 0), [], "no VM failed");
     env.mock.assertNoFailures();
     assert.deepEqual(env.mock.pendingFixtures(), [], "every enqueued fixture was used");

@@ -1,5 +1,5 @@
-// Token limits on Responses API traffic (POST /v1/responses), through the Envoy-faithful host with
-// the real filter: the provider's usage (a Response's usage, the stream's response.completed) is
+// Token limits on Responses API traffic (POST /v1/responses), in real Envoy (or the imitation host,
+// tests/support/gateway.ts) with the real filter: the provider's usage (a Response's usage, the stream's response.completed) is
 // what gets committed, as for chat; a stream over its budget (limits.stream_edge "cut") ends with
 // response.incomplete (reason max_output_tokens) holding the output so far, whether the stream is
 // OpenAI's passed through or an Anthropic stream translated; usage_event adds the gateway's usage
@@ -9,44 +9,50 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import OpenAI from "openai";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import { assertResponsesSchema, responsesSchemaErrors } from "../support/openai-schema.ts";
 import { parseResponsesSse, responsesStreamProblems } from "../support/responses-sse.ts";
 
 const DELTAS = 100; // upstream text deltas of "hello " (6 bytes each)
 const USAGE = { input_tokens: 8, input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 }, output_tokens: 150, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 158 };
 
-function openaiStream(res: http.ServerResponse): void {
+/**
+ * Events are written 1 ms apart: Envoy hands the filter what one socket read got, and a stream
+ * written at once may arrive as one body chunk, leaving no point before its end to cut at.
+ */
+const pause = () => new Promise((r) => setTimeout(r, 1));
+
+async function openaiStream(res: http.ServerResponse): Promise<void> {
   res.writeHead(200, { "content-type": "text/event-stream" });
   let seq = 0;
-  const ev = (o: Record<string, unknown>) => res.write(`event: ${o.type}\ndata: ${JSON.stringify({ ...o, sequence_number: seq++ })}\n\n`);
+  const ev = async (o: Record<string, unknown>) => { res.write(`event: ${o.type}\ndata: ${JSON.stringify({ ...o, sequence_number: seq++ })}\n\n`); await pause(); };
   const resp = (status: string, output: unknown[], usage?: unknown) => ({
     id: "resp_edge", object: "response", created_at: 1765150000, status, error: null, incomplete_details: null, instructions: null,
     model: "gpt-4.1-mini", output, parallel_tool_calls: true, tool_choice: "auto", tools: [], temperature: 1, top_p: 1, metadata: {}, ...(usage ? { usage } : {}),
   });
   const msg = (text: string, status: string) => ({ id: "msg_edge", type: "message", status, role: "assistant", content: [{ type: "output_text", text, annotations: [], logprobs: [] }] });
-  ev({ type: "response.created", response: resp("in_progress", []) });
-  ev({ type: "response.in_progress", response: resp("in_progress", []) });
-  ev({ type: "response.output_item.added", output_index: 0, item: { id: "msg_edge", type: "message", status: "in_progress", role: "assistant", content: [] } });
-  ev({ type: "response.content_part.added", item_id: "msg_edge", output_index: 0, content_index: 0, part: { type: "output_text", text: "", annotations: [], logprobs: [] } });
-  for (let i = 0; i < DELTAS; i++) ev({ type: "response.output_text.delta", item_id: "msg_edge", output_index: 0, content_index: 0, delta: "hello ", logprobs: [] });
+  await ev({ type: "response.created", response: resp("in_progress", []) });
+  await ev({ type: "response.in_progress", response: resp("in_progress", []) });
+  await ev({ type: "response.output_item.added", output_index: 0, item: { id: "msg_edge", type: "message", status: "in_progress", role: "assistant", content: [] } });
+  await ev({ type: "response.content_part.added", item_id: "msg_edge", output_index: 0, content_index: 0, part: { type: "output_text", text: "", annotations: [], logprobs: [] } });
+  for (let i = 0; i < DELTAS; i++) await ev({ type: "response.output_text.delta", item_id: "msg_edge", output_index: 0, content_index: 0, delta: "hello ", logprobs: [] });
   const full = "hello ".repeat(DELTAS);
-  ev({ type: "response.output_text.done", item_id: "msg_edge", output_index: 0, content_index: 0, text: full, logprobs: [] });
-  ev({ type: "response.content_part.done", item_id: "msg_edge", output_index: 0, content_index: 0, part: { type: "output_text", text: full, annotations: [], logprobs: [] } });
-  ev({ type: "response.output_item.done", output_index: 0, item: msg(full, "completed") });
-  ev({ type: "response.completed", response: resp("completed", [msg(full, "completed")], USAGE) });
+  await ev({ type: "response.output_text.done", item_id: "msg_edge", output_index: 0, content_index: 0, text: full, logprobs: [] });
+  await ev({ type: "response.content_part.done", item_id: "msg_edge", output_index: 0, content_index: 0, part: { type: "output_text", text: full, annotations: [], logprobs: [] } });
+  await ev({ type: "response.output_item.done", output_index: 0, item: msg(full, "completed") });
+  await ev({ type: "response.completed", response: resp("completed", [msg(full, "completed")], USAGE) });
   res.end();
 }
 
-function anthropicStream(res: http.ServerResponse): void {
+async function anthropicStream(res: http.ServerResponse): Promise<void> {
   res.writeHead(200, { "content-type": "text/event-stream" });
-  const ev = (name: string, o: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(o)}\n\n`);
-  ev("message_start", { type: "message_start", message: { id: "msg_edge", type: "message", role: "assistant", model: "claude-edge", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 8, output_tokens: 1 } } });
-  ev("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
-  for (let i = 0; i < DELTAS; i++) ev("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "hello " } });
-  ev("content_block_stop", { type: "content_block_stop", index: 0 });
-  ev("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 150 } });
-  ev("message_stop", { type: "message_stop" });
+  const ev = async (name: string, o: unknown) => { res.write(`event: ${name}\ndata: ${JSON.stringify(o)}\n\n`); await pause(); };
+  await ev("message_start", { type: "message_start", message: { id: "msg_edge", type: "message", role: "assistant", model: "claude-edge", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 8, output_tokens: 1 } } });
+  await ev("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
+  for (let i = 0; i < DELTAS; i++) await ev("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "hello " } });
+  await ev("content_block_stop", { type: "content_block_stop", index: 0 });
+  await ev("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 150 } });
+  await ev("message_stop", { type: "message_stop" });
   res.end();
 }
 
@@ -56,7 +62,7 @@ before(async () => {
   responsesSchemaErrors("Response", {}); // compile before any connection opens
   upstream = http.createServer((req, res) => {
     req.resume();
-    req.on("end", () => (req.url?.startsWith("/v1/messages") ? anthropicStream(res) : openaiStream(res)));
+    req.on("end", () => void (req.url?.startsWith("/v1/messages") ? anthropicStream(res) : openaiStream(res)));
   });
   await new Promise<void>((ok) => upstream.listen(0, "127.0.0.1", ok));
   upstreamPort = (upstream.address() as { port: number }).port;
