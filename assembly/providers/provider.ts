@@ -4,7 +4,7 @@
 // streams, incrementally) while reading token usage.
 
 import { Backend, ModelRule } from "../config/config";
-import { JNode, JsonDoc, Kind } from "../json/json";
+import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson } from "../json/json";
 import { ApiError } from "../errors";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
@@ -109,4 +109,27 @@ export abstract class Provider {
 
   /** Whether the backend takes the client's Responses body with only the necessary edits. */
   nativeResponses(req: ClientRequest): bool { return false; }
+}
+
+/**
+ * The second half of every client format the gateway translates to chat (Messages, Responses):
+ * the chat body written into `b` is parsed into the chat ClientRequest (kept in req.chat for the
+ * response side) and handed to the provider like any chat request.
+ */
+export function prepareAsChat(provider: Provider, req: ClientRequest, b: ByteBuilder, out: UpstreamRequest): ApiError | null {
+  // Copied values keep their nesting; a few levels are added around them.
+  // Over exactly the written bytes: the provider may copy the source to its end (Edits.apply).
+  const doc = parseJson(b.buf.subarray(0, b.len), MAX_DEPTH + 8);
+  const root = doc.root;
+  if (root === null) return new ApiError(500, "server_error", "translation_failed", "The gateway could not translate the request: " + doc.error + ".");
+  const chat = new ClientRequest(doc, root, req.rule);
+  chat.endpoint = Endpoint.ChatCompletions;
+  chat.model = req.model;
+  chat.stream = req.stream;
+  chat.nowSeconds = req.nowSeconds;
+  req.chat = chat;
+  const perr = provider.prepare(chat, out);
+  if (perr !== null) return perr;
+  if (out.body === null) out.body = b; // the provider sends the chat body unchanged
+  return null;
 }

@@ -9,11 +9,11 @@
 // conversation, store: true, item references, background mode, prompt templates) is refused for
 // translated backends with a 400 that says so; OpenAI itself keeps that state and gets it as sent.
 
-import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson } from "../json/json";
+import { JNode, JsonDoc, Kind } from "../json/json";
 import { JsonWriter } from "../json/writer";
 import { ApiError, badRequest } from "../errors";
 import { ByteBuilder } from "../util/bytes";
-import { ClientRequest, Endpoint, Provider, UpstreamRequest } from "./provider";
+import { ClientRequest, Provider, UpstreamRequest, prepareAsChat } from "./provider";
 
 /** The checks the Responses API makes before anything else (input's shape, stream a boolean). */
 export function checkResponsesRequest(doc: JsonDoc, root: JNode): ApiError | null {
@@ -47,21 +47,7 @@ export function prepareResponsesRequest(provider: Provider, req: ClientRequest, 
   const b = new ByteBuilder(req.doc.src.length + 256);
   const terr = responsesToChat(req, b);
   if (terr !== null) return terr;
-  // Copied values keep their nesting; a few levels are added around them. Parsed over exactly
-  // the written bytes: the provider may copy the source to its end (Edits.apply).
-  const doc = parseJson(b.buf.subarray(0, b.len), MAX_DEPTH + 8);
-  const root = doc.root;
-  if (root === null) return new ApiError(500, "server_error", "translation_failed", "The gateway could not translate the request: " + doc.error + ".");
-  const chat = new ClientRequest(doc, root, req.rule);
-  chat.endpoint = Endpoint.ChatCompletions;
-  chat.model = req.model;
-  chat.stream = req.stream;
-  chat.nowSeconds = req.nowSeconds;
-  req.chat = chat;
-  const perr = provider.prepare(chat, out);
-  if (perr !== null) return perr;
-  if (out.body === null) out.body = b; // the provider sends the chat body unchanged
-  return null;
+  return prepareAsChat(provider, req, b, out);
 }
 
 function unsupported(param: string, message: string): ApiError { return badRequest("unsupported_parameter", message, param); }
