@@ -6,6 +6,7 @@
 // The few rules a JSON Schema cannot express are listed (FILTER_ONLY) and checked to be exactly
 // those. The schema's closed lists (backend schemas, presets, auth types) are compared with the
 // lists the filter prints in its own errors.
+// Host-only: hundreds of configurations loaded in-process (an Envoy start each would take minutes).
 
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
