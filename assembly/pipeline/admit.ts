@@ -9,7 +9,7 @@ import { ApiError } from "../errors";
 import { Kind } from "../json/json";
 import { Rule, RequestFacts, estimate, costOf } from "../limits/policy";
 import { Admission } from "../filter/limits";
-import { ClientRequest } from "../providers/provider";
+import { ClientRequest, Endpoint } from "../providers/provider";
 import { Usage } from "../usage";
 import { Identity } from "./identify";
 
@@ -37,7 +37,7 @@ export function factsOf(id: Identity, req: ClientRequest): RequestFacts {
 /** Estimated usage: request bytes / bytes_per_token input, max_(completion_)tokens or the default output. */
 export function estimateOf(req: ClientRequest, requestBytes: i64, lc: LimitsConfig): Usage {
   const doc = req.doc, root = req.root;
-  const mt = doc.get(root, "max_completion_tokens");
+  const mt = doc.get(root, req.endpoint == Endpoint.Responses ? "max_output_tokens" : "max_completion_tokens");
   const mt2 = mt !== null && mt.kind == Kind.Num ? mt : doc.get(root, "max_tokens");
   return estimate(requestBytes, doc.int(mt2, 0), lc.defaultOutputTokens, lc.bytesPerToken);
 }

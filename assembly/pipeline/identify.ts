@@ -39,6 +39,7 @@ export function classify(method: string, path: string): Endpoint {
   if (path == "/v1/embeddings" || path == "/embeddings") return Endpoint.Embeddings;
   if (path == "/v1/models" || path == "/models" || path.startsWith("/v1/models/")) return Endpoint.Models;
   if (path == "/v1/messages" || path == "/messages") return Endpoint.Messages;
+  if (path == "/v1/responses" || path == "/responses") return Endpoint.Responses;
   return Endpoint.Unknown;
 }
 

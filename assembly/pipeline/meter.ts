@@ -6,6 +6,7 @@
 import { LimitsConfig } from "../config/config";
 import { costOf } from "../limits/policy";
 import { ClientRequest, ResponseHandler } from "../providers/provider";
+import { ResponsesEvents } from "../providers/responses_out";
 import { writeChunkUsage } from "../providers/openai_out";
 import { deltaTextBytes, lastChunkHead } from "../streams/budget";
 import { Usage } from "../usage";
@@ -23,6 +24,8 @@ export class Meter {
   cut: bool = false;
   /** Head of the last client chunk (id, object, created, model), for gateway-made chunks. */
   private lastHead: Uint8Array | null = null;
+  /** A Responses stream ended and got its usage comment. */
+  private usageCommented: bool = false;
 
   constructor(private lc: LimitsConfig | null, private admit: Admit, private req: ClientRequest) {}
 
@@ -83,6 +86,7 @@ export class Meter {
    * [DONE]. Returns true when this call ended the stream at its budget.
    */
   streamBudget(out: ByteBuilder, handler: ResponseHandler): bool {
+    if (handler instanceof ResponsesEvents) return this.responsesBudget(changetype<ResponsesEvents>(handler), out);
     const head = lastChunkHead(out.buf, out.len);
     if (head !== null) this.lastHead = head;
     const done = indexOfBytes(out.buf, DONE_LINE, 0, out.len);
@@ -98,6 +102,26 @@ export class Meter {
       this.usageComment(out, handler);
       out.bytes(tail.buf, 0, tail.len);
     }
+    return false;
+  }
+
+  /**
+   * The same on a Responses stream: the handler counts the output text it emits; over the budget
+   * it ends the stream with response.incomplete; the usage comment follows the stream's terminal
+   * event (SSE comments are ignored by clients, wherever they are).
+   */
+  private responsesBudget(h: ResponsesEvents, out: ByteBuilder): bool {
+    this.outputTextBytes = h.deltaBytes;
+    const lc = this.lc;
+    const budget = this.admit.outputBudget;
+    if (!h.terminated && budget >= 0 && this.outputTokens() > budget) {
+      h.endAtBudget(out, this.usageSoFar(h));
+      this.cut = true;
+      if (lc !== null && lc.usageEvent) this.usageComment(out, h);
+      return true;
+    }
+    if (h.terminated && !this.usageCommented && lc !== null && lc.usageEvent) this.usageComment(out, h);
+    if (h.terminated) this.usageCommented = true;
     return false;
   }
 

@@ -11,13 +11,16 @@ import { ApiError } from "../errors";
 import { ClientRequest, Endpoint, ResponseHandler, UpstreamRequest } from "../providers/provider";
 import { prepareMessagesRequest } from "../providers/messages_in";
 import { messagesResponseHandler } from "../providers/messages_out";
+import { prepareResponsesRequest } from "../providers/responses_in";
+import { responsesResponseHandler } from "../providers/responses_out";
 import { HeaderMap } from "./headers";
 
 /** The upstream request for `target`, or the error to answer the client with. */
 export function translateRequest(req: ClientRequest, target: ModelRule, out: UpstreamRequest): ApiError | null {
   req.rule = target;
   const provider = target.backend.provider;
-  return req.endpoint == Endpoint.Messages ? prepareMessagesRequest(provider, req, out) : provider.prepare(req, out);
+  return req.endpoint == Endpoint.Messages ? prepareMessagesRequest(provider, req, out)
+    : req.endpoint == Endpoint.Responses ? prepareResponsesRequest(provider, req, out) : provider.prepare(req, out);
 }
 
 /** The handler for the upstream answer (status, response headers) to `req`. */
@@ -28,8 +31,9 @@ export function translateResponse(req: ClientRequest, status: i32, h: HeaderMap)
     const v = h.get(wanted[i]);
     if (v.length > 0) { req.responseHeaders.push(wanted[i]); req.responseHeaders.push(v); }
   }
-  // A Messages request translated to chat: the provider reads its headers from the chat request.
+  // A Messages or Responses request translated to chat: the provider reads its headers from the chat request.
   if (req.chat !== null) req.chat!.responseHeaders = req.responseHeaders;
   const ct = h.get("content-type").toLowerCase();
-  return req.endpoint == Endpoint.Messages ? messagesResponseHandler(provider, req, status, ct) : provider.response(req, status, ct);
+  return req.endpoint == Endpoint.Messages ? messagesResponseHandler(provider, req, status, ct)
+    : req.endpoint == Endpoint.Responses ? responsesResponseHandler(provider, req, status, ct) : provider.response(req, status, ct);
 }

@@ -5,13 +5,13 @@
 // ClientRequest, and handed to the backend's provider like any chat request, so each provider
 // (OpenAI and compatibles, Azure, and the translating ones) needs nothing Messages-specific.
 
-import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson } from "../json/json";
+import { JNode, JsonDoc, Kind } from "../json/json";
 import { JsonWriter } from "../json/writer";
 import { ApiError, badRequest } from "../errors";
 import { ByteBuilder } from "../util/bytes";
 import { Backend } from "../config/config";
 import { Schema } from "./table";
-import { ClientRequest, Endpoint, Provider, UpstreamRequest } from "./provider";
+import { ClientRequest, Provider, UpstreamRequest, prepareAsChat } from "./provider";
 
 /** The checks the Messages API makes before anything else (max_tokens is required, sources: Anthropic Messages API). */
 export function checkMessagesRequest(doc: JsonDoc, root: JNode): ApiError | null {
@@ -40,21 +40,7 @@ export function prepareMessagesRequest(provider: Provider, req: ClientRequest, o
   const b = new ByteBuilder(req.doc.src.length + 256);
   const terr = messagesToChat(req, b);
   if (terr !== null) return terr;
-  // Copied values keep their nesting; a few levels are added around them.
-  // Over exactly the written bytes: the provider may copy the source to its end (Edits.apply).
-  const doc = parseJson(b.buf.subarray(0, b.len), MAX_DEPTH + 8);
-  const root = doc.root;
-  if (root === null) return new ApiError(500, "server_error", "translation_failed", "The gateway could not translate the request: " + doc.error + ".");
-  const chat = new ClientRequest(doc, root, req.rule);
-  chat.endpoint = Endpoint.ChatCompletions;
-  chat.model = req.model;
-  chat.stream = req.stream;
-  chat.nowSeconds = req.nowSeconds;
-  req.chat = chat;
-  const perr = provider.prepare(chat, out);
-  if (perr !== null) return perr;
-  if (out.body === null) out.body = b; // the provider sends the chat body unchanged
-  return null;
+  return prepareAsChat(provider, req, b, out);
 }
 
 /**

@@ -25,7 +25,11 @@ export class OpenAIProvider extends Provider {
     const doc = req.doc, root = req.root;
     const edits = new Edits(doc);
     const op = req.endpoint == Endpoint.Embeddings ? "/embeddings" : "/chat/completions";
-    if (this.azure) {
+    if (req.endpoint == Endpoint.Responses) {
+      // Azure serves the Responses API on its v1 surface (no deployment in the path, no
+      // api-version): the body's model names the deployment.
+      out.path = backend.basePath + (this.azure ? "/v1/responses" : "/responses");
+    } else if (this.azure) {
       const deployment = backend.deployment.length ? backend.deployment : req.upstreamModel;
       if (deployment.length == 0 || !isUnreserved(deployment)) return badRequest("invalid_value", "The model name cannot be used as an Azure deployment name.", "model");
       out.path = backend.basePath + "/deployments/" + deployment + op + "?api-version=" + backend.apiVersion;
@@ -53,7 +57,7 @@ export class OpenAIProvider extends Provider {
       edits.replaceNode(root.keys![idx], b.toBytes());
     }
 
-    const up = req.rule.upstreamModel;
+    const up = this.azure && req.endpoint == Endpoint.Responses && backend.deployment.length ? backend.deployment : req.rule.upstreamModel;
     if (up.length > 0 && up != req.model) {
       const b = new ByteBuilder(up.length + 2);
       b.jsonString(up);
@@ -87,6 +91,12 @@ export class OpenAIProvider extends Provider {
       out.body = b;
     }
     return null;
+  }
+
+  /** OpenAI itself and Azure speak the Responses API; the compatible vendors get it translated. */
+  nativeResponses(req: ClientRequest): bool {
+    const p = req.backend.preset;
+    return this.azure || p.length == 0 || p == "openai";
   }
 
   response(req: ClientRequest, status: i32, contentType: string): ResponseHandler {

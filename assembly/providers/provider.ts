@@ -4,12 +4,12 @@
 // streams, incrementally) while reading token usage.
 
 import { Backend, ModelRule } from "../config/config";
-import { JNode, JsonDoc, Kind } from "../json/json";
+import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson } from "../json/json";
 import { ApiError } from "../errors";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 
-export const enum Endpoint { Unknown = 0, ChatCompletions = 1, Embeddings = 2, Models = 3, Messages = 4 }
+export const enum Endpoint { Unknown = 0, ChatCompletions = 1, Embeddings = 2, Models = 3, Messages = 4, Responses = 5 }
 
 /** The client's request, parsed once and shared by routing, limits and translation. */
 export class ClientRequest {
@@ -35,6 +35,7 @@ export class ClientRequest {
    * translated from the client's body, which the provider then handles like any chat request.
    */
   chat: ClientRequest | null = null;
+  // (Responses API clients, Endpoint.Responses, to a backend that does not speak it: the same.)
   /** Messages API clients: their `anthropic-beta` header (only Messages-speaking backends may get it). */
   anthropicBeta: string = "";
   constructor(doc: JsonDoc, root: JNode, rule: ModelRule) { this.doc = doc; this.root = root; this.rule = rule; }
@@ -111,4 +112,35 @@ export abstract class Provider {
   }
   /** Native Messages response handler (only called when nativeMessages); null = use response(). */
   messagesResponse(req: ClientRequest, status: i32, contentType: string): ResponseHandler | null { return null; }
+
+  // The OpenAI Responses API as the client's format (Endpoint.Responses). A provider that speaks
+  // it (OpenAI, Azure) builds the request in prepare() (req.endpoint says which API); the answer
+  // passes through responses_out.ts. Every other provider gets a chat request translated from the
+  // client's body (responses_in.ts) and its chat answer translated back (responses_out.ts).
+
+  /** Whether the backend takes the client's Responses body with only the necessary edits. */
+  nativeResponses(req: ClientRequest): bool { return false; }
+}
+
+/**
+ * The second half of every client format the gateway translates to chat (Messages, Responses):
+ * the chat body written into `b` is parsed into the chat ClientRequest (kept in req.chat for the
+ * response side) and handed to the provider like any chat request.
+ */
+export function prepareAsChat(provider: Provider, req: ClientRequest, b: ByteBuilder, out: UpstreamRequest): ApiError | null {
+  // Copied values keep their nesting; a few levels are added around them.
+  // Over exactly the written bytes: the provider may copy the source to its end (Edits.apply).
+  const doc = parseJson(b.buf.subarray(0, b.len), MAX_DEPTH + 8);
+  const root = doc.root;
+  if (root === null) return new ApiError(500, "server_error", "translation_failed", "The gateway could not translate the request: " + doc.error + ".");
+  const chat = new ClientRequest(doc, root, req.rule);
+  chat.endpoint = Endpoint.ChatCompletions;
+  chat.model = req.model;
+  chat.stream = req.stream;
+  chat.nowSeconds = req.nowSeconds;
+  req.chat = chat;
+  const perr = provider.prepare(chat, out);
+  if (perr !== null) return perr;
+  if (out.body === null) out.body = b; // the provider sends the chat body unchanged
+  return null;
 }

@@ -12,6 +12,7 @@ import { Hosts, Findings, runExchange } from "./harness.ts";
 import { TARGETS, type TargetStats } from "./targets.ts";
 import { check, ENDPOINTS, BACKEND_TRAITS, type Exchange } from "./oracle.ts";
 import { loadCases } from "../providers/fixture-case.ts";
+import { withResponsesCases } from "../support/responses-from-chat.ts";
 import { probe } from "../host/probes/assemble.ts";
 import { supportedSchemas } from "../deploy/support.ts";
 
@@ -25,7 +26,7 @@ const BUDGET: Record<string, { iterations: number; sweeps: number }> = {
 
 const hosts = new Hosts();
 after(() => hosts.close());
-const cases = loadCases();
+const cases = withResponsesCases(loadCases());
 const figures: TargetStats[] = [];
 after(() => {
   for (const s of figures) console.log(`# fuzz ${s.target}: ${s.inputs} inputs, ${s.exchanges} exchanges, ${s.traps} traps, ${s.findings} findings, ${(s.ms / 1000).toFixed(1)} s`);
@@ -93,6 +94,43 @@ test("the oracle reports malformed Messages API output: an OpenAI envelope, an e
   assert.match(check(sse([start, delta0, open0, stop0, mdelta, { type: "message_stop" }].map(ev).join("")), () => []).join("\n"), /stream: event 1: delta for block 0 but the open block is -1/);
   const noModel = { ...sse(good), upstream: { ...upstream, headers: [[":path", "/v1beta/models/other:generateContent"], ["x-ai-gateway-cluster", "g"]] as [string, string][] } };
   assert.match(check(noModel, () => []).join("\n"), /upstream model "other" in the path/);
+});
+
+test("the oracle reports malformed Responses API output: a Response missing members, an event without its event: line, no terminal event, a delta for an item never added, sequence numbers out of order", () => {
+  const responses = ENDPOINTS.find((e) => e.name === "responses")!;
+  const log = "ai-gateway: request client=- endpoint=/v1/responses model=m backend=g status=200 usage=unknown";
+  const config = { backends: [{ name: "g", schema: "gemini", cluster: "g" }], models: [{ match: "m", backend: "g", upstream_model: "gemini-x" }] };
+  const upstream = { headers: [[":path", "/v1beta/models/gemini-x:streamGenerateContent?alt=sse"], ["x-ai-gateway-cluster", "g"]] as [string, string][], body: Buffer.from("{}") };
+  const answer = (ct: string, text: string): Exchange => ({
+    endpoint: responses, config, requestBytes: Buffer.from('{"model":"m"}'), upstream, response: { status: 200, headers: [], body: Buffer.alloc(0) },
+    client: { status: 200, headers: { "content-type": ct }, body: Buffer.from(text), reset: null }, secrets: [], logLines: [log], clientFault: false,
+  });
+  const resp = (status: string, output: unknown[]) => ({ id: "resp_1", object: "response", created_at: 1, status, error: null, incomplete_details: null, instructions: null, model: "gemini-x", output, parallel_tool_calls: true, metadata: {}, tool_choice: "auto", tools: [], temperature: null, top_p: null });
+  const item = { id: "msg_1", type: "message", status: "completed", role: "assistant", content: [{ type: "output_text", text: "x", annotations: [], logprobs: [] }] };
+  assert.deepEqual(check(answer("application/json", JSON.stringify(resp("completed", [item]))), () => []), [], "a well-formed Response passes");
+  const { tools: _t, ...noTools } = resp("completed", [item]);
+  assert.match(check(answer("application/json", JSON.stringify(noTools)), () => []).join("\n"), /success body: .*tools/);
+  let seq = 0;
+  const ev = (v: any) => `event: ${v.type}\ndata: ${JSON.stringify({ ...v, sequence_number: seq++ })}\n\n`;
+  const events = () => {
+    seq = 0;
+    return [
+      { type: "response.created", response: resp("in_progress", []) },
+      { type: "response.output_item.added", output_index: 0, item: { id: "msg_1", type: "message", status: "in_progress", role: "assistant", content: [] } },
+      { type: "response.output_text.delta", item_id: "msg_1", output_index: 0, content_index: 0, delta: "x", logprobs: [] },
+      { type: "response.output_item.done", output_index: 0, item },
+      { type: "response.completed", response: resp("completed", [item]) },
+    ];
+  };
+  const good = events().map(ev).join("");
+  assert.deepEqual(check(answer("text/event-stream", good), () => []), [], "a well-formed Responses stream passes");
+  assert.match(check(answer("text/event-stream", good.replace("event: response.output_text.delta\n", "")), () => []).join("\n"), /no event: line, want event: response.output_text.delta/);
+  assert.match(check(answer("text/event-stream", events().slice(0, 4).map(ev).join("")), () => []).join("\n"), /does not end with response.completed/);
+  const e = events();
+  assert.match(check(answer("text/event-stream", [e[0], e[2], e[1], e[3], e[4]].map(ev).join("")), () => []).join("\n"), /stream: .*not open/);
+  const swapped = events().map(ev);
+  [swapped[1], swapped[2]] = [swapped[2], swapped[1]];
+  assert.match(check(answer("text/event-stream", swapped.join("")), () => []).join("\n"), /sequence_number/);
 });
 
 for (const t of TARGETS) {

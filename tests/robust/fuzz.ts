@@ -11,6 +11,7 @@
 import { Hosts, Findings } from "./harness.ts";
 import { TARGETS, type TargetStats } from "./targets.ts";
 import { loadCases } from "../providers/fixture-case.ts";
+import { withResponsesCases } from "../support/responses-from-chat.ts";
 import { writeFileSync } from "node:fs";
 
 function arg(name: string): string | undefined {
@@ -39,7 +40,7 @@ const targets = names.length ? TARGETS.filter((t) => names.includes(t.name)) : T
 
 const hosts = new Hosts();
 const findings = new Findings(outDir);
-const cases = loadCases();
+const cases = withResponsesCases(loadCases());
 const all: TargetStats[] = [];
 const t0 = performance.now();
 console.log(`fuzz: seed ${seed}, ${iterations} random inputs per target, sweeps ${sweeps}, ${cases.length} fixture cases`);

@@ -232,7 +232,7 @@ export function runExchange(host: PluginHost, config: any, req: RequestSpec, res
     problems.push(...check(exchange, () => (framing && fed ? framing.payloads(fed.body) : [])));
   }
   host.logs.length = 0;
-  return { exchange, problems, clientText: body.toString("latin1").replace(/"created":\d+/g, "\"created\":0"), trapped };
+  return { exchange, problems, clientText: body.toString("latin1").replace(/"created":\d+/g, "\"created\":0").replace(/"created_at":\d+/g, "\"created_at\":0"), trapped };
 }
 
 /** The provider answer of a fixture case as a ResponseSpec (content-length for JSON bodies). */

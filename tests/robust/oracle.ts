@@ -24,7 +24,8 @@
 // treated as translating for every client format (strictest).
 
 import { isUtf8 } from "node:buffer";
-import { schemaErrors } from "../support/openai-schema.ts";
+import { schemaErrors, responsesSchemaErrors } from "../support/openai-schema.ts";
+import { responsesStreamProblems } from "../support/responses-sse.ts";
 import { messagesSchemaErrors, messagesStreamProblems } from "../support/anthropic-messages.ts";
 import { sseParse } from "./framings.ts";
 
@@ -36,6 +37,8 @@ export interface ClientFormat {
   success(body: any, request?: any): string[];
   /** Problems of an error body (status >= 400). */
   error(body: any): string[];
+  /** Problems of an error event in a stream, when its shape is not the error body's (Responses). */
+  errorEvent?(ev: any): string[];
   /** Problems of one stream event payload that is not the terminator. */
   chunk(ev: any): string[];
   /** Whether a parsed stream payload is an error event. */
@@ -143,6 +146,29 @@ export const ANTHROPIC_MESSAGES: ClientFormat = {
   },
 };
 
+const RESPONSES_TERMINAL = ["response.completed", "response.incomplete", "response.failed"];
+
+/**
+ * OpenAI Responses API clients (POST /v1/responses): Response objects, OpenAI's error envelope,
+ * and Responses SSE (`event: <type>` + `data:` whose `type` is the event name, sequence numbers
+ * from 0, ending with response.completed / .incomplete / .failed, or an error event that
+ * response.failed may follow). The filter's own streams must also keep the event order
+ * (tests/support/responses-sse.ts).
+ */
+export const OPENAI_RESPONSES: ClientFormat = {
+  name: "openai-responses",
+  success: (b) => responsesSchemaErrors("Response", b),
+  error: openaiError,
+  errorEvent: (ev) => responsesSchemaErrors("ResponseStreamEvent", ev),
+  chunk: (ev) => responsesSchemaErrors("ResponseStreamEvent", ev),
+  isErrorEvent: (ev) => !!ev && typeof ev === "object" && ev.type === "error",
+  isDone: (_data, ev) => !!ev && typeof ev === "object" && RESPONSES_TERMINAL.includes(ev.type),
+  done: "response.completed",
+  eventName: (ev) => (ev && typeof ev === "object" && typeof ev.type === "string" ? ev.type : "(a string type member)"),
+  doneAfterError: true,
+  sequence: (events) => responsesStreamProblems(events),
+};
+
 /** The endpoints the filter serves: path, method, and the client format of the answers. */
 export interface Endpoint { name: string; method: string; path: string; format: ClientFormat; body: boolean; /** The filter writes a request log line. */ logged: boolean }
 export const ENDPOINTS: Endpoint[] = [
@@ -153,6 +179,8 @@ export const ENDPOINTS: Endpoint[] = [
   { name: "models", method: "GET", path: "/v1/models", format: OPENAI_MODELS, body: false, logged: false },
   { name: "messages", method: "POST", path: "/v1/messages", format: ANTHROPIC_MESSAGES, body: true, logged: true },
   { name: "messages-short", method: "POST", path: "/messages", format: ANTHROPIC_MESSAGES, body: true, logged: true },
+  { name: "responses", method: "POST", path: "/v1/responses", format: OPENAI_RESPONSES, body: true, logged: true },
+  { name: "responses-short", method: "POST", path: "/responses", format: OPENAI_RESPONSES, body: true, logged: true },
 ];
 /** Any other path: the filter answers 404 (OpenAI error envelope) and logs nothing. */
 export const UNKNOWN_ENDPOINT: Endpoint = { name: "unknown", method: "POST", path: "", format: OPENAI_CHAT, body: true, logged: false };
@@ -191,7 +219,7 @@ export interface BackendTraits {
   token?: "gcp";
 }
 
-const OPENAI_CLIENTS = [OPENAI_CHAT.name, OPENAI_EMBEDDINGS.name];
+const OPENAI_CLIENTS = [OPENAI_CHAT.name, OPENAI_EMBEDDINGS.name, OPENAI_RESPONSES.name];
 const MESSAGES_CLIENTS = [ANTHROPIC_MESSAGES.name];
 /** Anthropic's 529 overloaded_error is 503 for clients (sources: Anthropic errors). */
 const overloaded = (u: number, _body: Buffer) => (u === 529 ? [503] : []);
@@ -376,8 +404,10 @@ export function check(x: Exchange, upstreamPayloads: () => string[]): string[] {
       // The filter decodes the model name, so an unpaired surrogate escape arrives as U+FFFD where
       // the filter writes the model; where it forwards the client's bytes untouched (no rename:
       // pass-through backends, native Messages) the client's own spelling arrives.
-      const want = (route.upstreamModel as any).toWellFormed();
-      const asSent = route.renamed ? want : route.upstreamModel;
+      // Azure's Responses API (its v1 surface) names the deployment in the body's model.
+      const deployment = schema === "azure-openai" && fmt.name === OPENAI_RESPONSES.name && typeof b.deployment === "string" && b.deployment !== "" ? b.deployment : null;
+      const want = deployment ?? (route.upstreamModel as any).toWellFormed();
+      const asSent = route.renamed || deployment ? want : route.upstreamModel;
       const t = traits!;
       if (t.model === "body") {
         if (body && typeof body === "object" && (translated || "model" in body) && body.model !== want && body.model !== asSent) out.push(`upstream model ${JSON.stringify(body.model)}, expected ${JSON.stringify(want)}`);
@@ -479,7 +509,7 @@ function streamProblems(text: string, bytes: Buffer, fmt: ClientFormat, translat
     const v = parsed[i];
     named(i);
     if (isDone(i)) { end = i; break; }
-    if (v !== undefined && fmt.isErrorEvent(v)) { end = i; if (!isDerived(d)) out.push(...safely(fmt.error, v).map((e) => `error event ${i}: ${e}`)); break; }
+    if (v !== undefined && fmt.isErrorEvent(v)) { end = i; if (!isDerived(d)) out.push(...safely(fmt.errorEvent ?? fmt.error, v).map((e) => `error event ${i}: ${e}`)); break; }
     if (v === undefined) { if (!isDerived(d)) out.push(`event ${i} is not JSON: ${JSON.stringify(d.slice(0, 120))}`); continue; }
     const probs = safely(fmt.chunk, v);
     if (probs.length && !isDerived(d)) out.push(`event ${i}: ${probs.slice(0, 3).join("; ")}: ${d.slice(0, 160)}`);

@@ -65,3 +65,54 @@ export const assertChatCompletionChunk = (v: unknown, what?: string) => assertMa
 export const assertErrorResponse = (v: unknown, what?: string) => assertMatchesSchema("ErrorResponse", v, what);
 export const assertEmbeddingResponse = (v: unknown, what?: string) => assertMatchesSchema("CreateEmbeddingResponse", v, what);
 export const assertChatCompletionRequest = (v: unknown, what?: string) => assertMatchesSchema("CreateChatCompletionRequest", v, what);
+
+// ---------------------------------------------------------------------------------------------
+// The Responses API. Its schemas are many (313 definitions reached from the roots), so they are
+// kept in the repository as data: tests/support/openai-responses.schema.json, derived from the
+// same openai/openai-openapi openapi.yaml by tools/derive-responses-schema.mjs (provenance in the
+// bundle's x-source).
+
+export const RESPONSES_SCHEMA_PATH = fileURLToPath(new URL("./openai-responses.schema.json", import.meta.url));
+const RESPONSES_BUNDLE_ID = "urn:openai-openapi:responses-bundle";
+
+export type ResponsesSchemaName = "CreateResponse" | "Response" | "ResponseStreamEvent" | "ErrorResponse";
+
+let responsesValidators: Map<ResponsesSchemaName, ValidateFunction> | undefined;
+
+function compileResponses(): Map<ResponsesSchemaName, ValidateFunction> {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addFormat("unixtime", true);
+  ajv.addSchema(JSON.parse(readFileSync(RESPONSES_SCHEMA_PATH, "utf8")));
+  const out = new Map<ResponsesSchemaName, ValidateFunction>();
+  for (const name of ["CreateResponse", "Response", "ResponseStreamEvent", "ErrorResponse"] as const) {
+    const v = ajv.getSchema(`${RESPONSES_BUNDLE_ID}#/$defs/${name}`);
+    if (!v) throw new Error(`${RESPONSES_SCHEMA_PATH} has no $defs/${name}`);
+    out.set(name, v);
+  }
+  return out;
+}
+
+/**
+ * Violations of a Responses schema (empty when valid). A stream event is checked against the
+ * member of the ResponseStreamEvent union its `type` names, so the errors say what is wrong with
+ * it rather than with every other event type.
+ */
+export function responsesSchemaErrors(name: ResponsesSchemaName, value: unknown): string[] {
+  responsesValidators ??= compileResponses();
+  const v = responsesValidators.get(name)!;
+  if (v(value)) return [];
+  const errs = v.errors ?? [];
+  if (name === "ResponseStreamEvent") {
+    // Keep the errors of the union branch whose `type` const matched (the others only say "type").
+    const relevant = errs.filter((e) => !(e.keyword === "enum" && e.instancePath === "/type") && e.keyword !== "oneOf" && e.keyword !== "anyOf" && !(e.keyword === "required" && (e.params as any).missingProperty !== undefined && !(value as any)?.hasOwnProperty("type")));
+    const mine = relevant.length ? relevant : errs;
+    return describe(mine.slice(0, 20)).split("; ");
+  }
+  return describe(errs).split("; ");
+}
+
+export function assertResponsesSchema(name: ResponsesSchemaName, value: unknown, what: string = name): void {
+  const errs = responsesSchemaErrors(name, value);
+  if (errs.length) throw new Error(`${what} does not match OpenAI ${name}: ${errs.join("; ")}\n  value: ${JSON.stringify(value).slice(0, 2000)}`);
+}
