@@ -14,7 +14,7 @@ import {
 } from "@solo-io/proxy-runtime/assembly";
 import { parseJson, Kind } from "../json/json";
 import { ApiError, badRequest } from "../errors";
-import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
+import { ByteBuilder } from "../util/bytes";
 import { ClientRequest, Endpoint, ResponseHandler, UpstreamRequest } from "../providers/provider";
 import { providerFor } from "../providers/registry";
 import { prepareMessagesRequest } from "../providers/messages_in";
@@ -25,8 +25,7 @@ import { Admission } from "./limits";
 import { Rule } from "../limits/policy";
 import { decodeRateLimitResponse, RLS_SERVICE, RLS_METHOD } from "../limits/rls";
 import { costOf } from "../limits/policy";
-import { deltaTextBytes, lastChunkHead } from "../streams/budget";
-import { writeChunkUsage } from "../providers/openai_out";
+import { StreamBudget } from "./budget";
 import { RequestFacts, estimate } from "../limits/policy";
 import { Usage } from "../usage";
 import { sha256 } from "../util/sha256";
@@ -62,7 +61,6 @@ function logSafe(s: string): string {
   return out;
 }
 
-const DONE_LINE = bytesOf("data: [DONE]");
 
 
 function onCheckAnswer(origin: BaseContext, grpcStatus: u32, message: ArrayBuffer): void {
@@ -105,12 +103,8 @@ export class GatewayStream extends Context implements TokenWaiter {
   private globalRules: Rule[] = [];
   /** Output tokens this stream may produce before it is cut (-1: no cut). */
   private outputBudget: i64 = -1;
-  /** Bytes of delta text sent to the client so far (content, arguments, reasoning). */
-  private outputTextBytes: i64 = 0;
-  /** The stream was ended at its budget: later upstream bytes are not forwarded. */
-  private cut: bool = false;
-  /** Head of the last client chunk (id, object, created, model), for gateway-made chunks. */
-  private lastHead: Uint8Array | null = null;
+  /** Output accounting of a re-framed chat stream (budget cut, usage comment); null otherwise. */
+  private meter: StreamBudget | null = null;
   /** Timings and outcome for metrics (metrics.ts). */
   private obs: Observation = new Observation();
   /** Status the filter gave the client instead of upstream's, outside any handler (0: none). */
@@ -297,70 +291,6 @@ export class GatewayStream extends Context implements TokenWaiter {
     this.outputBudget = allowed > 0 ? allowed : 0;
   }
 
-  /** Estimated output tokens sent so far (delta text bytes / bytes_per_token). */
-  private outputTokens(): i64 {
-    const lc = this.gw.config!.limits;
-    const bpt = lc !== null ? lc.bytesPerToken : 4;
-    return (this.outputTextBytes + bpt - 1) / bpt;
-  }
-
-  /** Usage of this request as far as known (reported, else input estimate + streamed output). */
-  private usageSoFar(): Usage {
-    const handler = this.handler;
-    if (handler !== null && handler.usage.final) return handler.usage;
-    const u = new Usage();
-    const est = this.estimated;
-    if (est !== null) u.input = est.input;
-    u.output = this.outputTokens();
-    // A partial report (Anthropic's message_start, Gemini's running usageMetadata) knows the input
-    // exactly but its output lags behind what was streamed.
-    if (handler !== null && handler.usage.reported) {
-      const r = handler.usage;
-      if (r.input > 0) { u.input = r.input; u.cachedInput = r.cachedInput; u.cacheWrite = r.cacheWrite; }
-      if (r.output > u.output) { u.output = r.output; u.reasoning = r.reasoning; }
-    }
-    u.total = u.input + u.output;
-    return u;
-  }
-
-  /** `: ai-gateway-usage {...}` SSE comment: this request's usage and the remaining budget. */
-  private usageComment(out: ByteBuilder): void {
-    const u = this.usageSoFar();
-    out.str(": ai-gateway-usage {\"usage\":");
-    writeChunkUsage(out, u);
-    const adm = this.admission;
-    if (adm !== null && adm.rule !== null) {
-      let remaining = adm.remaining - costOf(adm.rule!.cost, u);
-      for (let i = 0; i < adm.reservations.length; i++) if (adm.reservations[i].rule === adm.rule) remaining += adm.reservations[i].amount;
-      out.str(",\"rule\":"); out.jsonString(adm.rule!.name);
-      out.str(",\"remaining_tokens\":"); out.int(remaining > 0 ? remaining : 0);
-    }
-    out.str("}\n\n");
-  }
-
-  /** Ends the client stream at its budget, in the client's format: finish "length", usage if asked, [DONE]. */
-  private endAtBudget(out: ByteBuilder): void {
-    const head = this.lastHead;
-    const req = this.req!;
-    if (head !== null) {
-      out.str("data: "); out.all(head);
-      // With include_usage every chunk before the usage chunk carries "usage": null (§1.6).
-      out.str(req.clientWantsUsage() ? "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}],\"usage\":null}\n\n"
-        : "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}]}\n\n");
-      if (req.clientWantsUsage()) {
-        out.str("data: "); out.all(head);
-        out.str("\"choices\":[],\"usage\":");
-        writeChunkUsage(out, this.usageSoFar());
-        out.str("}\n\n");
-      }
-    }
-    const lc = this.gw.config!.limits;
-    if (lc !== null && lc.usageEvent) this.usageComment(out);
-    out.str("data: [DONE]\n\n");
-    this.cut = true;
-    log(LogLevelValues.info, "ai-gateway: stream for client=" + this.client + " cut at its token budget (" + this.outputBudget.toString() + " output tokens)");
-  }
-
   waiterId(): u32 { return this.context_id; }
 
   tokenReady(token: string): void {
@@ -480,8 +410,9 @@ export class GatewayStream extends Context implements TokenWaiter {
     const backend = rule.backend;
     const provider = providerFor(backend.schema)!;
     const lcf = this.gw.config!.limits;
-    // Budget cut and usage comment speak the chat stream format only: Messages streams are not re-framed.
-    req.reframe = req.stream && this.endpoint != Endpoint.Messages && lcf !== null && (lcf.streamEdge == "cut" || lcf.usageEvent);
+    // Budget cut and usage comment meter the chat chunks the handlers write; for a Messages client
+    // translated through chat, the cut chat stream becomes a max_tokens stop (messages_out.ts).
+    req.reframe = req.stream && lcf !== null && (lcf.streamEdge == "cut" || lcf.usageEvent);
     const up = new UpstreamRequest();
     const err = this.endpoint == Endpoint.Messages ? prepareMessagesRequest(provider, req, up) : provider.prepare(req, up);
     if (err !== null) { this.fail(err); return FilterDataStatusValues.StopIterationNoBuffer; }
@@ -618,6 +549,13 @@ export class GatewayStream extends Context implements TokenWaiter {
       return FilterHeadersStatusValues.StopIteration;
     }
     this.handler = handler;
+    const lc = this.gw.config!.limits;
+    if (req.reframe && lc !== null && !handler.wholeBody) {
+      const m = new StreamBudget(this.outputBudget, lc.bytesPerToken, lc.usageEvent && req.endpoint != Endpoint.Messages,
+        req.clientWantsUsage(), this.estimated, this.admission, this.client);
+      m.handler = handler;
+      if (handler.meterWith(m)) this.meter = m;
+    }
     // A whole-body translation may change status, type and length: hold the headers until the
     // body is done (allow_on_headers_stop_iteration keeps them writable, §3.2/§3.4).
     if (handler.wholeBody) return FilterHeadersStatusValues.StopIteration;
@@ -672,16 +610,9 @@ export class GatewayStream extends Context implements TokenWaiter {
     let out = this.out;
     if (out === null) { out = new ByteBuilder(1024); this.out = out; }
     out.reset();
-    if (this.cut) {
-      // Ended at the budget: the provider finishes (its usage is still counted), the client has [DONE].
-      if (body_buffer_length > 0) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, new ArrayBuffer(0));
-      handler.onBody(chunk, end_of_stream, out);
-      if (end_of_stream) this.stateFinalUsage(handler);
-      return FilterDataStatusValues.Continue;
-    }
-    let replaced = handler.onBody(chunk, end_of_stream, out);
-    const req = this.req;
-    if (replaced && req !== null && req.reframe && !handler.wholeBody) this.streamBudget(out);
+    // Per event, the meter (if any) may end the client's stream at its budget: body() then
+    // drops whatever the handler writes after the cut, in this callback and every later one.
+    const replaced = handler.body(chunk, end_of_stream, out);
     if (replaced) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, out.toArrayBuffer());
     if (handler.wholeBody) {
       if (replaced) stream_context.headers.response.replace("content-length", out.len.toString());
@@ -711,8 +642,9 @@ export class GatewayStream extends Context implements TokenWaiter {
       const lc = this.gw.config!.limits;
       const bpt = lc !== null ? lc.bytesPerToken : 4;
       u.input = est.input;
-      // Counted delta text when the stream was re-framed; otherwise every streamed byte (an over-estimate).
-      u.output = this.outputTextBytes > 0 ? this.outputTokens() : (this.responseBytes + bpt - 1) / bpt;
+      // Counted delta text when the stream was metered; otherwise every streamed byte (an over-estimate).
+      const m = this.meter;
+      u.output = m !== null && m.textBytes > 0 ? m.outputTokens() : (this.responseBytes + bpt - 1) / bpt;
       if (handler !== null && handler.usage.reported) {
         const r = handler.usage;
         if (r.input > 0) { u.input = r.input; u.cachedInput = r.cachedInput; u.cacheWrite = r.cacheWrite; }
@@ -721,24 +653,6 @@ export class GatewayStream extends Context implements TokenWaiter {
       u.total = u.input + u.output;
     }
     return u;
-  }
-
-  /** Output accounting on a re-framed client stream: cut at the budget, usage comment before [DONE]. */
-  private streamBudget(out: ByteBuilder): void {
-    const head = lastChunkHead(out.buf, out.len);
-    if (head !== null) this.lastHead = head;
-    const done = indexOfBytes(out.buf, DONE_LINE, 0, out.len);
-    this.outputTextBytes += deltaTextBytes(out.buf, 0, done >= 0 ? done : out.len);
-    const lc = this.gw.config!.limits;
-    if (done < 0 && this.outputBudget >= 0 && this.outputTokens() > this.outputBudget) { this.endAtBudget(out); return; }
-    if (done >= 0 && lc !== null && lc.usageEvent) {
-      // Insert the usage comment before [DONE].
-      const tail = new ByteBuilder(out.len - done + 16);
-      tail.bytes(out.buf, done, out.len);
-      out.len = done;
-      this.usageComment(out);
-      out.bytes(tail.buf, 0, tail.len);
-    }
   }
 
   onLog(): void {

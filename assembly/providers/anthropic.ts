@@ -11,7 +11,7 @@ import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeUsage } from "./openai_out";
+import { ChunkMeter, ChunkWriter, writeUsage } from "./openai_out";
 import { bedrockModelPath } from "./bedrock_common";
 import { prepareNativeMessages, nativeMessagesResponse } from "./anthropic_native";
 import { googleError, googleModelPath, modelSegmentOk } from "./google";
@@ -576,10 +576,12 @@ export class AnthropicStream extends AnthropicEventSink {
     this.started = true;
   }
 
-  /** Emits one chunk whose delta is `delta` (raw JSON) and finish_reason `finish` ("" = null). */
-  private emit(out: ByteBuilder, delta: ByteBuilder, finish: string): void {
-    this.chunks.choice(out, 0, delta, finish, this.wantUsage);
+  /** Emits one chunk whose delta is `delta` (raw JSON, `textBytes` of text) and finish_reason `finish` ("" = null). */
+  private emit(out: ByteBuilder, delta: ByteBuilder, finish: string, textBytes: i64 = 0): void {
+    this.chunks.choice(out, 0, delta, finish, this.wantUsage, textBytes);
   }
+
+  meterWith(m: ChunkMeter): bool { return this.meterChunks(m, this.chunks); }
 
   private emitError(out: ByteBuilder, type: string, message: string): void {
     const e = new ApiError(500, type, type == "overloaded_error" ? "overloaded" : type, message);
@@ -662,7 +664,7 @@ export class AnthropicStream extends AnthropicEventSink {
         const text = doc.get(blk, "text");
         if (text !== null && text.kind == Kind.Str && text.end - text.start > 2) {
           delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-          this.emit(out, delta, "");
+          this.emit(out, delta, "", text.end - text.start - 2);
         }
       }
       return;
@@ -674,7 +676,7 @@ export class AnthropicStream extends AnthropicEventSink {
         const text = doc.get(d, "text");
         if (text === null || text.kind != Kind.Str) return;
         delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-        this.emit(out, delta, "");
+        this.emit(out, delta, "", text.end - text.start - 2);
       } else if (doc.strIs(dt, "input_json_delta")) {
         const pj = doc.get(d, "partial_json");
         const bi = <i32>doc.int(doc.get(root, "index"), -1);
@@ -683,7 +685,7 @@ export class AnthropicStream extends AnthropicEventSink {
         delta.reset();
         delta.str("{\"tool_calls\":[{\"index\":"); delta.int(this.toolIndex[bi]);
         delta.str(",\"function\":{\"arguments\":"); doc.copyTo(pj, delta); delta.str("}}]}");
-        this.emit(out, delta, "");
+        this.emit(out, delta, "", pj.end - pj.start - 2);
       }
       // thinking / signature / citations deltas have no Chat Completions equivalent.
       return;
@@ -701,7 +703,7 @@ export class AnthropicStream extends AnthropicEventSink {
       if (this.wantUsage) {
         this.chunks.usage(out, this.usage);
       }
-      out.str("data: [DONE]\n\n");
+      this.chunks.done(out);
       this.finished = true;
     }
   }

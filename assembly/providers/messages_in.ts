@@ -49,6 +49,7 @@ export function prepareMessagesRequest(provider: Provider, req: ClientRequest, o
   chat.model = req.model;
   chat.stream = req.stream;
   chat.nowSeconds = req.nowSeconds;
+  chat.reframe = req.reframe; // the budget meters the chat chunks before they become Messages events
   req.chat = chat;
   const perr = provider.prepare(chat, out);
   if (perr !== null) return perr;
