@@ -26,6 +26,7 @@ import { Rule } from "../limits/policy";
 import { decodeRateLimitResponse, RLS_SERVICE, RLS_METHOD } from "../limits/rls";
 import { costOf } from "../limits/policy";
 import { StreamBudget } from "./budget";
+import { replaceBody } from "./body";
 import { RequestFacts, estimate } from "../limits/policy";
 import { Usage } from "../usage";
 import { sha256 } from "../util/sha256";
@@ -452,7 +453,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     let length = <i32>body_buffer_length;
     const newBody = up.body;
     if (newBody !== null) {
-      set_buffer_bytes(BufferTypeValues.HttpRequestBody, 0, <u32>body_buffer_length, newBody.toArrayBuffer());
+      replaceBody(BufferTypeValues.HttpRequestBody, body_buffer_length, newBody);
       length = newBody.len;
     }
     const now = nowSeconds();
@@ -607,13 +608,16 @@ export class GatewayStream extends Context implements TokenWaiter {
     const chunk = body_buffer_length > 0
       ? Uint8Array.wrap(get_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length))
       : EMPTY;
+    // A whole body is translated into a builder sized for it up front: growing by doubling would
+    // hold up to three times the body at once (docs/design.md "Memory").
     let out = this.out;
-    if (out === null) { out = new ByteBuilder(1024); this.out = out; }
+    if (handler.wholeBody) out = new ByteBuilder(chunk.length + 4096);
+    else if (out === null) { out = new ByteBuilder(1024); this.out = out; }
     out.reset();
     // Per event, the meter (if any) may end the client's stream at its budget: body() then
     // drops whatever the handler writes after the cut, in this callback and every later one.
     const replaced = handler.body(chunk, end_of_stream, out);
-    if (replaced) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, out.toArrayBuffer());
+    if (replaced) replaceBody(BufferTypeValues.HttpResponseBody, body_buffer_length, out);
     if (handler.wholeBody) {
       if (replaced) stream_context.headers.response.replace("content-length", out.len.toString());
       this.applyOverrides(handler);
