@@ -32,7 +32,7 @@ import { Usage } from "../usage";
 import { sha256 } from "../util/sha256";
 import { hexEncode, uriEncode } from "../util/hex";
 import { Observation, OP_CHAT, OP_EMBEDDINGS, LIMIT_NONE, LIMIT_OK, LIMIT_DENIED } from "./metrics";
-import { stateClient, stateRoute, stateLimit, stateUsage } from "./access";
+import { stateClient, statePath, stateRoute, stateLimit, stateUsage, clientStatus } from "./access";
 import { monotonicNs } from "./clock";
 
 /** Client credentials never go upstream: the gateway adds the backend's own. */
@@ -139,6 +139,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     const h = stream_context.headers.request;
     this.method = h.get(":method");
     const fullPath = h.get(":path");
+    statePath(fullPath);
     const q = fullPath.indexOf("?");
     this.path = q >= 0 ? fullPath.substring(0, q) : fullPath;
     this.anthropicErrors = this.path == "/v1/messages" || this.path == "/messages" || this.path.startsWith("/v1/messages/");
@@ -678,7 +679,9 @@ export class GatewayStream extends Context implements TokenWaiter {
     if (this.endpoint == Endpoint.Unknown || this.endpoint == Endpoint.Models) return;
     const req = this.req;
     const handler0 = this.handler;
-    const status = this.localStatus != 0 ? this.localStatus : this.clientStatus != 0 ? this.clientStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
+    // What the client got, as Envoy saw it; the filter's own idea only when Envoy has none.
+    const sent = clientStatus();
+    const status = sent != 0 ? sent : this.localStatus != 0 ? this.localStatus : this.clientStatus != 0 ? this.clientStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
     let line = "ai-gateway: request client=" + this.client + " endpoint=" + logSafe(this.path) + " model=" + (req !== null ? logSafe(req.model) : "-") +
       " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
     const handler = this.handler;
