@@ -14,8 +14,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { openaiClient, vmFailures, GATEWAY_WASM } from "./harness.ts";
-import { Gateway } from "../host/gateway.ts";
-import { MockProvider } from "../mocks/provider.ts";
+import { Gateway } from "../support/gateway.ts";
+import { MockProvider } from "../../dev/mock-provider.ts";
 import {
   loadCase, Bindings, assertUpstreamRequest, assertMatches, assertStreamMatches, streamProblems, normalizeClientJson, normalizeAnthropicRequest,
   PROVIDER_FIXTURES, CLIENT_SECRETS, type ProviderCase, type StreamEvent,
@@ -34,8 +34,8 @@ const used: Env[] = [];
 afterEach(async () => {
   for (const env of used.splice(0)) {
     const t0 = Date.now();
-    while (env.gateway.liveContexts() !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(env.gateway.liveContexts(), 0, "stream contexts left behind");
+    while ((await env.gateway.liveContexts()) !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await env.gateway.liveContexts(), 0, "stream contexts left behind");
     assert.deepEqual(vmFailures(env.gateway, 0), [], "no VM failed");
     env.mock.assertNoFailures();
     assert.deepEqual(env.mock.pendingFixtures(), [], "every enqueued fixture was used");

@@ -23,8 +23,8 @@ afterEach(async () => {
   // Every test ends healthy: no stream context left, no VM failure, the mock answered from a fixture.
   for (const env of used.splice(0)) {
     const t0 = Date.now();
-    while (env.gateway.liveContexts() !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(env.gateway.liveContexts(), 0, "stream contexts left behind");
+    while ((await env.gateway.liveContexts()) !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await env.gateway.liveContexts(), 0, "stream contexts left behind");
     assert.deepEqual(vmFailures(env.gateway, 0), [], "no VM failed");
     env.mock.assertNoFailures();
     assert.deepEqual(env.mock.pendingFixtures(), [], "every enqueued fixture was used");

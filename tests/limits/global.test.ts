@@ -16,7 +16,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { startRateLimit, type RateLimitService } from "../support/ratelimit.ts";
-import { fixtureFromSpec, type Fixture } from "../mocks/provider.ts";
+import { fixtureFromSpec, type Fixture } from "../../dev/mock-provider.ts";
 import { assertErrorResponse } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
 import {
