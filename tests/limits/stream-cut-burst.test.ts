@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import { encodeFrame, eventHeaders } from "../support/eventstream.ts";
 
 const CHUNKS = 100; // text deltas of "hello " (6 bytes each): 150 output tokens at 4 bytes per token

@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 
 const ANSWER = JSON.stringify({
   id: "msg_log", type: "message", role: "assistant", model: "claude-sonnet-4-5",
