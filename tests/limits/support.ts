@@ -72,7 +72,10 @@ export async function startLimitGateway(config: any, opts: { workers?: number; c
       wasm: GATEWAY_WASM,
       plugin: { configuration: JSON.stringify(config), vmId: opts.vmId },
       workers: opts.workers ?? 2,
-      routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster" }],
+      // As in the shipped configs: no limit on the whole exchange. Envoy's route timeout runs
+      // until the response is complete, and the load tests' streams on a busy machine can take
+      // longer than the 15 s default (the stream is then reset mid-body).
+      routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster", timeoutMs: 0 }],
       clusters,
     });
   } catch (e) { await mock.stop(); throw e; }
