@@ -679,9 +679,12 @@ export class GatewayStream extends Context implements TokenWaiter {
     if (this.endpoint == Endpoint.Unknown || this.endpoint == Endpoint.Models) return;
     const req = this.req;
     const handler0 = this.handler;
-    // What the client got, as Envoy saw it; the filter's own idea only when Envoy has none.
+    // What the client got. Envoy's response.code differs from the provider's status when Envoy
+    // answered itself after the filter let the response go (route timeout 504, a held body over
+    // the buffer limit 500); otherwise the filter's own answer or rewrite decides.
     const sent = clientStatus();
-    const status = sent != 0 ? sent : this.localStatus != 0 ? this.localStatus : this.clientStatus != 0 ? this.clientStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
+    const status = this.localStatus != 0 ? this.localStatus : sent != 0 && sent != this.status ? sent
+      : this.clientStatus != 0 ? this.clientStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
     let line = "ai-gateway: request client=" + this.client + " endpoint=" + logSafe(this.path) + " model=" + (req !== null ? logSafe(req.model) : "-") +
       " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
     const handler = this.handler;
