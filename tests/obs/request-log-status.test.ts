@@ -98,6 +98,8 @@ test("a normal answer: status=200 in the log; filter state ai_gateway.path holds
     accessLogs.length = 0;
     assert.equal(await chat(gw, "ok"), 200);
     assert.match(await requestLine(gw), / status=200 /);
+    // Envoy's access log reaches the test through its stdout: wait for the line.
+    for (let i = 0; i < 100 && accessLogs.length === 0; i++) await new Promise((ok) => setTimeout(ok, 50));
     assert.equal(accessLogs.length, 1);
     assert.equal(accessLogs[0].path, "/v1/messages", "%REQ(:PATH)% is the rewritten upstream path");
     assert.equal(accessLogs[0].state["wasm.ai_gateway.path"], "/v1/chat/completions", "the path the client sent");
