@@ -56,6 +56,7 @@ import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import { isDeepStrictEqual } from "node:util";
 import { PluginHost, type Worker } from "../tests/host/plugin-host.ts";
+import { slotCounter } from "../tests/limits/support.ts";
 import { assertChatCompletion, assertChatCompletionChunk } from "../tests/support/openai-schema.ts";
 import { parseOpenAISse } from "../tests/support/sse.ts";
 import { normalizeAnthropicRequest } from "../tests/providers/fixture-case.ts";
@@ -425,10 +426,9 @@ async function benchSigV4() {
 
 // ------------------------------------------------------------------------------------ g) local limits
 
-/** The counter of a local rule's descriptor for client "-" (shared data, "<window>:<used>"). */
+/** The counter of a local rule's descriptor for client "-" (its slot in shared data, tests/limits/support.ts). */
 function localUsed(host: PluginHost, descriptor: string): number {
-  const e = host.sharedData.get("ai_gateway.lim." + descriptor);
-  return e ? Number(Buffer.from(e.value).toString("utf8").split(":")[1]) : 0;
+  return slotCounter(host.sharedData, descriptor, 0);
 }
 
 /** Scenario a's usage (bench/bodies.ts chatResponse): 512 prompt (384 cached), 230 completion. */

@@ -11,7 +11,7 @@ import { isToken, isUnreserved } from "../util/chars";
 import { AuthConfig, Env, FieldChecker, headerSafe, parseAuth } from "./auth";
 import { sha256 } from "../util/sha256";
 import { hexEncode } from "../util/hex";
-import { Rule, KEY_CLIENT, KEY_MODEL, KEY_BACKEND, KEY_HEADER_PREFIX } from "../limits/policy";
+import { Rule, KEY_CLIENT, KEY_MODEL, KEY_BACKEND, KEY_HEADER_PREFIX, DEFAULT_MAX_KEYS, MAX_MAX_KEYS } from "../limits/policy";
 import { GOOGLE_SCHEMAS, googleDefaultBasePath, googleDefaultHost, parseVertexPlace } from "./google";
 
 export { AuthConfig, Env, headerSafe } from "./auth";
@@ -348,7 +348,7 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
   const doc = v.doc;
   const lc = new LimitsConfig();
   if (n.kind != Kind.Obj) { v.fail("limits", "must be an object"); return null; }
-  if (!v.onlyKeys(n, "limits", ["mode", "rules", "rls_cluster", "domain", "timeout_ms", "failure_mode", "default_output_tokens", "bytes_per_token", "stream_edge", "usage_event"])) return null;
+  if (!v.onlyKeys(n, "limits", ["mode", "rules", "rls_cluster", "domain", "timeout_ms", "failure_mode", "default_output_tokens", "bytes_per_token", "stream_edge", "usage_event", "max_keys"])) return null;
   const edge = v.str(n, "stream_edge", "limits", false, "finish");
   if (edge === null) return null;
   if (edge != "finish" && edge != "cut") { v.fail("limits.stream_edge", "must be \"finish\" or \"cut\""); return null; }
@@ -373,13 +373,15 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
   lc.timeoutMs = <u32>v.int(n, "timeout_ms", "limits", 100, 1, 60000);
   lc.defaultOutputTokens = v.int(n, "default_output_tokens", "limits", 1024, 0, 1 << 24);
   lc.bytesPerToken = v.int(n, "bytes_per_token", "limits", 4, 1, 64);
+  // Local counter slots per rule: bounds shared data whatever values clients send (policy.ts SlotPlan).
+  const maxKeys = <i32>v.int(n, "max_keys", "limits", DEFAULT_MAX_KEYS, 1, MAX_MAX_KEYS);
   const rules = doc.get(n, "rules");
   if (rules === null || rules.kind != Kind.Arr || rules.length == 0) { v.fail("limits.rules", "required: a non-empty array of rules"); return null; }
   for (let i = 0; i < rules.length; i++) {
     const rp = "limits.rules[" + i.toString() + "]";
     const rn = rules.items![i];
     if (rn.kind != Kind.Obj) { v.fail(rp, "must be an object"); return null; }
-    if (!v.onlyKeys(rn, rp, ["name", "key", "window", "tokens", "cost", "match"])) return null;
+    if (!v.onlyKeys(rn, rp, ["name", "key", "window", "tokens", "cost", "match", "max_keys"])) return null;
     const r = new Rule();
     const name = v.str(rn, "name", rp, true, "");
     const window = v.str(rn, "window", rp, false, "minute");
@@ -436,6 +438,9 @@ function parseLimits(v: Validator, n: JNode): LimitsConfig | null {
         if (k.startsWith(KEY_HEADER_PREFIX) && !lc.headers.includes(k.substring(7))) lc.headers.push(k.substring(7));
       }
     }
+    // A rule without keys has one descriptor, so one slot.
+    r.slots = r.keys.length == 0 ? 1 : <i32>v.int(rn, "max_keys", rp, maxKeys, 1, MAX_MAX_KEYS);
+    if (v.error.length) return null;
     lc.rules.push(r);
   }
   return lc;

@@ -1,20 +1,22 @@
-// Token limits at run time. Local mode: one counter slot per descriptor in proxy-wasm shared
-// data, shared by every worker VM of the Envoy process (§5.7). Admission reserves the request's
-// estimated cost with compare-and-swap; completion commits the actual cost (returning or adding
-// the difference), so concurrent requests cannot all pass a check that costs nothing.
+// Token limits at run time. Local mode: counters in proxy-wasm shared data, shared by every
+// worker VM of the Envoy process (§5.7), in a fixed set of slots per rule (limits/policy.ts
+// SlotPlan: shared-data keys cannot be deleted, so their number must not follow client input).
+// Admission reserves the request's estimated cost with compare-and-swap; completion commits the
+// actual cost (returning or adding the difference), so concurrent requests cannot all pass a
+// check that costs nothing.
 //
-// Known bound: the ABI has no atomic "create if absent" for shared data, so when two workers
-// create the slot of a brand-new descriptor at the same instant one reservation can be lost
-// (once per descriptor, at most one request's estimate per concurrent worker).
+// A slot that does not exist yet is created through CAS too (createSlot), so two workers that
+// meet a brand-new slot at the same instant cannot both create it and lose a reservation.
 
 import { get_shared_data, set_shared_data, WasmResultValues } from "@solo-io/proxy-runtime/assembly";
 import { LimitsConfig } from "../config/config";
-import { Rule, RequestFacts, applies, costOf, descriptorKey, windowStart, Counter } from "../limits/policy";
+import { Rule, RequestFacts, applies, costOf, descriptorKey, windowStart, Slot, SlotPlan, slotKey, OVERFLOW_ID } from "../limits/policy";
 import { Usage } from "../usage";
 import { RlsRequest, RlsDescriptor, RlsResponse, rateLimitRequestBytes, CODE_OVER_LIMIT, UNIT_SECOND, UNIT_MINUTE, UNIT_HOUR, UNIT_DAY } from "../limits/rls";
 
 export class Reservation {
-  constructor(public rule: Rule, public key: string, public window: i64, public amount: i64) {}
+  /** `key` is the slot reserved in, `id` the id it is counted under there (the plan's, or the overflow's). */
+  constructor(public rule: Rule, public plan: SlotPlan, public key: string, public id: string, public window: i64, public amount: i64) {}
 }
 
 /** The outcome of admission, and what the x-ratelimit-* headers report. */
@@ -42,33 +44,96 @@ export class Admission {
 }
 
 const PREFIX = "ai_gateway.lim.";
+/**
+ * A key every limiter rewrites just before it creates a slot: its fresh CAS value is one the slot
+ * cannot carry (see createSlot).
+ */
+const STAMP_KEY = "ai_gateway.lim.~stamp";
 const MAX_CAS_ATTEMPTS = 16;
+/** addToSlot: the slot holds another descriptor in the current window. */
+const NOT_MINE: i64 = i64.MIN_VALUE;
 
 /**
- * Adds delta to the counter slot `key` for `window`, inside one compare-and-swap loop:
- * - the slot holds an older window (or nothing): the window starts at 0;
- * - the slot holds a newer window (we are late: a reservation from a window that has ended):
- *   `lateDelta` is added to the newer window instead, never resetting it.
+ * Creates `key` with `value` only if it does not exist, in one host call. In Envoy (proxy-wasm
+ * cpp-host src/shared_data.cc, SharedData::set) a set with cas 0 is unconditional, and a set on
+ * a missing key creates it whatever the cas; on an existing key a non-zero cas must equal the
+ * key's current CAS value. CAS values come from one counter for the whole process, each set
+ * taking the next. So: write STAMP_KEY, read its CAS value back (a value just given to the stamp
+ * and therefore to no other key), and set the slot with that cas: a missing slot is created,
+ * and a slot another worker created in between answers CAS_MISMATCH instead of being
+ * overwritten. (The counter is 32 bits: the stamp's value could recur only after 2^32 sets.)
+ */
+function createSlot(key: string, value: ArrayBuffer): WasmResultValues {
+  set_shared_data(STAMP_KEY, new ArrayBuffer(0), 0);
+  const st = get_shared_data(STAMP_KEY);
+  if (st.result != WasmResultValues.Ok || st.cas == 0) return WasmResultValues.CasMismatch;
+  return set_shared_data(key, value, st.cas);
+}
+
+/**
+ * Adds delta to `id`'s counter in slot `key` for `window`, inside one compare-and-swap loop:
+ * - the slot holds this id in an older window: the window starts at 0;
+ * - the slot holds this id in a newer window (we are late: a reservation from a window that has
+ *   ended): `lateDelta` is added to the newer window instead, never resetting it;
+ * - the slot is missing, or holds another id whose window has ended: with `claim` it becomes
+ *   this id's slot (window starting at 0), without it the answer is NOT_MINE;
+ * - the slot holds another id in the current (or a newer) window: NOT_MINE.
  * With limit >= 0 the add is refused when it would exceed the limit: returns -2 - used.
  * Returns the used value after the add, or -1 when CAS kept failing.
  */
-function addTo(key: string, window: i64, delta: i64, limit: i64, lateDelta: i64): i64 {
+function addToSlot(key: string, id: string, window: i64, delta: i64, limit: i64, lateDelta: i64, claim: bool): i64 {
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
     const sd = get_shared_data(key);
-    let cas: u32 = 0;
+    const exists = sd.result == WasmResultValues.Ok;
     let w = window, used: i64 = 0, d = delta;
-    if (sd.result == WasmResultValues.Ok) {
-      cas = sd.cas;
-      const stored = Counter.parse(String.UTF8.decode(sd.value));
-      if (stored.window == window) used = stored.used;
-      else if (stored.window > window) { w = stored.window; used = stored.used; d = lateDelta; }
-    }
+    if (exists) {
+      const stored = Slot.parse(String.UTF8.decode(sd.value));
+      if (stored.id == id) {
+        if (stored.window == window) used = stored.used;
+        else if (stored.window > window) { w = stored.window; used = stored.used; d = lateDelta; }
+      } else if (!claim || stored.window >= window) return NOT_MINE;
+    } else if (!claim) return NOT_MINE;
     if (limit >= 0 && used + d > limit) return -2 - used;
     let next = used + d;
     if (next < 0) next = 0;
-    if (set_shared_data(key, String.UTF8.encode(new Counter(w, next).encode()), cas) != WasmResultValues.CasMismatch) return next;
+    const value = String.UTF8.encode(new Slot(id, w, next).encode());
+    const r = exists ? set_shared_data(key, value, sd.cas) : createSlot(key, value);
+    if (r != WasmResultValues.CasMismatch) return next;
   }
   return -1;
+}
+
+/** Where one descriptor's counter lives this window, and the outcome of adding to it. */
+class SlotAdd {
+  constructor(public key: string, public result: i64) {}
+}
+
+/**
+ * Adds delta to the descriptor's counter under rule r: in the slot that already holds it, else in
+ * the first free candidate (policy.ts SlotPlan), else in the rule's overflow slot.
+ */
+function addToDescriptor(r: Rule, plan: SlotPlan, window: i64, delta: i64, limit: i64, lateDelta: i64): SlotAdd {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    // Pass 1: the slot holding this id (any window), or the first claimable one. A slot that
+    // was never created ends the search: the id was never placed beyond it.
+    let free = "";
+    let key = "";
+    for (let j = 0; j < plan.probes.length; j++) {
+      const k = slotKey(PREFIX, r, plan.probes[j]);
+      const sd = get_shared_data(k);
+      if (sd.result != WasmResultValues.Ok) { if (free.length == 0) free = k; break; }
+      const stored = Slot.parse(String.UTF8.decode(sd.value));
+      if (stored.id == plan.id) { key = k; break; }
+      if (free.length == 0 && stored.window < window) free = k;
+    }
+    if (key.length == 0) key = free;
+    if (key.length == 0) break;
+    const res = addToSlot(key, plan.id, window, delta, limit, lateDelta, true);
+    if (res != NOT_MINE) return new SlotAdd(key, res);
+    // Another descriptor took the candidate between the two reads: look again.
+  }
+  const over = slotKey(PREFIX, r, -1);
+  return new SlotAdd(over, addToSlot(over, OVERFLOW_ID, window, delta, limit, lateDelta, true));
 }
 
 export class LocalLimiter {
@@ -81,13 +146,14 @@ export class LocalLimiter {
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i];
       if (!applies(r, f)) continue;
-      const key = PREFIX + descriptorKey(r, f);
+      const plan = new SlotPlan(r, descriptorKey(r, f));
       const w = windowStart(now, r.windowSeconds);
       // An estimate larger than the whole limit reserves the whole limit: such a request is
       // admitted into an empty window rather than never.
       let amount = costOf(r.cost, est);
       if (amount > r.limit) amount = r.limit;
-      const after = addTo(key, w, amount, r.limit, 0);
+      const added = addToDescriptor(r, plan, w, amount, r.limit, 0);
+      const after = added.result;
       if (after <= -2) {
         adm.ok = false;
         adm.rule = r;
@@ -100,7 +166,8 @@ export class LocalLimiter {
         return adm;
       }
       // -1: shared data kept failing CAS; admit without a reservation rather than block traffic.
-      if (after >= 0) adm.reservations.push(new Reservation(r, key, w, amount));
+      const id = added.key.endsWith("#" + OVERFLOW_ID) ? OVERFLOW_ID : plan.id;
+      if (after >= 0) adm.reservations.push(new Reservation(r, plan, added.key, id, w, amount));
       adm.note(r, after >= 0 ? after : 0, now);
     }
     return adm;
@@ -109,7 +176,7 @@ export class LocalLimiter {
   /** Gives back every reservation of a denied or failed admission. */
   release(adm: Admission): void {
     const res = adm.reservations;
-    for (let i = 0; i < res.length; i++) addTo(res[i].key, res[i].window, -res[i].amount, -1, 0);
+    for (let i = 0; i < res.length; i++) addToSlot(res[i].key, res[i].id, res[i].window, -res[i].amount, -1, 0, false);
     adm.reservations = [];
   }
 
@@ -120,11 +187,14 @@ export class LocalLimiter {
       const rv = res[i];
       const cost = costOf(rv.rule.cost, actual);
       const current = windowStart(now, rv.rule.windowSeconds);
-      // Same window: swap the estimate for the actual. Window since rolled over: the new window
-      // gets the actual cost (the estimate vanished with the old window), whether or not another
-      // request has touched the slot since.
-      if (current == rv.window) addTo(rv.key, rv.window, cost - rv.amount, -1, cost);
-      else if (cost > 0) addTo(rv.key, current, cost, -1, cost);
+      // Same window: swap the estimate for the actual (the slot cannot have changed hands: a
+      // slot is only taken over once its window has ended). Window since rolled over: the new
+      // window gets the actual cost (the estimate vanished with the old window), in whatever
+      // slot the descriptor has now.
+      if (current == rv.window && addToSlot(rv.key, rv.id, rv.window, cost - rv.amount, -1, cost, false) != NOT_MINE) continue;
+      if (cost <= 0) continue;
+      if (addToSlot(rv.key, rv.id, current, cost, -1, cost, false) != NOT_MINE) continue;
+      addToDescriptor(rv.rule, rv.plan, current, cost, -1, cost);
     }
     adm.reservations = [];
   }

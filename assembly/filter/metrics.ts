@@ -99,8 +99,18 @@ export class Metrics {
   private backendLabels: string[] = [];
   private providerLabels: string[] = [];
 
+  /**
+   * ai_gateway.vm.linear_memory_bytes: the wasm linear memory of every VM of this filter, summed
+   * (each VM adds its own growth), so Envoy's admin stats show what the VMs hold. Linear memory
+   * never shrinks; a VM that failed keeps its share in the sum.
+   */
+  private memoryGauge: u32 = UNDEFINED;
+  private memoryPages: i32 = 0;
+
   /** `trustedClients`: client names come from a header (unbounded) rather than the configuration. */
   constructor(backendNames: string[], providerNames: string[], private trustedClients: bool) {
+    this.memoryGauge = define(MetricTypeValues.Gauge, "ai_gateway.vm.linear_memory_bytes");
+    this.noteMemory();
     for (let i = 0; i < backendNames.length; i++) {
       this.backendLabels.push(tagValue(backendNames[i]));
       this.providerLabels.push(tagValue(providerNames[i]));
@@ -155,8 +165,17 @@ export class Metrics {
    * Records one finished request (from on_log). `status` is what the client got, `local` whether
    * the filter answered it itself, `usage` the provider's report (null: none).
    */
+  /** Adds this VM's linear memory growth since the last call to the gauge (one compare per request). */
+  noteMemory(): void {
+    const pages = <i32>memory.size();
+    if (pages == this.memoryPages) return;
+    add(this.memoryGauge, <i64>(pages - this.memoryPages) << 16);
+    this.memoryPages = pages;
+  }
+
   finish(o: Observation, now: i64, op: i32, model: string | null, backend: i32, client: string, status: i32, local: bool,
     usage: Usage | null, limit: i32, rule: string, stream: bool): void {
+    this.noteMemory();
     const s = this.series(op, model, backend, client);
     if (s.requests == UNDEFINED) s.requests = define(MetricTypeValues.Counter, "ai_gateway.requests" + s.labels);
     add(s.requests, 1);

@@ -8,6 +8,8 @@
 
 import { Usage } from "../usage";
 import { globMatch } from "../routing/router";
+import { sha256 } from "../util/sha256";
+import { hexEncode } from "../util/hex";
 
 export const KEY_CLIENT = "client";
 export const KEY_MODEL = "model";
@@ -36,7 +38,21 @@ export class Rule {
   matchKeys: string[] = [];
   /** Patterns split at '*' (see routing/router.ts globMatch). */
   matchParts: string[][] = [];
+  /**
+   * Counter slots of this rule in shared data (limits.max_keys, or the rule's max_keys): the most
+   * distinct descriptors counted apart in one window. 1 for a rule without keys.
+   */
+  slots: i32 = DEFAULT_MAX_KEYS;
 }
+
+/** Default of limits.max_keys: counter slots per rule. */
+export const DEFAULT_MAX_KEYS: i32 = 1000;
+/** Largest limits.max_keys: 65536 slots of at most ~200 bytes each (see docs/design.md). */
+export const MAX_MAX_KEYS: i32 = 65536;
+/** Hashed slot candidates a descriptor tries before it is counted in the overflow slot. */
+export const SLOT_PROBES: i32 = 16;
+/** Slot id of the overflow counter (a descriptor id is 32 hex digits, never "*"). */
+export const OVERFLOW_ID = "*";
 
 /** The facts about one request that rules key and match on. */
 export class RequestFacts {
@@ -105,21 +121,51 @@ export function estimate(bodyBytes: i64, maxTokens: i64, defaultOutput: i64, byt
 }
 
 /**
- * Local counter value stored in shared data: "<windowStart>:<used>". A slot per descriptor (not
- * per window) keeps the number of shared-data keys bounded by the number of descriptors: the
- * ABI has no way to delete a key.
+ * Where a descriptor is counted in local mode. Shared data has no delete, so the number of
+ * keys must not depend on what clients send: each rule owns `slots` fixed counter keys
+ * ("<rule>#<i>") plus one overflow key ("<rule>#*"). A descriptor is identified by the first
+ * 128 bits of the SHA-256 of its key (descriptorKey), tries SLOT_PROBES slots chosen by that hash
+ * (double hashing), and takes the first that is free: never created, or held by another descriptor
+ * in a window that has ended. When every candidate is held in the current window the request is
+ * counted in the overflow slot, one counter with the rule's limit shared by all such descriptors:
+ * a flood of new values can make newcomers share a budget, never escape the limit.
  */
-export class Counter {
-  constructor(public window: i64, public used: i64) {}
+export class SlotPlan {
+  /** 32 hex digits identifying the descriptor inside its slot. */
+  id: string;
+  /** Slot numbers to try, in order (distinct unless the table is smaller than SLOT_PROBES). */
+  probes: i32[] = [];
 
-  /** Parses "<window>:<used>" as stored (window -1 when unreadable; used never negative). */
-  static parse(s: string): Counter {
-    const c = s.indexOf(":");
-    if (c <= 0) return new Counter(-1, 0);
+  constructor(r: Rule, descriptor: string) {
+    const h = sha256(Uint8Array.wrap(String.UTF8.encode(descriptor)));
+    this.id = hexEncode(h, 0, 16);
+    const n = r.slots > 0 ? r.slots : 1;
+    const h1 = <u64>load<u32>(h.dataStart), h2 = <u64>(load<u32>(h.dataStart + 4) | 1);
+    const tries = n < SLOT_PROBES ? n : SLOT_PROBES;
+    for (let j = 0; j < tries; j++) this.probes.push(<i32>((h1 + <u64>j * h2) % <u64>n));
+  }
+}
+
+/** The shared-data key of slot i of a rule (i < 0: the overflow slot). */
+export function slotKey(prefix: string, r: Rule, i: i32): string {
+  return prefix + r.name + "#" + (i < 0 ? OVERFLOW_ID : i.toString());
+}
+
+/**
+ * A counter slot as stored in shared data: "<id> <windowStart>:<used>". Only the slot's current
+ * window is kept, so a slot's size is fixed (at most 32 + 1 + 20 + 1 + 20 bytes).
+ */
+export class Slot {
+  constructor(public id: string, public window: i64, public used: i64) {}
+
+  /** Parses a stored slot (window -1 and id "" when unreadable; used never negative). */
+  static parse(s: string): Slot {
+    const sp = s.indexOf(" ");
+    const c = s.indexOf(":", sp + 1);
+    if (sp <= 0 || c <= sp + 1) return new Slot("", -1, 0);
     const used = I64.parseInt(s.substring(c + 1));
-    return new Counter(I64.parseInt(s.substring(0, c)), used < 0 ? 0 : used);
+    return new Slot(s.substring(0, sp), I64.parseInt(s.substring(sp + 1, c)), used < 0 ? 0 : used);
   }
 
-
-  encode(): string { return this.window.toString() + ":" + this.used.toString(); }
+  encode(): string { return this.id + " " + this.window.toString() + ":" + this.used.toString(); }
 }

@@ -2,6 +2,8 @@
 // Envoy's host surface (reference §1). The negative cases prove checkModule catches each way a
 // module fails to load in Envoy, using hand-written WAT modules that differ from a passing one in
 // exactly one place.
+// Host-only: a static check of the module's imports and exports against Envoy's ABI table; the
+// module loading in real Envoy is what every socket suite starts with.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

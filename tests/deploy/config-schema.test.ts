@@ -6,6 +6,7 @@
 // The few rules a JSON Schema cannot express are listed (FILTER_ONLY) and checked to be exactly
 // those. The schema's closed lists (backend schemas, presets, auth types) are compared with the
 // lists the filter prints in its own errors.
+// Host-only: hundreds of configurations loaded in-process (an Envoy start each would take minutes).
 
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
@@ -201,6 +202,12 @@ const CASES: [string, Edit, boolean][] = [
   ["limits bytes_per_token 65", set(lim, "bytes_per_token", 65), false],
   ["limits stream_edge unknown", set(lim, "stream_edge", "stop"), false],
   ["limits usage_event as string", set(lim, "usage_event", "true"), false],
+  ["limits max_keys 1", set(lim, "max_keys", 1), true],
+  ["limits max_keys 65536", set(lim, "max_keys", 65536), true],
+  ["limits max_keys 0", set(lim, "max_keys", 0), false],
+  ["limits max_keys 65537", set(lim, "max_keys", 65537), false],
+  ["rule max_keys 100", set(rule, "max_keys", 100), true],
+  ["rule max_keys 0", set(rule, "max_keys", 0), false],
   ["rule name with a space", set(rule, "name", "per client"), false],
   ["rule without name", del(rule, "name"), false],
   ["rule without tokens", del(rule, "tokens"), false],

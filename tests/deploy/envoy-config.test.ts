@@ -53,12 +53,12 @@ interface Broken { name: string; from: string | RegExp; to: string; error: RegEx
 const BROKEN: Broken[] = [
   { name: "unknown field", from: "stat_prefix: ai_gateway", to: "stat_prefx: ai_gateway", error: /unknown field "stat_prefx"/ },
   { name: "wrong type", from: "port_value: 8080", to: "port_value: eighty", error: /invalid value for uint32 field portValue: "eighty"/ },
-  { name: "unknown enum value", from: "failure_policy: FAIL_CLOSED", to: "failure_policy: FAIL_SOMETIMES", error: /invalid value for enum field failurePolicy: "FAIL_SOMETIMES"/ },
+  { name: "unknown enum value", from: "failure_policy: FAIL_RELOAD", to: "failure_policy: FAIL_SOMETIMES", error: /invalid value for enum field failurePolicy: "FAIL_SOMETIMES"/ },
   { name: "unresolvable Any type", from: "router.v3.Router", to: "router.v3.Routr", error: /unable to resolve "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.router\.v3\.Routr"/ },
   { name: "PGV rule on a cluster (connect_timeout > 0)", from: "connect_timeout: 5s", to: "connect_timeout: 0s", error: /envoy\.config\.cluster\.v3\.Cluster: invalid Cluster\.ConnectTimeout: value must be greater than 0s/ },
   { name: "PGV rule inside an Any (HCM stat_prefix not empty)", from: "stat_prefix: ai_gateway", to: 'stat_prefix: ""', error: /HttpConnectionManager: invalid HttpConnectionManager\.StatPrefix: value length must be at least 1 runes/ },
   { name: "PGV rule inside an Any inside an Any (wasm code file name)", from: "filename: /etc/envoy/ai-gateway.wasm", to: 'filename: ""', error: /envoy\.config\.core\.v3\.DataSource: invalid DataSource\.Filename: value length must be at least 1 runes/ },
-  { name: "deprecated field (fail_open instead of failure_policy)", from: "failure_policy: FAIL_CLOSED", to: "fail_open: true", error: /field envoy\.extensions\.wasm\.v3\.PluginConfig\.fail_open is deprecated/ },
+  { name: "deprecated field (fail_open instead of failure_policy)", from: "failure_policy: FAIL_RELOAD", to: "fail_open: true", error: /field envoy\.extensions\.wasm\.v3\.PluginConfig\.fail_open is deprecated/ },
   { name: "required field missing (cluster without a name)", from: /^  - name: openai$/m, to: "  - alt_stat_name: openai", error: /invalid Cluster\.Name: value length must be at least 1 runes/ },
 ];
 

@@ -141,6 +141,6 @@ test("the Envoy Gateway example is wired: route per backend, TLS to its host, en
       assert.ok(j.operation.jsonPath.endsWith(".typed_config.config"), "patch addresses the PluginConfig");
       return [j.operation.op, j.operation.path, j.operation.value];
     });
-    assert.deepEqual(ops, [["add", "/allow_on_headers_stop_iteration", true], ["add", "/failure_policy", "FAIL_CLOSED"]]);
+    assert.deepEqual(ops, [["add", "/allow_on_headers_stop_iteration", true], ["add", "/failure_policy", "FAIL_RELOAD"]]);
   }
 });

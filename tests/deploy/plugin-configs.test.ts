@@ -2,6 +2,8 @@
 // policy (envoy/gateway/wasm-*.yaml) and README example is loaded by the real filter in the test
 // host (base VM, canary, worker: what Envoy does before accepting a config) with the environment
 // the deployment gives the VM, and must be accepted, every backend as shipped.
+// Host-only: configurations loaded in-process one after another (an Envoy start each would take
+// minutes); the shipped compose and Envoy Gateway configs also run in real Envoy (compose.test.ts, gateway-host.test.ts).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -115,6 +115,22 @@ test("Gemini streaming with include_usage: the final completion carries usage wi
     [2100, 131, 2231, 2048, 120], "completion = candidates 11 + thoughts 120 (providers.md §11.2)");
 });
 
+test("Gemini thinking: the client reads reasoning_content (thought parts) on the message and on the stream deltas", async () => {
+  const t = await setUp("gemini/reasoning-effort-thinking");
+  const data = await t.client.chat.completions.create(t.c.request);
+  assertChatCompletion(data);
+  const m = data.choices[0].message as OpenAI.Chat.ChatCompletionMessage & { reasoning_content?: string };
+  assert.equal(m.reasoning_content, "**Checking divisibility**\n\n1001 = 7 × 143 = 7 × 11 × 13.");
+  assert.equal(m.content, "No: 1001 = 7 × 11 × 13.");
+  assertUpstream(t.c, t.env);
+  const s = await setUp("gemini/stream-include-usage-thoughts-cached");
+  const stream = await s.client.chat.completions.create({ ...s.c.request, stream: true } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+  let reasoning = "";
+  for await (const ch of stream) { assertChatCompletionChunk(ch, "chunk"); reasoning += (ch.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? ""; }
+  assert.equal(reasoning, "**Reading the report**\n\nIt covers Q3 revenue.");
+  assertUpstream(s.c, s.env);
+});
+
 test("Gemini tools: function calls come back with ids (made up, or Gemini's), and the SDK's own message object sent back reaches Gemini as functionCall/functionResponse parts", async () => {
   const { c, env, client } = await setUp("gemini/tools-auto-function-calls");
   const first = await client.chat.completions.create(c.request);

@@ -1,5 +1,6 @@
 // The gateway end to end over real sockets: failure policies (§5.6), routing incl. cluster_header and
 // route-cache clearing (§3.9), upstream streaming, Envoy's local replies, worker assignment.
+// Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

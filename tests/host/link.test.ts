@@ -1,4 +1,5 @@
 // Linking, start and load rules (reference §1.1, §1.3, §5.1, §8.1, §8.2).
+// Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

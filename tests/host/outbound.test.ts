@@ -1,4 +1,5 @@
 // proxy_http_call and proxy_grpc_call over real sockets (reference §4), through the gateway.
+// Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,4 +1,5 @@
 // Process- and gateway-wide state: shared data (§5.7), shared queues (§5.7), metrics (§6), ticks (§5.3).
+// Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,4 +1,5 @@
 // Per-stream semantics through the socket-free driver (reference §3, §5.6, §8.4, §8.5).
+// Host-only: tests of the imitation host's own Envoy emulation (tests/host/README.md), not of the filter.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -11,9 +11,9 @@
 // would pass the limit; the commit swaps the estimate for the actual cost. So the counter is
 // always <= limit + sum over admitted requests of max(0, actual − estimate). With max_tokens on
 // every request the output part of that is 0 (a provider never exceeds max_tokens); the input
-// part is 0 when the provider counts at most bytes/4 input tokens. One caveat the code documents:
-// two workers creating a brand-new counter slot at the same instant can lose one reservation; the
-// host runs all workers on one event loop, so that race cannot happen here (and is not measured).
+// part is 0 when the provider counts at most bytes/4 input tokens. Two workers creating a
+// brand-new counter slot at the same instant cannot lose a reservation either (the slot is created
+// through CAS): fresh-slot-envoy.test.ts measures that race in real Envoy.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

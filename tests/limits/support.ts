@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
+import { createHash } from "node:crypto";
 import { Gateway, type ClusterConfig } from "../support/gateway.ts";
 import { MockProvider } from "../../dev/mock-provider.ts";
 import { GATEWAY_WASM as BUILT_WASM, vmFailures } from "../e2e/harness.ts";
@@ -61,7 +62,7 @@ export interface LimitEnv {
   stop(): Promise<void>;
 }
 
-export async function startLimitGateway(config: any, opts: { workers?: number; clusters?: Record<string, ClusterConfig>; vmId?: string } = {}): Promise<LimitEnv> {
+export async function startLimitGateway(config: any, opts: { workers?: number; clusters?: Record<string, ClusterConfig>; vmId?: string; platform?: "envoy" | "host" } = {}): Promise<LimitEnv> {
   const mock = await MockProvider.start();
   const clusters: Record<string, ClusterConfig> = {};
   for (const b of config.backends) clusters[b.cluster] = { host: "127.0.0.1", port: mock.port };
@@ -77,6 +78,7 @@ export async function startLimitGateway(config: any, opts: { workers?: number; c
       // longer than the 15 s default (the stream is then reset mid-body).
       routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster", timeoutMs: 0 }],
       clusters,
+      ...(opts.platform ? { platform: opts.platform } : {}),
     });
   } catch (e) { await mock.stop(); throw e; }
   return { gateway, mock, logFrom: 0, stop: async () => { await gateway.stop(); await mock.stop(); } };
@@ -119,16 +121,49 @@ export function denial(r: Reply): { rule: string; limit: number; used: number; r
 }
 
 /**
- * The local counter of a descriptor straight from shared data (what every worker sees):
- * "<windowStart>:<used>" under "ai_gateway.lim.<rule>|<key>=<value>…". 0 when absent or from an
- * older window than `windowStart`.
+ * The local counter of a descriptor straight from shared data (what every worker sees). The
+ * descriptor ("<rule>|<key>=<value>…") lives in one of its rule's slots "ai_gateway.lim.<rule>#<i>"
+ * as "<id> <windowStart>:<used>", id = the first 16 bytes of SHA-256(descriptor) in hex
+ * (assembly/limits/policy.ts SlotPlan). 0 when absent or from an older window than `windowStart`.
  */
-export async function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number): Promise<number> {
-  const v = await gw.sharedData("ai_gateway.lim." + descriptor);
-  if (!v) return 0;
-  const [w, used] = Buffer.from(v).toString("utf8").split(":").map(Number);
+export async function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number, maxKeys = 1000): Promise<number> {
+  const rule = descriptor.split("|")[0];
+  // A rule without keys has one slot (config.ts); otherwise max_keys (default 1000).
+  const slots = descriptor.includes("|") ? maxKeys : 1;
+  const id = slotId(descriptor);
   const now = Math.floor(Date.now() / 1000);
-  return w === now - (now % windowSeconds) ? used : 0;
+  for (const i of slotProbes(descriptor, slots)) {
+    const v = await gw.sharedData(`ai_gateway.lim.${rule}#${i}`);
+    if (!v) return 0; // a slot never created ends the search, as in the filter
+    const m = /^(\S+) (-?\d+):(\d+)$/.exec(Buffer.from(v).toString("utf8"));
+    if (m && m[1] === id) return windowSeconds <= 0 || Number(m[2]) === now - (now % windowSeconds) ? Number(m[3]) : 0;
+  }
+  return 0;
+}
+
+/** The slot id of a descriptor (assembly/limits/policy.ts SlotPlan). */
+export function slotId(descriptor: string): string {
+  return createHash("sha256").update(descriptor, "utf8").digest("hex").slice(0, 32);
+}
+
+/** The slots a descriptor tries, in order (SlotPlan: double hashing from the SHA-256, 16 probes). */
+export function slotProbes(descriptor: string, slots: number): number[] {
+  const h = createHash("sha256").update(descriptor, "utf8").digest();
+  const h1 = BigInt(h.readUInt32LE(0)), h2 = BigInt((h.readUInt32LE(4) | 1) >>> 0), n = BigInt(slots);
+  return Array.from({ length: Math.min(slots, 16) }, (_, j) => Number((h1 + BigInt(j) * h2) % n));
+}
+
+/** The counter of a descriptor in a listable shared-data view (the host's); windowSeconds 0: any window. */
+export function slotCounter(data: { keys(): string[]; get(k: string): { value: Uint8Array } | undefined }, descriptor: string, windowSeconds: number): number {
+  const rule = descriptor.split("|")[0];
+  const id = slotId(descriptor);
+  const now = Math.floor(Date.now() / 1000);
+  for (const k of data.keys()) {
+    if (!k.startsWith(`ai_gateway.lim.${rule}#`)) continue;
+    const m = /^(\S+) (-?\d+):(\d+)$/.exec(Buffer.from(data.get(k)!.value).toString("utf8"));
+    if (m && m[1] === id) return windowSeconds <= 0 || Number(m[2]) === now - (now % windowSeconds) ? Number(m[3]) : 0;
+  }
+  return 0;
 }
 
 /** End of a test: no stream context left, no callout pending, no VM failed, no host error. */

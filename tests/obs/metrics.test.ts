@@ -163,7 +163,12 @@ test("counters: requests, errors, limit decisions and token totals, exactly, wit
   tokens(FIREWORKS_A, U_MINI);
   tokens(ODD_A, U_MINI);
 
-  const got = Object.fromEntries(Object.entries(await gw.stats()).filter(([k]) => k.startsWith("wasmcustom.")));
+  const stats = await gw.stats();
+  // The memory gauge is not a per-request counter: present, a whole number of 64 KiB pages, and
+  // compared apart from the counters.
+  const memory = stats["wasmcustom.ai_gateway.vm.linear_memory_bytes"];
+  assert.ok(memory > 0 && memory % 65536 === 0, `ai_gateway.vm.linear_memory_bytes ${memory}`);
+  const got = Object.fromEntries(Object.entries(stats).filter(([k]) => k.startsWith("wasmcustom.") && k !== "wasmcustom.ai_gateway.vm.linear_memory_bytes"));
   assert.deepEqual(got, want);
 });
 
@@ -247,7 +252,8 @@ test("Envoy tag extraction with envoy/stats-tags.yaml turns every emitted name i
     "gen_ai.client.inference.usage.cache_read.input_tokens", "gen_ai.client.inference.usage.input_tokens",
     "gen_ai.client.inference.usage.output_tokens", "gen_ai.client.inference.usage.reasoning.output_tokens",
     "gen_ai.client.operation.duration", "gen_ai.client.token.usage", "gen_ai.server.time_to_first_token",
-  ]);
+    "ai_gateway.vm.linear_memory_bytes",
+  ].sort());
   // Labels come out in stats_tags order, as Envoy's Prometheus output shows them.
   const t = producer.produceTags(statName("gen_ai.client.token.usage", GPT41_A, [["gen_ai.token.type", "input"]])).tags;
   assert.equal(formatTags(t), 'gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4.1",' +

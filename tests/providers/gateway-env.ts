@@ -6,7 +6,7 @@ import { Gateway } from "../support/gateway.ts";
 import { MockProvider, splitBody, type Fixture, type RecordedRequest } from "../../dev/mock-provider.ts";
 import { waitForRequestLogLines, assertUsageLine } from "../e2e/harness.ts";
 import { CLIENT_SECRETS, GATEWAY_WASM, type ProviderCase, type SeenRequest } from "./fixture-case.ts";
-import { seedGcpTokens } from "./gcp-token.ts";
+import { seedGatewayGcpTokens } from "./gcp-token.ts";
 
 export interface ProviderEnv { gateway: Gateway; mock: MockProvider }
 
@@ -28,7 +28,7 @@ export class ProviderGateways {
           routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster" }],
           clusters,
         });
-        if (gateway.host) seedGcpTokens(gateway.host.sharedData, c.config);
+        await seedGatewayGcpTokens(gateway, c.config);
         return { gateway, mock };
       })();
       this.envs.set(c.configText, env);
@@ -76,6 +76,7 @@ export interface SocketExchange {
 export async function socketExchange(env: ProviderEnv, c: ProviderCase): Promise<SocketExchange> {
   env.mock.reset();
   if (c.response) env.mock.enqueue(mockFixture(c));
+  await env.gateway.idle(); // the previous case's log line is in, not counted for this one
   const logFrom = env.gateway.logs.length;
   const res = await fetch(env.gateway.url + c.endpoint, {
     method: "POST",

@@ -2,6 +2,8 @@
 // answers (every Gemini fixture answer cut short at many points, bytes flipped, wrong JSON types)
 // each get a well-formed answer in the client's format, and the worker VM stays healthy.
 // A trap would kill the VM for every request on that Envoy worker (README "Never traps").
+// Host-only: thousands of damaged answers through the socket-free driver in seconds (a real Envoy
+// round trip each would take minutes); the Gemini translation itself runs in Envoy in tests/e2e/gemini.test.ts.
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";

@@ -12,6 +12,8 @@
 //     4. every split — the provider's bytes cut into two body callbacks at every byte position
 //        must give the client exactly the same bytes as one callback (modulo the clock in `created`).
 // The official openai client runs over the same fixtures in tests/e2e/providers.test.ts.
+// Platforms: 1.–3. run on the gateway platform (real Envoy by default); 4. stays on the socket-free
+// host because Envoy, not the test, decides where body callbacks split (one per socket read).
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";

@@ -3,6 +3,8 @@
 // over the release build. Any input that breaks an invariant fails the test with the input's
 // label, the problems and the reproducer command. Two checks first prove the harness itself can
 // fail: a module that traps is reported as a trap, and malformed client output is reported.
+// Host-only: fuzzing needs exact callback boundaries and thousands of inputs a second (the
+// socket-free driver); Envoy cannot be told where to split a body.
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";

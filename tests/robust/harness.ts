@@ -147,6 +147,12 @@ const DEFAULT_HEADERS: Record<string, string> = {
   authorization: CLIENT_SECRETS.authorization, "api-key": CLIENT_SECRETS["api-key"], "x-api-key": CLIENT_SECRETS["x-api-key"],
 };
 
+/** What runExchange was asked to run, for replaying a sample of the fuzz corpus elsewhere (real Envoy). */
+export interface RecordedExchange { config: any; req: RequestSpec; resp: ResponseSpec | null; clientFault: boolean; abortAfter?: number }
+let recorder: ((x: RecordedExchange) => void) | null = null;
+/** Sets (or clears, with null) the function every runExchange call reports its inputs to. */
+export function recordExchanges(f: ((x: RecordedExchange) => void) | null): void { recorder = f; }
+
 /**
  * One exchange. The provider's answer is fed only when the filter sent the request upstream
  * (and did not answer by itself); `clientAbortAfterParts` resets the stream after that many
@@ -154,6 +160,7 @@ const DEFAULT_HEADERS: Record<string, string> = {
  */
 export function runExchange(host: PluginHost, config: any, req: RequestSpec, resp: ResponseSpec | null,
   opts: { clientFault: boolean; clientAbortAfterParts?: number; /** Skip the output oracle (VM health is always checked). */ noOracle?: boolean } = { clientFault: true }): RunResult {
+  recorder?.({ config, req, resp, clientFault: opts.clientFault, abortAfter: opts.clientAbortAfterParts });
   const worker = host.worker(0);
   host.logs.length = 0;
   const d = worker.newStream();

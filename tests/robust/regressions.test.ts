@@ -3,6 +3,7 @@
 // one module are also pinned by unit tests (tests/unit/openai.spec.ts "stream endings", the 2xx/
 // error-envelope tests there, tests/unit/sse.spec.ts "event size bound", tests/unit/config.spec.ts
 // "quoted in the path").
+// Host-only: each bug's exact callback split and input shape, which only the socket-free driver stages.
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";

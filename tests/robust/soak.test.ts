@@ -2,6 +2,7 @@
 // requests through one VM of the release filter with local limits on, sampled every 500 requests;
 // the criteria of soak-lib.ts must hold. The criteria are checked first on made-up curves, so a
 // leak would be caught rather than averaged away.
+// Host-only: the soak samples the VM's linear memory between requests, which Envoy does not expose.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

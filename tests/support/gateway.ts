@@ -69,9 +69,26 @@ export interface Gateway {
   vmFailures(from?: number): string[];
   /** One shared-data value of the filter's vm_id (Envoy: read by a probe filter with that vm_id). */
   sharedData(key: string): Promise<Uint8Array | undefined>;
+  /** Stores a shared-data value under the filter's vm_id (e.g. a cached token), unconditionally. */
+  setSharedData(key: string, value: string): Promise<void>;
+  /**
+   * Waits until no stream is open and no call is in flight, and the log lines of the finished
+   * streams have arrived (Envoy writes a stream's on_log line after the client may have read the
+   * whole response): take a log index after this to see only the next request's lines.
+   */
+  idle(timeoutMs?: number): Promise<void>;
   /** The imitation host itself (host platform only). */
   readonly host: HostGateway | undefined;
   stop(): Promise<void>;
+}
+
+async function waitIdle(gw: Gateway, timeoutMs: number, settleMs: number): Promise<void> {
+  const t0 = Date.now();
+  while ((await gw.liveContexts()) !== 0 || (await gw.pendingCalls()) !== 0) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`gateway not idle after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
 }
 
 class OnHost implements Gateway {
@@ -103,7 +120,9 @@ class OnHost implements Gateway {
     for (const l of this.host.logs.slice(from)) if (l.origin === "host" && l.level >= 4) out.push(`host error log: ${l.message}`);
     return out;
   }
+  idle(timeoutMs = 5000) { return waitIdle(this, timeoutMs, 0); }
   async sharedData(key: string) { return this.host.sharedData.get(key)?.value; }
+  async setSharedData(key: string, value: string) { this.host.sharedData.set(key, value); }
   stop() { return this.host.stop(); }
 }
 
@@ -121,17 +140,24 @@ class OnEnvoy implements Gateway {
   liveContexts() { return this.envoy.activeRequests(); }
   pendingCalls() { return this.envoy.activeUpstreamRequests(); }
   vmFailures(from = 0) { return this.envoy.vmFailures(from); }
+  // Envoy's stderr reaches this process through a pipe: a little slack after the counters.
+  idle(timeoutMs = 5000) { return waitIdle(this, timeoutMs, 50); }
   async sharedData(key: string) {
     const r = await fetch(this.envoy.sideUrl(SHARED_READER), { headers: { "x-shared-key": key } });
     const body = new Uint8Array(await r.arrayBuffer());
     if (r.status === 404) return undefined;
-    if (r.status !== 200) throw new Error(`shared-data reader: ${r.status} ${Buffer.from(body).toString()}`);
+    if (r.status !== 200) throw new Error(`shared-data probe: ${r.status} ${Buffer.from(body).toString()}`);
     return body;
+  }
+  async setSharedData(key: string, value: string) {
+    const r = await fetch(this.envoy.sideUrl(SHARED_READER), { method: "POST", headers: { "x-shared-key": key }, body: value });
+    const got = await r.text();
+    if (r.status !== 200 || got !== value) throw new Error(`shared-data probe: ${r.status} ${got}`);
   }
   stop() { return this.envoy.stop(); }
 }
 
-const SHARED_READER = "shared_data_reader";
+const SHARED_READER = "shared_data_access";
 const announced = new Set<string>();
 function announce(gw: Gateway): Gateway {
   // One line per process and platform, so the test output names what each suite ran on.
@@ -151,7 +177,7 @@ export const Gateway = {
       const { maxChunkBytes: _ignored, platform: _p, ...rest } = opts;
       try {
         // A probe filter with the plugin's vm_id on a side listener reads the same shared data.
-        const reader = { name: SHARED_READER, wasm: probe("shared-reader"), plugin: { name: SHARED_READER, rootId: SHARED_READER, vmId: opts.plugin.vmId ?? "ai_gateway", configuration: "" } };
+        const reader = { name: SHARED_READER, wasm: probe("shared-access"), plugin: { name: SHARED_READER, rootId: SHARED_READER, vmId: opts.plugin.vmId ?? "ai_gateway", configuration: "" } };
         gw = new OnEnvoy(await EnvoyGateway.start({ ...rest, envoy: envoyPin(), sideListeners: [reader] }));
       } catch (e) {
         if (e instanceof EnvoyLoadError) throw new LoadError(e.message, e.logs);
