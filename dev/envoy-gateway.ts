@@ -111,7 +111,7 @@ export class EnvoyLoadError extends Error {
 const LOG_LEVEL_NAMES = ["trace", "debug", "info", "warning", "error", "critical"];
 const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 /** The filter-state keys the filter sets (assembly/filter/access.ts), printed by the access log. */
-export const FILTER_STATE_KEYS = ["client", "model", "backend", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "limit"]
+export const FILTER_STATE_KEYS = ["path", "client", "model", "backend", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "limit"]
   .map((k) => `wasm.ai_gateway.${k}`);
 const ACCESS_LOG_MARK = "AL@@\t";
 

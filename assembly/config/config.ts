@@ -201,6 +201,15 @@ class Validator extends FieldChecker {
   }
 }
 
+/**
+ * Largest max_request_bytes / max_response_bytes accepted. One VM has 1 GiB of memory in Envoy's
+ * V8 (proxy-wasm-cpp-host include/proxy-wasm/limits.h, applied in src/v8/v8.cc) and a trap there
+ * fails every later request on that worker. A request at this size is held with its parsed tree
+ * (twice for a Messages client translated to chat) while its response, at this size too, is
+ * parsed and translated: measured together they stay well under 1 GiB (docs/design.md "Memory").
+ */
+export const MAX_BODY_BYTES: i64 = 16 * 1024 * 1024;
+
 function isHex64(s: string): bool {
   if (s.length != 64) return false;
   for (let i = 0; i < 64; i++) {
@@ -246,8 +255,8 @@ export function parseConfig(text: Uint8Array, env: Env): ConfigResult {
   if (schemaRef !== null && schemaRef.kind != Kind.Str) { res.error = "$schema: must be a string (the JSON Schema's location)"; return res; }
 
   const cfg = new Config();
-  cfg.maxRequestBytes = v.int(root, "max_request_bytes", "", cfg.maxRequestBytes, 1, 1 << 30);
-  cfg.maxResponseBytes = v.int(root, "max_response_bytes", "", cfg.maxResponseBytes, 1, 1 << 30);
+  cfg.maxRequestBytes = v.int(root, "max_request_bytes", "", cfg.maxRequestBytes, 1, MAX_BODY_BYTES);
+  cfg.maxResponseBytes = v.int(root, "max_response_bytes", "", cfg.maxResponseBytes, 1, MAX_BODY_BYTES);
   const ch = v.str(root, "cluster_header", "", false, cfg.clusterHeader);
   if (ch !== null) {
     if (!isToken(ch)) v.fail("cluster_header", "must be a valid header name");

@@ -12,7 +12,9 @@
 
 import { Usage } from "../usage";
 import { proxy_set_property } from "@solo-io/proxy-runtime/assembly/imports";
+import { get_property } from "@solo-io/proxy-runtime/assembly";
 
+const PATH = String.UTF8.encode("ai_gateway.path");
 const CLIENT = String.UTF8.encode("ai_gateway.client");
 const MODEL = String.UTF8.encode("ai_gateway.model");
 const BACKEND = String.UTF8.encode("ai_gateway.backend");
@@ -48,6 +50,24 @@ function encoded(s: string): ArrayBuffer {
   const b = String.UTF8.encode(s);
   if (names.size < 512) names.set(s, b);
   return b;
+}
+
+/**
+ * The path the client sent (with its query), before the filter rewrites :path for the backend:
+ * an access log's %REQ(:PATH)% prints the rewritten upstream path (and X-Envoy-Original-Path is
+ * set only by Envoy's own route rewrites), so the shipped log format prints this instead.
+ */
+export function statePath(path: string): void { putBuffer(PATH, String.UTF8.encode(path)); }
+
+/**
+ * The status the client got, read from Envoy (`response.code`, an int64): it differs from what
+ * the filter saw when Envoy answered itself after the filter let the response go (a route
+ * timeout's 504, a body over the buffer limit's 500). 0 when there is none (the client left).
+ */
+export function clientStatus(): i32 {
+  const b = get_property("response\0code");
+  if (b.byteLength != 8) return 0;
+  return <i32>load<i64>(changetype<usize>(b));
 }
 
 /** The identified client (a configured name or the trusted header's log-safe value). */

@@ -21,7 +21,9 @@ import { GatewayRoot, nowSeconds } from "./root";
 import { TokenWaiter } from "./credentials";
 import { decodeRateLimitResponse, RLS_SERVICE, RLS_METHOD } from "../limits/rls";
 import { Observation, OP_CHAT, OP_EMBEDDINGS, LIMIT_NONE, LIMIT_OK, LIMIT_DENIED } from "./metrics";
-import { stateClient, stateRoute, stateLimit, stateUsage } from "./access";
+import { stateClient, statePath, stateRoute, stateLimit, stateUsage, clientStatus } from "./access";
+import { StreamBudget } from "./budget";
+import { replaceBody } from "./body";
 import { monotonicNs } from "./clock";
 import { HostRequestHeaders, HostResponseHeaders } from "./host_headers";
 import { Identity, identify, logSafe, tooLarge } from "../pipeline/identify";
@@ -97,6 +99,8 @@ export class GatewayStream extends Context implements TokenWaiter {
       return FilterHeadersStatusValues.StopIteration;
     }
     const id = this.id;
+    // The path the client sent, for access logs (the filter may rewrite :path for the provider).
+    statePath(stream_context.headers.request.get(":path"));
     const err = identify(new HostRequestHeaders(), cfg, id, end_of_stream);
     if (id.identified) stateClient(id.client);
     if (err !== null) { this.fail(err); return FilterHeadersStatusValues.StopIteration; }
@@ -141,7 +145,7 @@ export class GatewayStream extends Context implements TokenWaiter {
     let length = <i32>body_buffer_length;
     const newBody = up.body;
     if (newBody !== null) {
-      set_buffer_bytes(BufferTypeValues.HttpRequestBody, 0, <u32>body_buffer_length, newBody.toArrayBuffer());
+      replaceBody(BufferTypeValues.HttpRequestBody, body_buffer_length, newBody);
       length = newBody.len;
     }
     const now = nowSeconds();
@@ -278,6 +282,16 @@ export class GatewayStream extends Context implements TokenWaiter {
     }
     const handler = translateResponse(req, this.status, new HostResponseHeaders());
     this.handler = handler;
+    // meter: chat streams are metered per chunk the handler writes (filter/budget.ts), wherever
+    // Envoy's body callbacks split them; Responses streams meter their own events (meter.ts).
+    const lc = this.gw.config!.limits;
+    const meter = this.meter;
+    if (req.reframe && lc !== null && !handler.wholeBody && req.endpoint != Endpoint.Responses && meter !== null) {
+      const m = new StreamBudget(this.admit.outputBudget, lc.bytesPerToken, lc.usageEvent && req.endpoint != Endpoint.Messages,
+        req.clientWantsUsage(), this.admit.estimated, this.admit.admission, this.id.client);
+      m.handler = handler;
+      if (handler.meterWith(m)) meter.budget = m;
+    }
     if (end_of_stream) {
       // No body will follow (an error status with none, a 200 without its JSON): the client gets what
       // the handler makes of an empty body (the error envelope, an error event), not an empty answer.
@@ -339,8 +353,11 @@ export class GatewayStream extends Context implements TokenWaiter {
     const chunk = body_buffer_length > 0
       ? Uint8Array.wrap(get_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length))
       : EMPTY;
+    // A whole body is translated into a builder sized for it up front: growing by doubling would
+    // hold up to three times the body at once (docs/design.md "Memory").
     let out = this.out;
-    if (out === null) { out = new ByteBuilder(1024); this.out = out; }
+    if (handler.wholeBody) out = new ByteBuilder(chunk.length + 4096);
+    else if (out === null) { out = new ByteBuilder(1024); this.out = out; }
     out.reset();
     if (meter.cut) {
       // Ended at the budget: the provider finishes (its usage is still counted), the client has [DONE].
@@ -349,14 +366,15 @@ export class GatewayStream extends Context implements TokenWaiter {
       if (end_of_stream) this.stateFinalUsage(handler);
       return FilterDataStatusValues.Continue;
     }
-    // translate (response)
-    let replaced = handler.onBody(chunk, end_of_stream, out);
-    // meter
+    // translate (response), metered per event: once a chat stream's meter ends the client's stream
+    // at its budget, body() drops whatever the handler writes after it, here and in later calls.
+    const replaced = handler.body(chunk, end_of_stream, out);
+    // meter (Responses streams)
     const req = this.req;
     if (replaced && req !== null && req.reframe && !handler.wholeBody && meter.streamBudget(out, handler)) {
       log(LogLevelValues.info, "ai-gateway: stream for client=" + this.id.client + " cut at its token budget (" + this.admit.outputBudget.toString() + " output tokens)");
     }
-    if (replaced) set_buffer_bytes(BufferTypeValues.HttpResponseBody, 0, <u32>body_buffer_length, out.toArrayBuffer());
+    if (replaced) replaceBody(BufferTypeValues.HttpResponseBody, body_buffer_length, out);
     if (handler.wholeBody) {
       if (replaced) stream_context.headers.response.replace("content-length", out.len.toString());
       this.applyOverrides(handler);
@@ -390,7 +408,12 @@ export class GatewayStream extends Context implements TokenWaiter {
     }
     const ep = this.id.endpoint;
     if (ep == Endpoint.Unknown || ep == Endpoint.Models) return;
-    const status = this.localStatus != 0 ? this.localStatus : this.clientStatus != 0 ? this.clientStatus : handler !== null && handler.status != 0 ? handler.status : this.status;
+    // What the client got. Envoy's response.code differs from the provider's status when Envoy
+    // answered itself after the filter let the response go (route timeout 504, a held body over
+    // the buffer limit 500); otherwise the filter's own answer or rewrite decides.
+    const sent = clientStatus();
+    const status = this.localStatus != 0 ? this.localStatus : sent != 0 && sent != this.status ? sent
+      : this.clientStatus != 0 ? this.clientStatus : handler !== null && handler.status != 0 ? handler.status : this.status;
     let line = "ai-gateway: request client=" + this.id.client + " endpoint=" + logSafe(this.id.path) + " model=" + (req !== null ? logSafe(req.model) : "-") +
       " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
     if (handler !== null && handler.usage.reported) {

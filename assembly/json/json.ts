@@ -190,10 +190,18 @@ export function putCodePoint(out: ByteBuilder, cp: u32): void {
 /** Default nesting limit: deeper documents are refused (recursion depth is wasm stack). */
 export const MAX_DEPTH: i32 = 128;
 
+/**
+ * Most values (keys included) one document may have. A parsed value costs about 100 bytes of VM
+ * memory (node, member arrays), so a body of tiny values (`[0,0,0,…]`) would cost some 50 times
+ * its size; this bound keeps a tree near 100 MiB whatever the body (docs/design.md "Memory").
+ */
+export const MAX_NODES: i32 = 1 << 20;
+
 class Parser {
   pos: i32 = 0;
   err: string = "";
   errAt: i32 = -1;
+  nodes: i32 = 0;
   /** Raw loads: every index is checked against `end` (≤ s.length) before it is read. */
   base: usize;
   constructor(public s: Uint8Array, public end: i32, public maxDepth: i32) { this.base = s.dataStart; }
@@ -214,6 +222,7 @@ class Parser {
   }
 
   value(depth: i32): JNode | null {
+    if (++this.nodes > MAX_NODES) return this.fail("more than " + MAX_NODES.toString() + " JSON values");
     this.ws();
     if (this.pos >= this.end) return this.fail("unexpected end of JSON");
     const c = load<u8>(this.base + <usize>(this.pos));
@@ -250,6 +259,7 @@ class Parser {
       if (this.pos >= this.end || load<u8>(this.base + <usize>(this.pos)) != 0x22) return this.fail("expected object key");
       const k = this.string();
       if (k === null) return null;
+      if (++this.nodes > MAX_NODES) return this.fail("more than " + MAX_NODES.toString() + " JSON values");
       this.ws();
       if (this.pos >= this.end || load<u8>(this.base + <usize>(this.pos)) != 0x3a) return this.fail("expected ':'");
       this.pos++;

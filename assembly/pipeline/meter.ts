@@ -1,29 +1,28 @@
 // Response stage 2, meter: what the answer cost so far, and what the client stream may still
-// carry. Reads the usage the response handler reports; on a re-framed client stream it counts
-// the delta text sent, cuts the stream at its output budget (limits.stream_edge "cut") and adds
-// the usage comment before [DONE] (limits.usage_event).
+// carry. Reads the usage the response handler reports. A re-framed chat stream is metered per
+// chunk the handler writes (filter/budget.ts StreamBudget: cut at the output budget,
+// limits.stream_edge "cut"; usage comment before [DONE], limits.usage_event); a Responses stream
+// reports its own output and is cut here (responsesBudget).
 
 import { LimitsConfig } from "../config/config";
 import { costOf } from "../limits/policy";
 import { ClientRequest, ResponseHandler } from "../providers/provider";
 import { ResponsesEvents } from "../providers/responses_out";
 import { writeChunkUsage } from "../providers/openai_out";
-import { deltaTextBytes, lastChunkHead } from "../streams/budget";
+import { StreamBudget } from "../filter/budget";
 import { Usage } from "../usage";
-import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
+import { ByteBuilder } from "../util/bytes";
 import { Admit } from "./admit";
-
-const DONE_LINE = bytesOf("data: [DONE]");
 
 export class Meter {
   /** Upstream response body bytes seen. */
   responseBytes: i64 = 0;
   /** Bytes of delta text sent to the client so far (content, arguments, reasoning). */
   outputTextBytes: i64 = 0;
-  /** The stream was ended at its budget: later upstream bytes are not forwarded. */
+  /** A Responses stream was ended at its budget: later upstream bytes are not forwarded. */
   cut: bool = false;
-  /** Head of the last client chunk (id, object, created, model), for gateway-made chunks. */
-  private lastHead: Uint8Array | null = null;
+  /** The per-chunk meter of a re-framed chat stream (null: none). */
+  budget: StreamBudget | null = null;
   /** A Responses stream ended and got its usage comment. */
   private usageCommented: bool = false;
 
@@ -33,9 +32,14 @@ export class Meter {
 
   /** Estimated output tokens sent so far (delta text bytes / bytes_per_token). */
   outputTokens(): i64 {
+    const b = this.budget;
+    if (b !== null) return b.outputTokens();
     const bpt = this.bytesPerToken;
     return (this.outputTextBytes + bpt - 1) / bpt;
   }
+
+  /** Delta text bytes sent so far, however they were counted. */
+  private sentTextBytes(): i64 { const b = this.budget; return b !== null ? b.textBytes : this.outputTextBytes; }
 
   /** Usage of this request as far as known (reported, else input estimate + streamed output). */
   usageSoFar(handler: ResponseHandler | null): Usage {
@@ -70,7 +74,7 @@ export class Meter {
       const bpt = this.bytesPerToken;
       u.input = est.input;
       // Counted delta text when the stream was re-framed; otherwise every streamed byte (an over-estimate).
-      u.output = this.outputTextBytes > 0 ? this.outputTokens() : (this.responseBytes + bpt - 1) / bpt;
+      u.output = this.sentTextBytes() > 0 ? this.outputTokens() : (this.responseBytes + bpt - 1) / bpt;
       if (handler !== null && handler.usage.reported) {
         const r = handler.usage;
         if (r.input > 0) { u.input = r.input; u.cachedInput = r.cachedInput; u.cacheWrite = r.cacheWrite; }
@@ -82,26 +86,11 @@ export class Meter {
   }
 
   /**
-   * Output accounting on a re-framed client stream: cut at the budget, usage comment before
-   * [DONE]. Returns true when this call ended the stream at its budget.
+   * Output accounting on a re-framed Responses stream (chat streams are metered per chunk by
+   * `budget`). Returns true when this call ended the stream at its budget.
    */
   streamBudget(out: ByteBuilder, handler: ResponseHandler): bool {
     if (handler instanceof ResponsesEvents) return this.responsesBudget(changetype<ResponsesEvents>(handler), out);
-    const head = lastChunkHead(out.buf, out.len);
-    if (head !== null) this.lastHead = head;
-    const done = indexOfBytes(out.buf, DONE_LINE, 0, out.len);
-    this.outputTextBytes += deltaTextBytes(out.buf, 0, done >= 0 ? done : out.len);
-    const lc = this.lc;
-    const budget = this.admit.outputBudget;
-    if (done < 0 && budget >= 0 && this.outputTokens() > budget) { this.endAtBudget(out, handler); return true; }
-    if (done >= 0 && lc !== null && lc.usageEvent) {
-      // Insert the usage comment before [DONE].
-      const tail = new ByteBuilder(out.len - done + 16);
-      tail.bytes(out.buf, done, out.len);
-      out.len = done;
-      this.usageComment(out, handler);
-      out.bytes(tail.buf, 0, tail.len);
-    }
     return false;
   }
 
@@ -138,27 +127,5 @@ export class Meter {
       out.str(",\"remaining_tokens\":"); out.int(remaining > 0 ? remaining : 0);
     }
     out.str("}\n\n");
-  }
-
-  /** Ends the client stream at its budget, in the client's format: finish "length", usage if asked, [DONE]. */
-  private endAtBudget(out: ByteBuilder, handler: ResponseHandler): void {
-    const head = this.lastHead;
-    const req = this.req;
-    if (head !== null) {
-      out.str("data: "); out.all(head);
-      // With include_usage every chunk before the usage chunk carries "usage": null (sources: OpenAI Chat Completions: streaming).
-      out.str(req.clientWantsUsage() ? "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}],\"usage\":null}\n\n"
-        : "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}]}\n\n");
-      if (req.clientWantsUsage()) {
-        out.str("data: "); out.all(head);
-        out.str("\"choices\":[],\"usage\":");
-        writeChunkUsage(out, this.usageSoFar(handler));
-        out.str("}\n\n");
-      }
-    }
-    const lc = this.lc;
-    if (lc !== null && lc.usageEvent) this.usageComment(out, handler);
-    out.str("data: [DONE]\n\n");
-    this.cut = true;
   }
 }

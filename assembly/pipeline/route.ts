@@ -42,7 +42,7 @@ export function route(body: Uint8Array, id: Identity, router: Router, limits: Li
   const streamNode = doc.get(root, "stream");
   req.stream = streamNode !== null && streamNode.kind == Kind.Bool && streamNode.flag;
   // Budget cut and usage comment speak the chat and Responses stream formats: Messages streams are not re-framed.
-  req.reframe = req.stream && id.endpoint != Endpoint.Messages && limits !== null && (limits.streamEdge == StreamEdge.Cut || limits.usageEvent);
+  req.reframe = req.stream && limits !== null && (limits.streamEdge == StreamEdge.Cut || limits.usageEvent);
   res.req = req;
   return res;
 }

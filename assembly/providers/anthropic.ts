@@ -11,7 +11,7 @@ import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, CompletionWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock } from "./openai_out";
+import { ChunkMeter, ChunkWriter, CompletionWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock } from "./openai_out";
 import { bedrockModelPath } from "./bedrock_common";
 import { badCacheControl, cacheMark, cacheTtl, readThinking, thinkingBlocks, thinkingText } from "./extensions";
 import { prepareNativeMessages, nativeMessagesResponse } from "./anthropic_native";
@@ -665,10 +665,12 @@ export class AnthropicStream extends AnthropicEventSink {
     this.started = true;
   }
 
-  /** Emits one chunk whose delta is `delta` (raw JSON) and finish_reason `finish` ("" = null). */
-  private emit(out: ByteBuilder, delta: ByteBuilder, finish: string): void {
-    this.chunks.choice(out, 0, delta, finish, this.wantUsage);
+  /** Emits one chunk whose delta is `delta` (raw JSON, `textBytes` of text) and finish_reason `finish` ("" = null). */
+  private emit(out: ByteBuilder, delta: ByteBuilder, finish: string, textBytes: i64 = 0): void {
+    this.chunks.choice(out, 0, delta, finish, this.wantUsage, textBytes);
   }
+
+  meterWith(m: ChunkMeter): bool { return this.meterChunks(m, this.chunks); }
 
   private emitError(out: ByteBuilder, type: string, message: string): void {
     const e = new ApiError(500, type, type == "overloaded_error" ? "overloaded" : type, message);
@@ -751,13 +753,13 @@ export class AnthropicStream extends AnthropicEventSink {
         const text = doc.get(blk, "text");
         if (text !== null && text.kind == Kind.Str && text.end - text.start > 2) {
           delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-          this.emit(out, delta, "");
+          this.emit(out, delta, "", text.end - text.start - 2);
         }
       } else if (doc.strIs(doc.get(blk, "type"), "thinking")) {
         const text = doc.get(blk, "thinking");
         if (text !== null && text.kind == Kind.Str && text.end - text.start > 2) {
           delta.reset(); delta.str("{\"reasoning_content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-          this.emit(out, delta, "");
+          this.emit(out, delta, "", text.end - text.start - 2);
         }
       } else if (doc.strIs(doc.get(blk, "type"), "redacted_thinking")) {
         const data = doc.get(blk, "data");
@@ -775,7 +777,7 @@ export class AnthropicStream extends AnthropicEventSink {
         const text = doc.get(d, "text");
         if (text === null || text.kind != Kind.Str) return;
         delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-        this.emit(out, delta, "");
+        this.emit(out, delta, "", text.end - text.start - 2);
       } else if (doc.strIs(dt, "input_json_delta")) {
         const pj = doc.get(d, "partial_json");
         const bi = <i32>doc.int(doc.get(root, "index"), -1);
@@ -784,12 +786,12 @@ export class AnthropicStream extends AnthropicEventSink {
         delta.reset();
         delta.str("{\"tool_calls\":[{\"index\":"); delta.int(this.toolIndex[bi]);
         delta.str(",\"function\":{\"arguments\":"); doc.copyTo(pj, delta); delta.str("}}]}");
-        this.emit(out, delta, "");
+        this.emit(out, delta, "", pj.end - pj.start - 2);
       } else if (doc.strIs(dt, "thinking_delta")) {
         const text = doc.get(d, "thinking");
         if (text === null || text.kind != Kind.Str || text.end - text.start == 2) return;
         delta.reset(); delta.str("{\"reasoning_content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-        this.emit(out, delta, "");
+        this.emit(out, delta, "", text.end - text.start - 2);
       } else if (doc.strIs(dt, "signature_delta")) {
         // The block's signature, as LiteLLM streams it: a thinking_blocks fragment whose text
         // travelled as reasoning_content. Sent back on the next turn, it keeps tool use working.
@@ -814,7 +816,7 @@ export class AnthropicStream extends AnthropicEventSink {
       if (this.wantUsage) {
         this.chunks.usage(out, this.usage);
       }
-      out.str("data: [DONE]\n\n");
+      this.chunks.done(out);
       this.finished = true;
     }
   }

@@ -39,7 +39,7 @@ import { ByteBuilder } from "../util/bytes";
 import { writeSse } from "../streams/sse";
 import { EventStreamMessage, EventStreamReader } from "../streams/eventstream";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, CompletionWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock } from "./openai_out";
+import { ChunkMeter, ChunkWriter, CompletionWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock } from "./openai_out";
 import { BEDROCK_RESPONSE_HEADERS, BedrockError, StreamException, bedrockModelPath, bedrockResponseId } from "./bedrock_common";
 import { embeddingsResponse, prepareEmbeddings } from "./bedrock_embed";
 import { badCacheControl, cacheMark, cacheTtl, readThinking, thinkingBlocks, thinkingText } from "./extensions";
@@ -703,9 +703,11 @@ class ConverseStream extends ResponseHandler {
   }
 
   /** One chunk whose delta is `delta` (raw JSON) and finish_reason `finish` ("" = null). */
-  private emit(out: ByteBuilder, delta: ByteBuilder, finish: string): void {
-    this.chunks.choice(out, 0, delta, finish, this.wantUsage);
+  private emit(out: ByteBuilder, delta: ByteBuilder, finish: string, textBytes: i64 = 0): void {
+    this.chunks.choice(out, 0, delta, finish, this.wantUsage, textBytes);
   }
+
+  meterWith(m: ChunkMeter): bool { return this.meterChunks(m, this.chunks); }
 
   private role(out: ByteBuilder): void {
     if (this.roleSent) return;
@@ -725,7 +727,7 @@ class ConverseStream extends ResponseHandler {
     if (this.wantUsage && this.usage.reported) {
       this.chunks.usage(out, this.usage);
     }
-    out.str("data: [DONE]\n\n");
+    this.chunks.done(out);
     this.finished = true;
   }
 
@@ -789,7 +791,7 @@ class ConverseStream extends ResponseHandler {
         if (text.end - text.start <= 2) return;
         this.role(out);
         delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-        this.emit(out, delta, "");
+        this.emit(out, delta, "", text.end - text.start - 2);
         return;
       }
       const input = doc.get(doc.get(d, "toolUse"), "input");
@@ -801,7 +803,7 @@ class ConverseStream extends ResponseHandler {
         delta.reset();
         delta.str("{\"tool_calls\":[{\"index\":"); delta.int(unchecked(this.toolIndex[bi]));
         delta.str(",\"function\":{\"arguments\":"); doc.copyTo(input, delta); delta.str("}}]}");
-        this.emit(out, delta, "");
+        this.emit(out, delta, "", input.end - input.start - 2);
         return;
       }
       const rc = doc.get(d, "reasoningContent");
@@ -812,7 +814,7 @@ class ConverseStream extends ResponseHandler {
         if (rt !== null && rt.kind == Kind.Str && rt.end - rt.start > 2) {
           this.role(out);
           delta.reset(); delta.str("{\"reasoning_content\":"); doc.copyTo(rt, delta); delta.byte(0x7d);
-          this.emit(out, delta, "");
+          this.emit(out, delta, "", rt.end - rt.start - 2);
         } else if (sig !== null && sig.kind == Kind.Str) {
           this.role(out);
           delta.reset(); delta.str("{\"thinking_blocks\":[{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":"); doc.copyTo(sig, delta); delta.str("}]}");

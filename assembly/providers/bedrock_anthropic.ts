@@ -13,6 +13,7 @@ import { base64Decode } from "../util/base64";
 import { EventStreamMessage, EventStreamReader } from "../streams/eventstream";
 import { AnthropicDialect, AnthropicEventSink, AnthropicJson, AnthropicProvider, AnthropicStream } from "./anthropic";
 import { ClientRequest, ResponseHandler, UpstreamRequest } from "./provider";
+import { ChunkMeter } from "./openai_out";
 import { MessagesEvents } from "./anthropic_native";
 import { BEDROCK_RESPONSE_HEADERS, BedrockError, StreamException } from "./bedrock_common";
 
@@ -89,6 +90,13 @@ export class BedrockInvokeStream extends ResponseHandler {
     const root = ev.root;
     if (root === null || root.kind != Kind.Obj) { this.error("api_error", "A Bedrock stream chunk does not hold a JSON event.", out); return; }
     this.sink.onEvent(ev, root, out);
+  }
+
+  /** The sink writes the chunks: it reports them; this handler's body() applies the meter's end. */
+  meterWith(m: ChunkMeter): bool {
+    if (!this.sink.meterWith(m)) return false;
+    this.meter = m;
+    return true;
   }
 
   onBody(data: Uint8Array, eos: bool, out: ByteBuilder): bool {

@@ -23,7 +23,7 @@ import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeUsage } from "./openai_out";
+import { ChunkMeter, ChunkWriter, writeUsage } from "./openai_out";
 import { GoogleErrorResponse, googleError, googleModelPath, hash8, modelSegmentOk } from "./google";
 import { GeminiEmbedJson, prepareGeminiEmbeddings } from "./gemini_embed";
 import { readThinking } from "./extensions";
@@ -649,7 +649,8 @@ function blockedError(doc: JsonDoc, root: JNode, provider: string): ApiError | n
 }
 
 /** `{"id":…,"type":"function","function":{"name":…,"arguments":"<args JSON>"}[,"extra_content":…]}` fields of one call. */
-function writeCallFields(doc: JsonDoc, part: JNode, fc: JNode, idHash: string, k: i32, b: ByteBuilder): void {
+/** Writes the call's fields; returns the bytes of its arguments string (as written, without quotes). */
+function writeCallFields(doc: JsonDoc, part: JNode, fc: JNode, idHash: string, k: i32, b: ByteBuilder): i32 {
   b.str("\"id\":");
   const id = doc.get(fc, "id");
   if (id !== null && id.kind == Kind.Str && id.end - id.start > 2) doc.copyTo(id, b);
@@ -658,13 +659,16 @@ function writeCallFields(doc: JsonDoc, part: JNode, fc: JNode, idHash: string, k
   const name = doc.get(fc, "name");
   if (name !== null && name.kind == Kind.Str) doc.copyTo(name, b); else b.str("\"\"");
   b.str(",\"arguments\":");
+  const argsAt = b.len;
   const args = doc.get(fc, "args");
   if (args !== null && args.kind == Kind.Obj) b.jsonStringBytes(doc.src, args.start, args.end); else b.str("\"{}\"");
+  const argBytes = b.len - argsAt - 2;
   b.byte(0x7d);
   const sig = doc.get(part, "thoughtSignature");
   if (sig !== null && sig.kind == Kind.Str && sig.end - sig.start > 2) {
     b.str(",\"extra_content\":{\"google\":{\"thought_signature\":"); doc.copyTo(sig, b); b.str("}}");
   }
+  return argBytes;
 }
 
 /**
@@ -855,9 +859,11 @@ export class GeminiStream extends ResponseHandler {
     this.started = true;
   }
 
-  private emit(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string): void {
-    this.chunks.choice(out, index, delta, finish, this.wantUsage);
+  private emit(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, textBytes: i64 = 0): void {
+    this.chunks.choice(out, index, delta, finish, this.wantUsage, textBytes);
   }
+
+  meterWith(m: ChunkMeter): bool { return this.meterChunks(m, this.chunks); }
 
   private emitError(out: ByteBuilder, e: ApiError): void {
     writeSse(out, "", Uint8Array.wrap(e.body()));
@@ -921,10 +927,10 @@ export class GeminiStream extends ResponseHandler {
           if (fc !== null && fc.kind == Kind.Obj) {
             delta.reset();
             delta.str("{\"tool_calls\":[{\"index\":"); delta.int(st.tools); delta.byte(0x2c);
-            writeCallFields(doc, p, fc, this.idHash, st.tools, delta);
+            const argBytes = writeCallFields(doc, p, fc, this.idHash, st.tools, delta);
             delta.str("}]}");
             st.tools++;
-            this.emit(out, idx, delta, "");
+            this.emit(out, idx, delta, "", argBytes);
             continue;
           }
           const text = doc.get(p, "text");
@@ -933,8 +939,9 @@ export class GeminiStream extends ResponseHandler {
           // The event's logprobs ride on its first text chunk.
           const lp = this.logprobs;
           lp.reset();
-          if (!logprobsSent && !isThought(doc, p) && writeLogprobs(doc, cand, lp)) { logprobsSent = true; this.chunks.choice(out, idx, delta, "", this.wantUsage, lp); }
-          else this.emit(out, idx, delta, "");
+          const textBytes = text.end - text.start - 2;
+          if (!logprobsSent && !isThought(doc, p) && writeLogprobs(doc, cand, lp)) { logprobsSent = true; this.chunks.choice(out, idx, delta, "", this.wantUsage, textBytes, lp); }
+          else this.emit(out, idx, delta, "", textBytes);
         }
       }
       const fr = doc.get(cand, "finishReason");
@@ -966,7 +973,7 @@ export class GeminiStream extends ResponseHandler {
     if (this.wantUsage) {
       this.chunks.usage(out, this.usage);
     }
-    out.str("data: [DONE]\n\n");
+    this.chunks.done(out);
     this.finished = true;
   }
 }

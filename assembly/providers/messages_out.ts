@@ -11,6 +11,7 @@ import { Usage } from "../usage";
 import { ByteBuilder, bytesOf } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Provider, ResponseHandler } from "./provider";
+import { ChunkMeter } from "./openai_out";
 import { errorMessage } from "./anthropic_native";
 
 /** The response handler for a Messages API client. */
@@ -114,10 +115,16 @@ export class MessagesFromChat extends ResponseHandler {
     if (inner.status != 0) this.status = inner.status;
   }
 
+  /**
+   * The chat handler inside is metered: a stream it ends at the budget (finish_reason "length",
+   * [DONE]) reaches the Messages client as stop_reason "max_tokens" and message_stop.
+   */
+  meterWith(m: ChunkMeter): bool { return this.inner.meterWith(m); }
+
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     const tmp = this.innerOut;
     tmp.reset();
-    const replaced = this.inner.onBody(chunk, eos, tmp);
+    const replaced = this.inner.body(chunk, eos, tmp);
     this.usage = this.inner.usage;
     if (this.inner.status != 0) this.status = this.inner.status;
     const src = replaced ? tmp.buf : chunk;

@@ -10,6 +10,7 @@ import { ByteBuilder, bytesOf, indexOfBytes } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
 import { StreamUsage } from "../config/config";
+import { ChunkMeter, ChunkWriter } from "./openai_out";
 
 const TRUE_BYTES = bytesOf("true");
 
@@ -102,7 +103,7 @@ export class OpenAIProvider extends Provider {
   response(req: ClientRequest, status: i32, contentType: string): ResponseHandler {
     const normalize = req.backend.normalize;
     if (status >= 200 && status < 300 && contentType.startsWith("text/event-stream")) {
-      return new OpenAIStream(req.usageInjected || normalize || req.reframe, !req.clientWantsUsage(), normalize);
+      return new OpenAIStream(req.usageInjected || normalize || req.reframe, !req.clientWantsUsage(), normalize, req.nowSeconds);
     }
     if (status >= 200 && status < 300) return new OpenAIJson(normalize, !contentType.startsWith("application/json"));
     // Error bodies always reach the client as the OpenAI envelope: Azure's lack `type`/`param`
@@ -151,8 +152,62 @@ function shortId(doc: JsonDoc, n: JNode): Uint8Array {
 
 const USAGE_KEY = bytesOf("\"usage\"");
 const USAGE_NULL = bytesOf("\"usage\":null");
-const FINISH_STR = bytesOf("\"finish_reason\":\"");
+const FINISH_KEY = bytesOf("\"finish_reason\"");
 const OBJECT_ERROR = bytesOf("\"error\"");
+
+/**
+ * Whether `d` has a `key` member (its quoted name, e.g. `"finish_reason"`) whose value is not
+ * null. An unescaped quoted name followed by `:` can only be an object key (quotes inside JSON
+ * strings are escaped); whitespace around the colon is allowed as JSON allows it.
+ */
+function hasNonNullMember(d: Uint8Array, key: Uint8Array): bool {
+  let at = indexOfBytes(d, key, 0);
+  while (at >= 0) {
+    let i = at + key.length;
+    while (i < d.length && isJsonSpace(unchecked(d[i]))) i++;
+    if (i < d.length && unchecked(d[i]) == 0x3a) {
+      i++;
+      while (i < d.length && isJsonSpace(unchecked(d[i]))) i++;
+      if (i < d.length && unchecked(d[i]) != 0x6e) return true; // anything but `null`
+    }
+    at = indexOfBytes(d, key, at + key.length);
+  }
+  return false;
+}
+
+function isJsonSpace(c: u8): bool { return c == 0x20 || c == 0x0a || c == 0x09 || c == 0x0d; }
+
+/** Bytes of a JSON string node's text as written (escapes included, quotes not); 0 if not a string. */
+function strBytes(n: JNode | null): i64 { return n !== null && n.kind == Kind.Str ? <i64>(n.end - n.start - 2) : 0; }
+
+/**
+ * What one chat.completion.chunk carries for the output accounting: the bytes of delta text in
+ * its choices (content, reasoning_content, tool-call arguments), and whether a choice finished.
+ */
+function chunkFacts(doc: JsonDoc, choices: JNode | null): i64 {
+  if (choices === null || choices.kind != Kind.Arr) return 0;
+  let n: i64 = 0;
+  for (let i = 0; i < choices.length; i++) {
+    const d = doc.get(choices.items![i], "delta");
+    if (d === null) continue;
+    n += strBytes(doc.get(d, "content")) + strBytes(doc.get(d, "reasoning_content")) + strBytes(doc.get(d, "reasoning"));
+    const calls = doc.get(d, "tool_calls");
+    if (calls !== null && calls.kind == Kind.Arr) {
+      for (let j = 0; j < calls.length; j++) n += strBytes(doc.get(doc.get(calls.items![j], "function"), "arguments"));
+    }
+  }
+  return n;
+}
+
+/** Whether a choice of the chunk has a finish_reason (a string: the answer is whole). */
+function anyFinished(doc: JsonDoc, choices: JNode | null): bool {
+  if (choices === null || choices.kind != Kind.Arr) return false;
+  for (let i = 0; i < choices.length; i++) {
+    const f = doc.get(choices.items![i], "finish_reason");
+    if (f !== null && f.kind == Kind.Str) return true;
+  }
+  return false;
+}
 
 function startsWithAt(d: Uint8Array, at: i32, lit: Uint8Array): bool {
   const n = lit.length;
@@ -341,7 +396,10 @@ class OpenAIStream extends ResponseHandler {
     return true;
   }
 
-  constructor(private rewrite: bool, private hideUsage: bool, private normalize: bool) {
+  /** Metered (the filter's budget or usage comment): the chunk writer that reports to the meter. */
+  private chunks: ChunkWriter | null = null;
+
+  constructor(private rewrite: bool, private hideUsage: bool, private normalize: bool, private now: i64) {
     super();
     // Passing through, the end of the body may still get bytes (a cut event closed, an error
     // event, [DONE]): the provider's content-length, if it sent one, never holds.
@@ -355,7 +413,9 @@ class OpenAIStream extends ResponseHandler {
    * JSON strings are escaped. Returns false when the event needs the full parse.
    */
   private fastPath(name: string, d: Uint8Array, out: ByteBuilder): bool {
-    if (this.normalize && (indexOfBytes(d, FINISH_STR, 0) >= 0 || indexOfBytes(d, OBJECT_ERROR, 0) >= 0)) return false;
+    // A finished choice is read from the parsed chunk (and, with normalize, its value fixed).
+    if (hasNonNullMember(d, FINISH_KEY)) return false;
+    if (this.normalize && indexOfBytes(d, OBJECT_ERROR, 0) >= 0) return false;
     const ui = indexOfBytes(d, USAGE_KEY, 0);
     if (ui < 0) { if (this.rewrite) writeSse(out, name, d); return true; }
     if (!startsWithAt(d, ui, USAGE_NULL)) return false; // a usage object: read it
@@ -375,6 +435,37 @@ class OpenAIStream extends ResponseHandler {
     return true;
   }
 
+  /** Metered streams are re-framed (rewrite mode): every chunk is parsed and reported. */
+  meterWith(m: ChunkMeter): bool {
+    if (!this.rewrite) return false;
+    const c = new ChunkWriter();
+    this.chunks = c;
+    return this.meterChunks(m, c);
+  }
+
+  /**
+   * The head the meter's own chunks share with the stream (id, created, model), from the first
+   * chunk that has choices; the gateway's clock and the requested model when the chunk lacks one.
+   */
+  private headFrom(doc: JsonDoc, root: JNode, chunks: ChunkWriter): void {
+    const p = chunks.prefix;
+    if (p.len > 0) return;
+    const id = doc.get(root, "id"), created = doc.get(root, "created"), model = doc.get(root, "model");
+    p.str("{\"id\":");
+    if (id !== null && id.kind == Kind.Str) doc.copyTo(id, p); else p.str("\"chatcmpl-gateway\"");
+    p.str(",\"object\":\"chat.completion.chunk\",\"created\":");
+    if (created !== null && created.kind == Kind.Num) doc.copyTo(created, p); else p.int(this.now);
+    p.str(",\"model\":");
+    if (model !== null && model.kind == Kind.Str) doc.copyTo(model, p); else p.str("\"\"");
+    p.byte(0x2c);
+  }
+
+  /** The stream's [DONE] (the meter, if any, puts its usage comment first). */
+  private writeDone(out: ByteBuilder): void {
+    const c = this.chunks;
+    if (c !== null) c.done(out); else out.str("data: [DONE]\n\n");
+  }
+
   onBody(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
     const reader = this.reader;
     // After an oversize event the client's stream is over: the rest of the body is dropped.
@@ -390,16 +481,20 @@ class OpenAIStream extends ResponseHandler {
       // through, it goes out but is not read: usage after the end must not count, or what a
       // wrapping handler reports at [DONE] would depend on where the body was split).
       if (this.done || this.sawDone) continue;
-      if (ev.dataIs("[DONE]")) { this.ended = true; this.sawDone = true; if (this.rewrite) { writeSse(out, ev.name, ev.data); this.done = true; } continue; }
+      if (ev.dataIs("[DONE]")) { this.ended = true; this.sawDone = true; if (this.rewrite) { this.writeDone(out); this.done = true; } continue; }
       if (this.failed) continue;
       // An error event ends the stream; a re-framed stream drops whatever follows it.
       if (isErrorEvent(ev.data)) { this.ended = true; this.failed = this.rewrite; }
-      // `"finish_reason":"` unescaped can only be the member with a string value (quotes inside strings are escaped).
-      if (!this.complete && indexOfBytes(ev.data, FINISH_STR, 0) >= 0) this.complete = true;
-      if (this.fastPath(ev.name, ev.data, out)) continue;
+      const chunks = this.chunks;
+      if (chunks === null && this.fastPath(ev.name, ev.data, out)) continue;
       const doc = parseJson(ev.data);
       const root = doc.root;
       if (root === null || root.kind != Kind.Obj) { if (this.rewrite) writeSse(out, ev.name, ev.data); continue; }
+      const choices = doc.get(root, "choices");
+      if (!this.complete && anyFinished(doc, choices)) this.complete = true;
+      // What the meter hears of this chunk, once it is written (below).
+      const text = chunks !== null ? chunkFacts(doc, choices) : 0;
+      if (chunks !== null && choices !== null && choices.kind == Kind.Arr) this.headFrom(doc, root, chunks);
       const u = usageNode(doc, root);
       if (u !== null) readOpenAIUsage(doc, u, this.usage);
       if (!this.rewrite) continue;
@@ -415,7 +510,6 @@ class OpenAIStream extends ResponseHandler {
       if (doc.get(root, "error") !== null && doc.get(root, "choices") === null) { this.ended = true; this.failed = true; }
       const edits = new Edits(doc);
       if (this.hideUsage) {
-        const choices = doc.get(root, "choices");
         if (u !== null && choices !== null && choices.kind == Kind.Arr && choices.length == 0) continue; // the usage chunk
         const ui = doc.indexOf(root, "usage");
         if (ui >= 0) edits.removeMember(root, ui);
@@ -423,10 +517,13 @@ class OpenAIStream extends ResponseHandler {
         if (xi >= 0 && u !== null && doc.get(root, "usage") === null) edits.removeMember(root, xi);
       }
       fixFinishReasons(doc, root, edits);
-      if (edits.count == 0) { writeSse(out, ev.name, ev.data); continue; }
-      this.scratch.reset();
-      edits.apply(this.scratch);
-      writeSse(out, ev.name, this.scratch.buf, 0, this.scratch.len);
+      if (edits.count == 0) writeSse(out, ev.name, ev.data);
+      else {
+        this.scratch.reset();
+        edits.apply(this.scratch);
+        writeSse(out, ev.name, this.scratch.buf, 0, this.scratch.len);
+      }
+      if (chunks !== null && choices !== null && choices.kind == Kind.Arr) chunks.passed(out, text);
     }
     events.length = 0;
     // The events before an oversize one went out above; the client's stream ends here.
@@ -441,7 +538,7 @@ class OpenAIStream extends ResponseHandler {
       if (cutShort) out.str("\n\n");
     }
     if (!this.ended) {
-      if (this.complete) out.str("data: [DONE]\n\n");
+      if (this.complete) this.writeDone(out);
       else writeSse(out, "", Uint8Array.wrap(new ApiError(502, "upstream_error", "upstream_stream_truncated", "The provider's stream ended before the answer was complete.").body()));
       this.ended = true;
     }

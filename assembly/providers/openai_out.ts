@@ -24,19 +24,42 @@ export function writeUsage(w: JsonWriter, u: Usage): void {
 }
 
 /**
+ * What a stream handler reports about the chat.completion.chunk events it writes, as it writes
+ * them: the filter's output accounting (token budget cut, usage comment) listens here instead of
+ * reading the gateway's own bytes back. The filter implements it (assembly/filter/budget.ts).
+ */
+export abstract class ChunkMeter {
+  /** The meter ended the client's stream: whatever the handler writes after it is dropped. */
+  ended: bool = false;
+  /** End of the meter's own tail in the `out` of the current onBody call (-1: none this call). */
+  endAt: i32 = -1;
+  /**
+   * One chunk event was just written to `out` (ending at out.len) with `textBytes` bytes of delta
+   * text (content, reasoning and tool-call arguments, as written in the JSON strings). `chunks`
+   * writes the meter's own chunks with the same id, created and model.
+   */
+  abstract chunk(out: ByteBuilder, chunks: ChunkWriter, textBytes: i64): void;
+  /** The handler is about to write the stream's final `data: [DONE]` to `out`. */
+  abstract beforeDone(out: ByteBuilder): void;
+}
+
+/**
  * chat.completion.chunk SSE events of one translated stream. Every chunk starts with the same
  * `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,` prefix, which the provider
  * writes into `prefix` once it knows the values; the chunk buffer is reused for every event.
+ * Every chunk and the final [DONE] are reported to the meter, when the filter attached one.
  */
 export class ChunkWriter {
   prefix: ByteBuilder = new ByteBuilder(128);
   private chunk: ByteBuilder = new ByteBuilder(512);
+  meter: ChunkMeter | null = null;
 
   /**
-   * One chunk: choice `index`, `delta` (raw JSON), finish_reason `finish` ("" = null), and the
-   * choice's `logprobs` object (raw JSON) when the provider gave some.
+   * One chunk: choice `index`, `delta` (raw JSON) holding `textBytes` bytes of delta text (for
+   * the meter), finish_reason `finish` ("" = null), and the choice's `logprobs` object (raw JSON)
+   * when the provider gave some.
    */
-  choice(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, wantUsage: bool, logprobs: ByteBuilder | null = null): void {
+  choice(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, wantUsage: bool, textBytes: i64 = 0, logprobs: ByteBuilder | null = null): void {
     const c = this.chunk;
     c.reset();
     c.bytes(this.prefix.buf, 0, this.prefix.len);
@@ -49,6 +72,24 @@ export class ChunkWriter {
     // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (sources: OpenAI Chat Completions: streaming).
     c.str(wantUsage ? "}],\"usage\":null}" : "}]}");
     writeSse(out, "", c.buf, 0, c.len);
+    const m = this.meter;
+    if (m !== null && !m.ended) m.chunk(out, this, textBytes);
+  }
+
+  /** A chunk the handler wrote itself (a re-framed upstream chunk) with `textBytes` of delta text. */
+  passed(out: ByteBuilder, textBytes: i64): void {
+    const m = this.meter;
+    if (m !== null && !m.ended) m.chunk(out, this, textBytes);
+  }
+
+  /** The chunk that ends a stream cut short: an empty delta with finish_reason "length". */
+  lengthFinish(out: ByteBuilder, wantUsage: bool): void {
+    const c = this.chunk;
+    c.reset();
+    c.bytes(this.prefix.buf, 0, this.prefix.len);
+    c.str(wantUsage ? "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}],\"usage\":null}"
+      : "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"length\"}]}");
+    writeSse(out, "", c.buf, 0, c.len);
   }
 
   /** The usage chunk (`choices: []`) that ends a stream whose client asked for include_usage. */
@@ -60,6 +101,13 @@ export class ChunkWriter {
     writeChunkUsage(c, u);
     c.byte(0x7d);
     writeSse(out, "", c.buf, 0, c.len);
+  }
+
+  /** The stream's final `data: [DONE]` (the meter may put its usage comment before it). */
+  done(out: ByteBuilder): void {
+    const m = this.meter;
+    if (m !== null && !m.ended) m.beforeDone(out);
+    out.str("data: [DONE]\n\n");
   }
 }
 

@@ -8,6 +8,7 @@ import { JNode, JsonDoc, Kind, MAX_DEPTH, parseJson } from "../json/json";
 import { ApiError } from "../errors";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
+import { ChunkMeter, ChunkWriter } from "./openai_out";
 
 export const enum Endpoint { Unknown = 0, ChatCompletions = 1, Embeddings = 2, Models = 3, Messages = 4, Responses = 5 }
 
@@ -89,6 +90,39 @@ export abstract class ResponseHandler {
     out.all(Uint8Array.wrap(anthropic ? e.anthropicBody() : e.body()));
     return true;
   }
+
+  /** The filter's meter on the chat chunks this handler writes (null: not metered). */
+  meter: ChunkMeter | null = null;
+
+  /**
+   * Reports every chat.completion.chunk this handler writes to `m` (openai_out ChunkMeter).
+   * False when the handler writes no chat chunks of its own (JSON answers, errors, pass-through).
+   */
+  meterWith(m: ChunkMeter): bool { return false; }
+
+  /** meterWith for a handler whose chunks all go through `chunks`. */
+  protected meterChunks(m: ChunkMeter, chunks: ChunkWriter): bool {
+    this.meter = m;
+    chunks.meter = m;
+    return true;
+  }
+
+  /**
+   * onBody, with the meter's word last: once the meter ended the client's stream (its tail is in
+   * `out`), nothing the handler writes after that tail goes out, in this call or any later one;
+   * the handler still reads the rest of the upstream body (its usage is what gets committed).
+   */
+  body(chunk: Uint8Array, eos: bool, out: ByteBuilder): bool {
+    const m = this.meter;
+    if (m === null) return this.onBody(chunk, eos, out);
+    const start = out.len;
+    m.endAt = -1;
+    const replaced = this.onBody(chunk, eos, out);
+    if (!m.ended) return replaced;
+    out.len = m.endAt >= start ? m.endAt : start;
+    m.endAt = -1;
+    return true;
+  }
 }
 
 export abstract class Provider {
@@ -138,6 +172,9 @@ export function prepareAsChat(provider: Provider, req: ClientRequest, b: ByteBui
   chat.model = req.model;
   chat.stream = req.stream;
   chat.nowSeconds = req.nowSeconds;
+  // Messages: the budget meters the chat chunks before they become Messages events. Responses
+  // streams are metered on their own events (responses_out ResponsesEvents).
+  chat.reframe = req.reframe && req.endpoint == Endpoint.Messages;
   req.chat = chat;
   const perr = provider.prepare(chat, out);
   if (perr !== null) return perr;

@@ -93,7 +93,7 @@ test("tools/validate-envoy refuses broken configs, naming the YAML line", SLOW, 
 
 // ---- wiring the API types cannot see ---------------------------------------------------------
 
-const FILTER_STATE_KEYS = ["client", "model", "backend", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "limit"];
+const FILTER_STATE_KEYS = ["path", "client", "model", "backend", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "limit"];
 /** Literal secret fields of backends[].auth (a shipped config names environment variables instead). */
 const LITERAL_SECRETS = ["key", "access_key", "secret_key", "session_token", "client_secret", "credentials"];
 
@@ -181,6 +181,10 @@ for (const file of shippedEnvoyConfigs()) {
     // The access log prints the filter's usage and routing decisions (the filter state keys the README lists).
     const formats = [...objects(hcm.access_log ?? [])].map(([, o]) => o.inline_string).filter((s) => typeof s === "string").join("\n");
     for (const k of FILTER_STATE_KEYS) assert.ok(formats.includes(`%FILTER_STATE(wasm.ai_gateway.${k}:PLAIN)%`), `access log prints ai_gateway.${k}`);
+    // :path is the upstream path the filter rewrote (POST /v1/messages for a chat request to
+    // Anthropic), and X-Envoy-Original-Path only comes from Envoy's own route rewrites: the path
+    // the client sent is the filter's ai_gateway.path (tests/obs/request-log-status.test.ts).
+    assert.ok(!/%REQ\([^)]*:PATH\)%/i.test(formats), "the access log does not print the rewritten :path");
   });
 }
 

@@ -13,6 +13,7 @@ import http2 from "node:http2";
 import { HeaderMap } from "./headers.ts";
 import { EMPTY } from "./buffer.ts";
 import { GrpcStatus } from "./constants.ts";
+import { ReadBatcher } from "./reads.ts";
 import { buildLocalReply, httpToGrpcStatus, percentDecode } from "./stream.ts";
 import type { Cancellable, ClusterManager, GrpcCallbacks, GrpcStreamHandle, HttpCallCallbacks } from "./services.ts";
 
@@ -70,7 +71,7 @@ export class Clusters implements ClusterManager {
   private readonly active = new Set<{ reset(): void }>();
   private calls = 0;
 
-  constructor(readonly config: Record<string, ClusterConfig>, readonly maxChunkBytes = 16384) {}
+  constructor(readonly config: Record<string, ClusterConfig>, readonly maxChunkBytes = Infinity) {}
 
   has(name: string): boolean { return Object.prototype.hasOwnProperty.call(this.config, name); }
   get(name: string): ClusterConfig | undefined { return this.has(name) ? this.config[name] : undefined; }
@@ -116,12 +117,11 @@ export class Clusters implements ClusterManager {
       for (let i = 0; i < res.rawHeaders.length; i += 2) h.add(res.rawHeaders[i], res.rawHeaders[i + 1]);
       const headersOnly = method === "HEAD" || res.statusCode === 204 || res.statusCode === 304 || h.get("content-length") === "0";
       cb.onHeaders(h, headersOnly);
-      res.on("data", (chunk: Buffer) => {
-        if (done) return;
-        for (let i = 0; i < chunk.length; i += this.maxChunkBytes) cb.onData(chunk.subarray(i, i + this.maxChunkBytes), false);
-      });
+      const reads = new ReadBatcher((d) => { if (!done) cb.onData(d, false); }, this.maxChunkBytes);
+      res.on("data", (chunk: Buffer) => { if (!done) reads.push(chunk); });
       res.on("end", () => {
         if (done) return;
+        reads.flush();
         finish();
         if (headersOnly) return;
         if (res.rawTrailers.length) {
@@ -132,8 +132,8 @@ export class Clusters implements ClusterManager {
           cb.onData(EMPTY, true);
         }
       });
-      res.on("aborted", () => { if (!done) { finish(); cb.onReset("connection termination", "", false); } });
-      res.on("error", () => { if (!done) { finish(); cb.onReset("connection termination", "", false); } });
+      res.on("aborted", () => { if (!done) { reads.flush(); finish(); cb.onReset("connection termination", "", false); } });
+      res.on("error", () => { if (!done) { reads.flush(); finish(); cb.onReset("connection termination", "", false); } });
     });
     req.on("error", (err: NodeJS.ErrnoException) => {
       if (done) return;
@@ -200,12 +200,11 @@ export class Clusters implements ClusterManager {
       if (headersOnly) finish();
       cb.onHeaders(h, headersOnly);
     });
-    s.on("data", (chunk: Buffer) => {
-      if (done) return;
-      for (let i = 0; i < chunk.length; i += this.maxChunkBytes) cb.onData(chunk.subarray(i, i + this.maxChunkBytes), false);
-    });
+    const reads = new ReadBatcher((d) => { if (!done) cb.onData(d, false); }, this.maxChunkBytes);
+    s.on("data", (chunk: Buffer) => { if (!done) reads.push(chunk); });
     s.on("trailers", (th) => {
       if (done) return;
+      reads.flush();
       sawTrailers = true;
       finish();
       const t = new HeaderMap();
@@ -214,12 +213,14 @@ export class Clusters implements ClusterManager {
     });
     s.on("end", () => {
       if (done || sawTrailers) return;
+      reads.flush();
       finish();
       cb.onData(EMPTY, true);
     });
     // A refused connect surfaces as a session error; a RST_STREAM from the peer is a remote reset.
     const fail = (err: NodeJS.ErrnoException | undefined) => {
       if (done) return;
+      reads.flush();
       finish();
       // Pending streams of a session that failed to connect error with ERR_HTTP2_STREAM_CANCEL and
       // the connect error as `cause` (the session's own error event comes later).

@@ -181,6 +181,29 @@ test("request bodies reach the filter in chunks of at most maxChunkBytes", LIMIT
   await backend.close();
 });
 
+test("bodies arrive per socket read like Envoy: a 70 KB request in one call, a burst of HTTP chunks in one call", LIMIT, async () => {
+  // What Envoy 1.40 does (tests/limits/stream-cut-burst.test.ts relies on it): it reads a socket
+  // until it would block and dispatches what it read as one body frame.
+  const backend = await httpServer((_r, res) => {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    // 50 HTTP/1 chunks in one write (cork/uncork makes them one segment on the wire).
+    res.socket!.cork();
+    for (let i = 0; i < 50; i++) res.write("data: x\n\n");
+    res.socket!.uncork();
+    res.end();
+  });
+  await withGateway({ configuration: "000000" }, backend, async (gw) => {
+    const r = await request(`${gw.url}/up`, { method: "POST", body: Buffer.alloc(70_000, 97) });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, 50 * 9);
+    const rqb = wasmLogs(gw.logs, 0).filter((l) => l.startsWith("rqb")).map((l) => Number(l.split(" ")[2]));
+    assert.deepEqual(rqb.filter((n) => n > 0), [70_000], "the whole request body in one on_request_body");
+    const rsb = wasmLogs(gw.logs, 0).filter((l) => l.startsWith("rsb")).map((l) => Number(l.split(" ")[2]));
+    assert.deepEqual(rsb.filter((n) => n > 0), [450], "the 50 chunks in one on_response_body");
+  });
+  await backend.close();
+});
+
 test("upstream failures are Envoy's local replies: connect failure 503, route timeout 504, no route 404, direct response", LIMIT, async () => {
   const hang = await httpServer(() => { /* never responds */ });
   const gw = await Gateway.start({

@@ -7,6 +7,7 @@
 
 import http from "node:http";
 import type { Socket } from "node:net";
+import { ReadBatcher } from "./reads.ts";
 import { randomUUID } from "node:crypto";
 import { PluginHost, LoadError, type PluginOptions } from "./plugin-host.ts";
 import { HttpStream, type DownstreamSink, type UpstreamSink } from "./stream.ts";
@@ -27,7 +28,7 @@ export interface GatewayOptions {
   workers?: number;            // worker VMs, default 2 (plus the canary at load)
   port?: number;               // listener port, default 0 (ephemeral)
   bufferLimitBytes?: number;   // per_connection_buffer_limit_bytes, default 1 MiB
-  maxChunkBytes?: number;      // default 16384
+  maxChunkBytes?: number;      // split body callbacks to at most this (default: one per socket read, like Envoy)
   routes: RouteConfig[];
   clusters: Record<string, ClusterConfig>;
   onLog?: (e: LogEntry) => void;
@@ -71,7 +72,7 @@ export class Gateway {
 
   /** Loads the plugin (base VM, canary, workers) and listens; rejects with LoadError on load/configure failure. */
   static async start(opts: GatewayOptions): Promise<Gateway> {
-    const clusters = new Clusters(opts.clusters, opts.maxChunkBytes ?? 16384);
+    const clusters = new Clusters(opts.clusters, opts.maxChunkBytes ?? Infinity);
     let host: PluginHost;
     try {
       host = await PluginHost.load({
@@ -120,7 +121,7 @@ export class Gateway {
     const socket = req.socket;
     const conn = this.conns.get(socket) ?? { worker: 0, id: ++nextConnectionId };
     const worker = this.host.worker(conn.worker);
-    const maxChunk = this.opts.maxChunkBytes ?? 16384;
+    const maxChunk = this.opts.maxChunkBytes ?? Infinity;
     let router: RouterFilter;
     const up: UpstreamSink = {
       headers: (h, eos) => router.headers(h, eos),
@@ -156,10 +157,10 @@ export class Gateway {
       req.resume();
       return;
     }
-    req.on("data", (chunk: Buffer) => {
-      for (let i = 0; i < chunk.length; i += maxChunk) stream.decodeData(chunk.subarray(i, i + maxChunk), false);
-    });
+    const reads = new ReadBatcher((d) => stream.decodeData(d, false), maxChunk);
+    req.on("data", (chunk: Buffer) => reads.push(chunk));
     req.on("end", () => {
+      reads.flush();
       if (req.rawTrailers.length) {
         const t = new HeaderMap();
         for (let i = 0; i < req.rawTrailers.length; i += 2) t.add(req.rawTrailers[i], req.rawTrailers[i + 1]);

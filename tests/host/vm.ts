@@ -14,6 +14,17 @@ import { CUSTOM_STAT_NAMESPACE, type Counter, type Gauge, type Histogram } from 
 import { ContextBase, RootContext, VmContext, type StreamContext } from "./context.ts";
 import { foreignFunction } from "./foreign.ts";
 import type { HostServices } from "./services.ts";
+import { setFlagsFromString } from "node:v8";
+
+/**
+ * What Envoy's V8 gives one wasm VM: 1 GiB of linear memory. proxy-wasm-cpp-host sets
+ * `v8_flags.wasm_max_mem_pages = PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES / 64 KiB` before it
+ * creates the engine (src/v8/v8.cc) and defines that size as 1024 * 1024 * 1024
+ * (include/proxy-wasm/limits.h); Envoy builds it unchanged. Node's V8 would let a memory grow to
+ * 4 GiB, so the host applies the same flag: a VM here runs out of memory where it would in Envoy.
+ */
+export const MAX_VM_MEMORY_BYTES = 1024 * 1024 * 1024;
+setFlagsFromString(`--wasm-max-mem-pages=${MAX_VM_MEMORY_BYTES / 65536}`);
 
 export type AbiVersion = "0.1.0" | "0.2.0" | "0.2.1";
 

@@ -3,7 +3,7 @@
 // are pinned to the choices documented in json.ts: invalid UTF-8 is rejected (RFC 3629), lone
 // escaped surrogates decode to U+FFFD, huge exponents become ±Infinity.
 
-import { parseJson, Kind, Edits, JNode, JsonDoc, MAX_DEPTH } from "../../assembly/json/json";
+import { parseJson, Kind, Edits, JNode, JsonDoc, MAX_DEPTH, MAX_NODES } from "../../assembly/json/json";
 import { ByteBuilder, bytesOf } from "../../assembly/util/bytes";
 import { fromHex } from "./helpers";
 
@@ -47,6 +47,22 @@ describe("parseJson", () => {
     expect(parseJson(bytesOf("[".repeat(200) + "]".repeat(200))).ok).toBe(false);
     expect(parseJson(bytesOf("[".repeat(100) + "]".repeat(100))).ok).toBe(true);
   });
+  it("refuses a document of more than MAX_NODES values (each costs ~100 bytes of VM memory)", () => {
+    // [0,0,…]: the array and n zeros are n + 1 values.
+    const n = MAX_NODES - 1;
+    const b = new ByteBuilder(2 * n + 2);
+    b.byte(0x5b);
+    for (let i = 0; i < n; i++) { if (i > 0) b.byte(0x2c); b.byte(0x30); }
+    b.byte(0x5d);
+    const ok = parseJson(b.toBytes());
+    expect(ok.ok).toBe(true);
+    expect(ok.root!.length).toBe(n);
+    b.len -= 1; b.str(",0]");
+    const over = parseJson(b.toBytes());
+    expect(over.ok).toBe(false);
+    expect(over.error).toBe("more than " + MAX_NODES.toString() + " JSON values");
+  });
+
   it("copies unedited documents byte for byte", () => {
     expect(roundTrip('{ "a" : [1, {"b":null}] }')).toBe('{ "a" : [1, {"b":null}] }');
   });
