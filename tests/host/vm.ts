@@ -15,6 +15,9 @@ import { ContextBase, RootContext, VmContext, type StreamContext } from "./conte
 import { foreignFunction } from "./foreign.ts";
 import type { HostServices } from "./services.ts";
 
+/** When `map` is set, every host call from any VM is counted by import name (bench/hostcalls.ts). */
+export const hostCallCounts: { map: Map<string, number> | null } = { map: null };
+
 export type AbiVersion = "0.1.0" | "0.2.0" | "0.2.1";
 
 /** cpp-host FailState. */
@@ -449,6 +452,8 @@ export class WasmInstance {
     const impl = this.hostImpl(full);
     const vm = this;
     return function (this: unknown, ...args: unknown[]) {
+      const counts = hostCallCounts.map;
+      if (counts) counts.set(full, (counts.get(full) ?? 0) + 1);
       if (vm.instantiating) {
         // §1.1 INFERRED: a start section runs inside link() with no current context; cpp-host
         // hostcalls dereference a null context there (Envoy would crash). Fail the load instead.
