@@ -34,6 +34,7 @@ import { hexEncode, uriEncode } from "../util/hex";
 import { Observation, OP_CHAT, OP_EMBEDDINGS, LIMIT_NONE, LIMIT_OK, LIMIT_DENIED } from "./metrics";
 import { stateClient, stateRoute, stateLimit, stateUsage } from "./access";
 import { monotonicNs } from "./clock";
+import { RequestHeaderScan } from "./headers";
 
 /** Client credentials never go upstream: the gateway adds the backend's own. */
 const CLIENT_CREDENTIAL_HEADERS: string[] = [
@@ -142,15 +143,18 @@ export class GatewayStream extends Context implements TokenWaiter {
       return FilterHeadersStatusValues.StopIteration;
     }
     const h = stream_context.headers.request;
-    this.method = h.get(":method");
-    const fullPath = h.get(":path");
+    // One host call reads every header; only headers present are removed (headers.ts).
+    const scan = new RequestHeaderScan(h.get_headers(), CLIENT_CREDENTIAL_HEADERS, cfg.clientHeader, cfg.clusterHeader);
+    this.method = scan.method;
+    const fullPath = scan.path;
     const q = fullPath.indexOf("?");
     this.path = q >= 0 ? fullPath.substring(0, q) : fullPath;
     this.anthropicErrors = this.path == "/v1/messages" || this.path == "/messages" || this.path.startsWith("/v1/messages/");
-    const who = this.identify(cfg.clientHeader, cfg.clientKeys);
-    for (let i = 0; i < CLIENT_CREDENTIAL_HEADERS.length; i++) h.remove(unchecked(CLIENT_CREDENTIAL_HEADERS[i]));
-    this.stripAnthropicHeaders();
-    if (cfg.clientHeader.length) h.remove(cfg.clientHeader);
+    const who = this.identify(scan, cfg.clientHeader, cfg.clientKeys);
+    // Client credentials, the client's anthropic-* headers (anthropic-beta kept for a native
+    // Messages backend to filter) and the client header never go upstream.
+    this.anthropicBeta = scan.anthropicBeta;
+    for (let i = 0; i < scan.drop.length; i++) h.remove(unchecked(scan.drop[i]));
     if (who === null) {
       this.endpoint = classify(this.method, this.path);
       this.fail(new ApiError(401, "invalid_request_error", "invalid_api_key",
@@ -164,7 +168,7 @@ export class GatewayStream extends Context implements TokenWaiter {
       for (let i = 0; i < lim.headers.length; i++) { this.limitHeaders.push(lim.headers[i]); this.limitHeaders.push(h.get(lim.headers[i])); }
     }
     // The route header decides the upstream cluster: a client must never set it.
-    h.remove(cfg.clusterHeader);
+    if (scan.clusterHeaderPresent) h.remove(cfg.clusterHeader);
 
     const ep = classify(this.method, this.path);
     this.endpoint = ep;
@@ -181,13 +185,13 @@ export class GatewayStream extends Context implements TokenWaiter {
       this.fail(new ApiError(405, "invalid_request_error", "method_not_allowed", "Use POST for " + this.path + "."));
       return FilterHeadersStatusValues.StopIteration;
     }
-    const ct = h.get("content-type").toLowerCase();
+    const ct = scan.contentType.toLowerCase();
     if (!ct.startsWith("application/json")) {
       this.fail(new ApiError(415, "invalid_request_error", "unsupported_media_type",
         "Content-Type must be application/json (got \"" + ct + "\")."));
       return FilterHeadersStatusValues.StopIteration;
     }
-    const cl = h.get("content-length");
+    const cl = scan.contentLength;
     if (cl.length > 0 && cl.length < 16) {
       const n = I64.parseInt(cl);
       if (n > cfg.maxRequestBytes) { this.tooLarge(); return FilterHeadersStatusValues.StopIteration; }
@@ -197,44 +201,24 @@ export class GatewayStream extends Context implements TokenWaiter {
       return FilterHeadersStatusValues.StopIteration;
     }
     // Providers answer in identity encoding so streams can be translated as they flow.
-    h.remove("accept-encoding");
+    if (scan.acceptEncodingPresent) h.remove("accept-encoding");
     // Hold the headers until the body decided the backend (needs allow_on_headers_stop_iteration, §3.2).
     return FilterHeadersStatusValues.StopIteration;
   }
 
-  /**
-   * The client's `anthropic-*` headers (version, beta, browser access…) describe its own API
-   * contract with Anthropic, not the backend's: none goes upstream as sent. The gateway sets
-   * anthropic-version itself; anthropic-beta is kept for a native Messages backend to filter.
-   */
-  private stripAnthropicHeaders(): void {
-    const h = stream_context.headers.request;
-    const pairs = h.get_headers();
-    for (let i = 0; i < pairs.length; i++) {
-      const k = String.UTF8.decode(pairs[i].key);
-      if (k.length < 10 || !k.toLowerCase().startsWith("anthropic-")) continue;
-      if (k.toLowerCase() == "anthropic-beta") {
-        const v = String.UTF8.decode(pairs[i].value);
-        this.anthropicBeta = this.anthropicBeta.length ? this.anthropicBeta + "," + v : v;
-      }
-      h.remove(k);
-    }
-  }
-
   /** Client name, or null when identity is required and missing/unknown. */
-  private identify(trusted: string, keys: Map<string, string>): string | null {
-    const h = stream_context.headers.request;
+  private identify(scan: RequestHeaderScan, trusted: string, keys: Map<string, string>): string | null {
     if (trusted.length) {
-      const v = h.get(trusted);
+      const v = scan.client;
       return v.length > 0 && v.length <= 256 ? logSafe(v) : null;
     }
     if (keys.size == 0) return "-";
     // OpenAI clients send a Bearer token; Anthropic clients x-api-key (or, with an auth token,
     // Bearer); Azure clients api-key. A client may send more than one (the Anthropic SDK sends
     // both when given both): the first that is a gateway key identifies it.
-    let bearer = h.get("authorization");
+    let bearer = scan.authorization;
     bearer = bearer.length > 7 && bearer.substring(0, 7).toLowerCase() == "bearer " ? bearer.substring(7) : "";
-    const candidates: string[] = [bearer, h.get("x-api-key"), h.get("api-key")];
+    const candidates: string[] = [bearer, scan.xApiKey, scan.apiKey];
     for (let i = 0; i < candidates.length; i++) {
       const key = candidates[i].trim();
       if (key.length == 0) continue;
