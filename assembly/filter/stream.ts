@@ -10,7 +10,7 @@
 import {
   Context, RootContext, log, LogLevelValues, stream_context, send_local_response, HeaderPair, Headers,
   FilterHeadersStatusValues, FilterDataStatusValues, GrpcStatusValues, get_buffer_bytes, set_buffer_bytes,
-  BufferTypeValues, clear_route_cache, continue_request, BaseContext, WasmResultValues,
+  BufferTypeValues, clear_route_cache, continue_request, BaseContext, WasmResultValues, get_log_level,
 } from "@solo-io/proxy-runtime/assembly";
 import { parseJson, Kind } from "../json/json";
 import { ApiError, badRequest } from "../errors";
@@ -725,6 +725,21 @@ export class GatewayStream extends Context implements TokenWaiter {
     }
   }
 
+  /** The one info line per request: who, what, where, the outcome and the usage. */
+  private logRequest(status: i32): void {
+    const req = this.req;
+    let line = "ai-gateway: request client=" + this.client + " endpoint=" + logSafe(this.path) + " model=" + (req !== null ? logSafe(req.model) : "-") +
+      " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
+    const handler = this.handler;
+    if (handler !== null && handler.usage.reported) {
+      const u = handler.usage;
+      line += " input_tokens=" + u.input.toString() + " output_tokens=" + u.output.toString() +
+        " cached_tokens=" + u.cachedInput.toString() + " reasoning_tokens=" + u.reasoning.toString();
+    } else line += " usage=unknown";
+    if (req !== null) line += " stream=" + (req.stream ? "true" : "false");
+    log(LogLevelValues.info, line);
+  }
+
   onLog(): void {
     const adm = this.admission;
     const limiter = this.gw.limiter;
@@ -745,16 +760,9 @@ export class GatewayStream extends Context implements TokenWaiter {
     const req = this.req;
     const handler0 = this.handler;
     const status = this.localStatus != 0 ? this.localStatus : this.clientStatus != 0 ? this.clientStatus : handler0 !== null && handler0.status != 0 ? handler0.status : this.status;
-    let line = "ai-gateway: request client=" + this.client + " endpoint=" + logSafe(this.path) + " model=" + (req !== null ? logSafe(req.model) : "-") +
-      " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
+    // The request line is built only when Envoy's wasm logger would print it (one host call).
+    if (get_log_level() <= LogLevelValues.info) this.logRequest(status);
     const handler = this.handler;
-    if (handler !== null && handler.usage.reported) {
-      const u = handler.usage;
-      line += " input_tokens=" + u.input.toString() + " output_tokens=" + u.output.toString() +
-        " cached_tokens=" + u.cachedInput.toString() + " reasoning_tokens=" + u.reasoning.toString();
-    } else line += " usage=unknown";
-    if (req !== null) line += " stream=" + (req.stream ? "true" : "false");
-    log(LogLevelValues.info, line);
     if (handler !== null) this.stateFinalUsage(handler); // ended early: what was reported so far
     const adm1 = this.admission;
     this.gw.metrics.finish(this.obs, monotonicNs(), this.endpoint == Endpoint.Embeddings ? OP_EMBEDDINGS : OP_CHAT,
