@@ -6,8 +6,7 @@
 // Set-up (all from the project's own scripts, into .cache/): the release .wasm and the no-op
 // filter (tests/filters/noop) via scripts/build.mjs; the Go half (bench/envoy/main.go, standard
 // library only) built with `go build`; the real envoyproxy/ratelimit + Redis via
-// scripts/install-ratelimit.sh; Envoy from ENVOY_BIN, else scripts/install-envoy.sh when the
-// repository has it.
+// scripts/install-ratelimit.sh; Envoy through scripts/install-envoy.sh (which honours ENVOY_BIN).
 //
 // One Envoy process (--concurrency 1: one worker) pinned to core 0 with taskset; the Go mock
 // upstream, the Go load generator, the rate limit service and Redis pinned to core 1. The Envoy
@@ -55,6 +54,9 @@ const SHORT = 10, LONG = Number(argOf("--long", "210")), LONG_EACH = Number(argO
 const EACH_DELAY_US = Number(argOf("--delay-us", "100"));
 const ONLY = argOf("--only", "");
 const GATEWAY_WASM = argOf("--wasm", join(ROOT, "build", "ai-gateway.wasm"));
+// --compare other.wasm: the request scenarios also run on a second build (listeners "gwB",
+// "localB"), interleaved in the same rounds: an A/B of one change with the same noise.
+const COMPARE_WASM = argOf("--compare", "");
 const ENVOY_CORE = argOf("--envoy-core", "0"), LOAD_CORE = argOf("--load-core", "1");
 
 const log = (s: string) => process.stderr.write(s + "\n");
@@ -64,15 +66,16 @@ const run = (cmd: string, a: string[], env?: Record<string, string>) =>
 // ------------------------------------------------------------------------------------ set-up
 
 function envoyBin(): string {
-  if (process.env.ENVOY_BIN) return process.env.ENVOY_BIN;
+  // scripts/install-envoy.sh installs the pinned Envoy into .cache/ (or checks ENVOY_BIN) and
+  // prints the binary's path on stdout.
   const installer = join(ROOT, "scripts", "install-envoy.sh");
   if (existsSync(installer)) {
-    // The installer prints the binary's path on its last line of stdout.
     const out = run("bash", [installer]).trim().split("\n");
     const bin = out[out.length - 1].trim();
     if (existsSync(bin)) return bin;
   }
-  throw new Error("bench:envoy needs Envoy: set ENVOY_BIN to the envoy binary (or add scripts/install-envoy.sh)");
+  if (process.env.ENVOY_BIN) return process.env.ENVOY_BIN;
+  throw new Error("bench:envoy needs Envoy: scripts/install-envoy.sh or ENVOY_BIN");
 }
 
 log("bench:envoy: building the filter, the no-op filter and the Go load generator/mock …");
@@ -213,7 +216,7 @@ const cluster = (name: string, port: number, http2 = false) => ({
 
 // ------------------------------------------------------------------------------------ scenarios
 
-type Variant = "alone" | "noop" | "gw" | "local" | "global";
+type Variant = "alone" | "noop" | "gw" | "local" | "global" | "gwB" | "localB";
 interface Scenario { name: string; variant: Variant; case: string; body: Uint8Array; stream: boolean; events?: number; kind: "json" | "sse"; group: string }
 const scenarios: Scenario[] = [];
 const jsonScenario = (name: string, variant: Variant, c: string, body: Uint8Array, group: string) => scenarios.push({ name, variant, case: c, body, stream: false, kind: "json", group });
@@ -225,6 +228,11 @@ jsonScenario("global", "global", "openai-json", REQ_OPENAI, "req");
 jsonScenario("anthropic", "gw", "anthropic-json", REQ_CLAUDE, "req");
 jsonScenario("bedrock", "gw", "bedrock-json", REQ_BEDROCK, "req");
 jsonScenario("gemini", "gw", "gemini-json", REQ_GEMINI, "req");
+if (COMPARE_WASM) {
+  jsonScenario("pass-B", "gwB", "openai-json", REQ_OPENAI, "reqB");
+  jsonScenario("local-B", "localB", "openai-json", REQ_OPENAI, "reqB");
+  jsonScenario("anthropic-B", "gwB", "anthropic-json", REQ_CLAUDE, "reqB");
+}
 for (const p of Object.keys(streams)) {
   for (const mode of ["burst", "each"]) {
     for (const n of [SHORT, mode === "burst" ? LONG : LONG_EACH]) {
@@ -304,8 +312,8 @@ try {
   const mock = startPinned(LOAD_CORE, GO_BIN, ["mock", "-cases", casesFile]);
   const mockPort = Number(await firstLine(mock));
 
-  const [adminPort, pAlone, pNoop, pGw, pLocal, pGlobal] = await freePorts(6);
-  const ports: Record<Variant, number> = { alone: pAlone, noop: pNoop, gw: pGw, local: pLocal, global: pGlobal };
+  const [adminPort, pAlone, pNoop, pGw, pLocal, pGlobal, pGwB, pLocalB] = await freePorts(8);
+  const ports: Record<Variant, number> = { alone: pAlone, noop: pNoop, gw: pGw, local: pLocal, global: pGlobal, gwB: pGwB, localB: pLocalB };
   const clusters = [cluster("mock", mockPort)];
   const listeners = [
     listener("alone", pAlone, [], false),
@@ -313,6 +321,10 @@ try {
     listener("gw", pGw, [wasmFilter("gw", GATEWAY_WASM, "ai_gateway", gwConfig())], true),
     listener("local", pLocal, [wasmFilter("local", GATEWAY_WASM, "ai_gateway", gwConfig({ mode: "local", rules: [{ name: "tpd", key: ["client"], window: "day", tokens: MAX_LIMIT }] }))], true),
   ];
+  if (COMPARE_WASM) {
+    listeners.push(listener("gwB", pGwB, [wasmFilter("gwB", COMPARE_WASM, "ai_gateway", gwConfig())], true));
+    listeners.push(listener("localB", pLocalB, [wasmFilter("localB", COMPARE_WASM, "ai_gateway", gwConfig({ mode: "local", rules: [{ name: "tpd", key: ["client"], window: "day", tokens: MAX_LIMIT }] }))], true));
+  }
   if (selected.some((s) => s.variant === "global")) {
     rls = await startRateLimit({ config: { domain: "ai_gateway", descriptors: [{ key: "rule", rate_limit: { unit: "minute", requests_per_unit: 1 } }] } });
     clusters.push(cluster("ratelimit", rls.grpcPort, true));
@@ -371,11 +383,22 @@ try {
   lines.push("|---|---|---|---|---|");
   const label: Record<string, string> = {
     alone: "Envoy alone, router to the mock", noop: "+ no-op proxy-wasm filter", pass: "+ ai-gateway, OpenAI passthrough (2 KB req, 1 KB answer)",
-    local: "+ local token limit", global: "+ global token limit (envoyproxy/ratelimit + Redis)", anthropic: "+ OpenAI → Anthropic", bedrock: "+ OpenAI → Bedrock Converse", gemini: "+ OpenAI → Gemini",
+    local: "+ local token limit", "pass-B": "passthrough, --compare build", "local-B": "local limit, --compare build", "anthropic-B": "OpenAI → Anthropic, --compare build", global: "+ global token limit (envoyproxy/ratelimit + Redis)", anthropic: "+ OpenAI → Anthropic", bedrock: "+ OpenAI → Bedrock Converse", gemini: "+ OpenAI → Gemini",
   };
   for (const s of selected.filter((x) => x.kind === "json")) {
     const m = med(s.name);
     lines.push(`| ${label[s.name] ?? s.name} | ${fmt(m)} | ${spread(s.name)} | ${s.name === "alone" ? "–" : fmt(m - alone)} | ${s.name === "alone" || s.name === "noop" ? "–" : fmt(m - noop)} |`);
+  }
+  if (COMPARE_WASM) {
+    lines.push("");
+    lines.push(`A/B against ${COMPARE_WASM} (same rounds; paired differences, this build minus the compared one):`);
+    lines.push("");
+    for (const n of ["pass", "local", "anthropic"]) {
+      const a = samples.get(n), b = samples.get(`${n}-B`);
+      if (!a || !b) continue;
+      const d = a.map((x, i) => x - b[i]);
+      lines.push(`- ${n}: median ${fmt(median(d))} µs/request (rounds: ${d.map(fmt).join(", ")})`);
+    }
   }
   const streamGroups = [...new Set(selected.filter((s) => s.kind === "sse").map((s) => s.group))];
   if (streamGroups.length) {
