@@ -61,3 +61,15 @@ export function anthropicErrorType(status: i32): string {
 export function badRequest(code: string, message: string, param: string = ""): ApiError {
   return new ApiError(400, "invalid_request_error", code, message, param);
 }
+
+/**
+ * The text of an error body that is not JSON (a plain-text answer from the provider's front end
+ * or a proxy in front of it), when it is short enough to be a message and not markup: trimmed,
+ * else "".
+ */
+export function plainErrorText(body: Uint8Array): string {
+  if (body.length == 0 || body.length > 512) return "";
+  const text = String.UTF8.decodeUnsafe(body.dataStart, body.length).trim();
+  return text.startsWith("<") ? "" : text; // an HTML page is not a message
+
+}

@@ -1,25 +1,30 @@
-// `npm start`: the real filter (build/ai-gateway.wasm) in the Envoy-faithful host (tests/host) as a
-// local gateway, no Docker, no Envoy. `npm start` builds the .wasm first when it is missing or
-// older than the sources (scripts/build.mjs --if-needed).
+// `npm start`: the real filter (build/ai-gateway.wasm) in real Envoy as a local gateway. The
+// first run installs the pinned Envoy into .cache/ (scripts/install-envoy.sh; ENVOY_BIN picks
+// another binary). `npm start` builds the .wasm first when it is missing or older than the
+// sources (scripts/build.mjs --if-needed).
 //
 //   npm start [-- --port 8080] [--workers 2] [--config plugin.json] [--key <gateway key>]
-//             [--upstream <cluster>=<url>]… [--admin-port 9901] [--verbose]
+//             [--upstream <cluster>=<url>]… [--admin-port 9901] [--verbose] [--host]
 //
 // Without --config it runs an embedded configuration: three backends (OpenAI, Anthropic with full
 // translation, DeepSeek as an OpenAI-compatible one), a local token limit per client, and one
 // gateway client whose key is printed at start. A backend whose key is in the environment
 // (OPENAI_API_KEY, ANTHROPIC_API_KEY, DEEPSEEK_API_KEY) goes to the real provider over TLS; the
-// others are answered by the mock providers of tests/mocks from fixture files, in this process.
-// With --config the plugin configuration is yours: every backend's cluster goes to
+// others are answered by the mock providers of dev/mock-provider.ts from fixture files, in this
+// process. With --config the plugin configuration is yours: every backend's cluster goes to
 // https://<backend host>:443 unless --upstream maps the cluster elsewhere (e.g. a local vLLM at
 // --upstream vllm=http://127.0.0.1:8000); environment variables the configuration names are
-// handed to the VM (Envoy: vm_config.environment_variables).
+// handed to the VM (Envoy: vm_config.environment_variables.host_env_keys).
 //
-// An admin listener like Envoy's serves the filter's metrics: /stats (Envoy names) and
+// Envoy's admin listener (--admin-port) serves the filter's metrics: /stats (Envoy names) and
 // /stats/prometheus (with the stats_tags of envoy/stats-tags.yaml applied).
 //
-// One line per request, from the filter's own log line plus the host's timing:
-//   <time> client=… model=… backend=… input_tokens=… output_tokens=… status=… latency_ms=… stream=…
+// --host runs the same configuration in the imitation host of tests/host instead of Envoy (for a
+// machine without Python to install Envoy with); it then serves /stats and /stats/prometheus itself.
+//
+// One line per request, from Envoy's access log (status, latency) and the filter state the filter
+// sets (client, model, backend, tokens):
+//   <time> client=… model=… backend=… input_tokens=… output_tokens=… status=… latency_ms=…
 
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -27,24 +32,24 @@ import { parse as parseYaml } from "yaml";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes, createHash } from "node:crypto";
-import { Gateway, LoadError, type ClusterConfig, type AccessLogEntry } from "../tests/host/gateway.ts";
-import { MockProvider, loadFixture, fixtureFromSpec, type Fixture } from "../tests/mocks/provider.ts";
+import { EnvoyGateway, EnvoyLoadError, type ClusterConfig, type AccessLogEntry, type GatewayOptions, type LogEntry } from "../dev/envoy-gateway.ts";
+import { MockProvider, loadFixture, fixtureFromSpec, type Fixture } from "../dev/mock-provider.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WASM = join(ROOT, "build", "ai-gateway.wasm");
 const FIX = join(ROOT, "tests", "fixtures");
 const ROUTE_HEADER = "x-ai-gateway-cluster";
 
-interface Args { port: number; adminPort: number; workers: number; config?: string; key?: string; upstreams: Map<string, string>; verbose: boolean }
+interface Args { port: number; adminPort: number; workers: number; config?: string; key?: string; upstreams: Map<string, string>; verbose: boolean; host: boolean }
 
 function usage(msg?: string): never {
   if (msg) console.error(`error: ${msg}`);
-  console.error("usage: npm start -- [--port 8080] [--admin-port 9901] [--workers 2] [--config plugin.json] [--key <gateway key>] [--upstream <cluster>=<url>]… [--verbose]");
+  console.error("usage: npm start -- [--port 8080] [--admin-port 9901] [--workers 2] [--config plugin.json] [--key <gateway key>] [--upstream <cluster>=<url>]… [--verbose] [--host]");
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { port: 8080, adminPort: 9901, workers: 2, upstreams: new Map(), verbose: false };
+  const a: Args = { port: 8080, adminPort: 9901, workers: 2, upstreams: new Map(), verbose: false, host: false };
   for (let i = 0; i < argv.length; i++) {
     const v = () => { const x = argv[++i]; if (x === undefined) usage(`${argv[i - 1]} needs a value`); return x; };
     const arg = argv[i];
@@ -55,6 +60,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg === "--key") a.key = v();
     else if (arg === "--upstream") { const x = v(); const eq = x.indexOf("="); if (eq <= 0) usage("--upstream needs <cluster>=<url>"); a.upstreams.set(x.slice(0, eq), x.slice(eq + 1)); }
     else if (arg === "--verbose") a.verbose = true;
+    else if (arg === "--host") a.host = true;
     else if (arg === "--help" || arg === "-h") usage();
     else usage(`unknown argument ${arg}`);
   }
@@ -191,56 +197,28 @@ function filePlan(a: Args): Plan {
 const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
 const clock = () => new Date().toTimeString().slice(0, 8);
 
-async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2));
-  const plan = a.config ? filePlan(a) : await demoPlan(a);
+/** What main needs from a running gateway, on either platform. */
+interface Running {
+  url: string;
+  /** The metrics endpoint's base URL. */
+  adminUrl: string;
+  what: string;
+  stop(): Promise<void>;
+}
 
-  // Per-request lines: the HCM access logger runs first (host timing, status), then the filter's
-  // on_log writes its own line (client, model, backend, usage) in the same tick.
-  let pending: AccessLogEntry | null = null;
-  const print = (e: AccessLogEntry, kv: Record<string, string> | null) => {
-    const ms = Math.round(e.durationMs);
-    if (!kv) { console.log(`${clock()} ${e.method} ${e.path} status=${e.responseCode ?? 0} latency_ms=${ms}`); return; }
-    const f = (k: string) => kv[k] ?? "-";
-    console.log(`${clock()} client=${f("client")} model=${f("model")} backend=${f("backend")} input_tokens=${f("input_tokens")} ` +
-      `output_tokens=${f("output_tokens")} status=${f("status")} latency_ms=${ms} stream=${f("stream")}`);
-  };
-  let gw: Gateway;
-  try {
-    gw = await Gateway.start({
-      wasm: WASM,
-      plugin: { configuration: JSON.stringify(plan.config), env: plan.env, failurePolicy: "FAIL_CLOSED" },
-      workers: a.workers,
-      port: a.port,
-      routes: [{ match: { prefix: "/" }, clusterHeader: ROUTE_HEADER }],
-      clusters: plan.clusters,
-      statsTags: parseYaml(readFileSync(join(ROOT, "envoy", "stats-tags.yaml"), "utf8")),
-      accessLog: (e) => {
-        pending = e;
-        queueMicrotask(() => { if (pending === e) { pending = null; print(e, null); } });
-      },
-      onLog: (l) => {
-        if (l.origin === "wasm" && l.message.startsWith("ai-gateway: request ") && pending) {
-          const kv: Record<string, string> = {};
-          for (const m of l.message.matchAll(/(\w+)=(\S+)/g)) kv[m[1]] = m[2];
-          const e = pending;
-          pending = null;
-          print(e, kv);
-          return;
-        }
-        if (a.verbose || l.level >= 3) console.error(`[${l.origin}${l.vm >= 0 ? ` vm${l.vm}` : ""}] ${l.message}`);
-      },
-    });
-  } catch (e) {
-    for (const m of plan.mocks) await m.stop();
-    if (e instanceof LoadError) {
-      console.error(`the gateway refused its configuration: ${e.message}`);
-      for (const l of e.logs ?? []) console.error(`  ${l.message}`);
-      process.exit(1);
-    }
-    throw e;
-  }
+/** The gateway in real Envoy: Envoy's own admin listener serves the metrics. */
+async function startInEnvoy(a: Args, o: GatewayOptions): Promise<Running> {
+  const gw = await EnvoyGateway.start({ ...o, adminPort: a.adminPort, install: true, say: (l) => console.log(l) });
+  return { url: gw.url, adminUrl: gw.adminUrl, what: `Envoy ${gw.version}`, stop: () => gw.stop() };
+}
 
+/** The gateway in the imitation host (--host), with a small admin listener for the metrics. */
+async function startOnHost(a: Args, o: GatewayOptions): Promise<Running> {
+  const { Gateway } = await import("../tests/host/gateway.ts");
+  const { hostEnvKeys, ...plugin } = o.plugin;
+  const env = { ...plugin.env };
+  for (const k of hostEnvKeys ?? []) if (o.processEnv?.[k] !== undefined) env[k] = o.processEnv[k]!;
+  const gw = await Gateway.start({ ...o, plugin: { ...plugin, env } });
   const admin = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/stats/prometheus") { res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }); res.end(gw.prometheus()); return; }
@@ -255,11 +233,56 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => { admin.once("error", reject); admin.listen(a.adminPort, "127.0.0.1", () => resolve()); });
   } catch (e) {
     await gw.stop();
-    for (const m of plan.mocks) await m.stop();
-    usage(`admin port ${a.adminPort}: ${(e as Error).message} (choose another with --admin-port)`);
+    throw new Error(`admin port ${a.adminPort}: ${(e as Error).message} (choose another with --admin-port)`);
   }
-  const adminUrl = `http://127.0.0.1:${(admin.address() as { port: number }).port}`;
-  console.log(`ai-gateway listening on ${gw.url}  (real build/ai-gateway.wasm, ${a.workers} worker VM${a.workers > 1 ? "s" : ""}, Envoy-faithful host)`);
+  return {
+    url: gw.url, adminUrl: `http://127.0.0.1:${(admin.address() as { port: number }).port}`, what: "the imitation host of tests/host",
+    stop: async () => { admin.closeAllConnections(); admin.close(); await gw.stop(); },
+  };
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const plan = a.config ? filePlan(a) : await demoPlan(a);
+
+  // One line per request from the access log: Envoy's status and duration, the filter's state.
+  const print = (e: AccessLogEntry) => {
+    const f = (k: string) => e.filterState[`wasm.ai_gateway.${k}`] ?? "-";
+    const stream = e.responseContentType === undefined ? "-" : String(e.responseContentType.startsWith("text/event-stream"));
+    console.log(`${clock()} client=${f("client")} model=${f("model")} backend=${f("backend")} input_tokens=${f("input_tokens")} ` +
+      `output_tokens=${f("output_tokens")} status=${e.responseCode ?? 0} latency_ms=${Math.round(e.durationMs)} stream=${stream}`);
+  };
+  const options: GatewayOptions = {
+    wasm: WASM,
+    // Secrets reach the VM as Envoy's do: host_env_keys naming variables of the Envoy process.
+    plugin: { configuration: JSON.stringify(plan.config), hostEnvKeys: Object.keys(plan.env), failurePolicy: "FAIL_CLOSED" },
+    processEnv: { ...process.env, ...plan.env },
+    workers: a.workers,
+    port: a.port,
+    routes: [{ match: { prefix: "/" }, clusterHeader: ROUTE_HEADER, requestHeadersToRemove: [ROUTE_HEADER], timeoutMs: 0 }],
+    clusters: plan.clusters,
+    statsTags: parseYaml(readFileSync(join(ROOT, "envoy", "stats-tags.yaml"), "utf8")),
+    accessLog: print,
+    onLog: (l: LogEntry) => {
+      if (l.origin === "wasm" && l.message.startsWith("ai-gateway: request ")) { if (a.verbose) console.error(`[wasm vm${l.vm}] ${l.message}`); return; }
+      if (a.verbose || l.level >= 3) console.error(`[${l.origin}${l.vm >= 0 ? ` vm${l.vm}` : ""}] ${l.message}`);
+    },
+  };
+  let gw: Running;
+  try {
+    gw = a.host ? await startOnHost(a, options) : await startInEnvoy(a, options);
+  } catch (e) {
+    for (const m of plan.mocks) await m.stop();
+    if (e instanceof EnvoyLoadError || (e as Error).name === "LoadError") {
+      console.error(`the gateway refused its configuration: ${(e as Error).message}`);
+      for (const l of (e as EnvoyLoadError).logs ?? []) console.error(`  ${l.message}`);
+      process.exit(1);
+    }
+    console.error(`the gateway did not start: ${(e as Error).message}`);
+    process.exit(1);
+  }
+
+  console.log(`ai-gateway listening on ${gw.url}  (real build/ai-gateway.wasm in ${gw.what}, ${a.workers} worker${a.workers > 1 ? "s" : ""})`);
   const models = Array.isArray(plan.config.models) ? plan.config.models as { match: string; backend: string; upstream_model?: string }[] : [];
   const backends = Array.isArray(plan.config.backends) ? plan.config.backends as { name: string; cluster: string }[] : [];
   console.log("models:");
@@ -274,15 +297,13 @@ async function main(): Promise<void> {
     console.log(`try:  curl -s ${gw.url}/v1/chat/completions -H "authorization: Bearer ${plan.key}" ` +
       `-H "content-type: application/json" -d '{"model":"claude-sonnet","messages":[{"role":"user","content":"Hello"}]}'`);
   }
-  console.log(`metrics: ${adminUrl}/stats/prometheus (and ${adminUrl}/stats)`);
+  console.log(`metrics: ${gw.adminUrl}/stats/prometheus (and ${gw.adminUrl}/stats)`);
   console.log("Ctrl-C stops.");
 
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    admin.closeAllConnections();
-    admin.close();
     await gw.stop();
     for (const m of plan.mocks) await m.stop();
     console.log("stopped.");

@@ -1,7 +1,7 @@
 // Mock LLM providers for the docker compose demo (and anything else that wants a provider
 // without keys): one HTTP server that answers OpenAI, Groq (OpenAI-compatible) and Anthropic
 // paths with the recorded fixtures of tests/fixtures, byte for byte, streams included.
-// It is the test suite's MockProvider (tests/mocks/provider.ts) with fixtures registered by path
+// It is the test suite's MockProvider (dev/mock-provider.ts) with fixtures registered by path
 // and stream flag, so any model name gets an answer.
 //
 //   node --import tsx scripts/mock-providers.ts [--host 127.0.0.1] [--port 8080]
@@ -13,7 +13,7 @@
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readFileSync } from "node:fs";
-import { MockProvider, loadFixture, fixtureFromSpec, type Fixture, type FixtureFile, type RecordedRequest } from "../tests/mocks/provider.ts";
+import { MockProvider, loadFixture, fixtureFromSpec, type Fixture, type FixtureFile, type RecordedRequest } from "../dev/mock-provider.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const FIX = join(ROOT, "tests", "fixtures");

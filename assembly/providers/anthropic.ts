@@ -5,14 +5,15 @@
 
 import { JNode, JsonDoc, Kind, parseJson, Span } from "../json/json";
 import { JsonWriter } from "../json/writer";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, plainErrorText } from "../errors";
 import { Refuse, refuseUnsupported } from "./unsupported";
 import { Usage } from "../usage";
 import { ByteBuilder } from "../util/bytes";
 import { SseReader, writeSse } from "../streams/sse";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeUsage } from "./openai_out";
+import { ChunkWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock, writeUsage } from "./openai_out";
 import { bedrockModelPath } from "./bedrock_common";
+import { badCacheControl, cacheMark, cacheTtl, readThinking, thinkingBlocks, thinkingText } from "./extensions";
 import { prepareNativeMessages, nativeMessagesResponse } from "./anthropic_native";
 import { googleError, googleModelPath, modelSegmentOk } from "./google";
 
@@ -59,10 +60,12 @@ export class AnthropicProvider extends Provider {
       maxTokens = doc.int(mtNode);
     }
     const effortNode = doc.get(root, "reasoning_effort");
-    const budget = effortNode !== null && effortNode.kind == Kind.Str ? thinkingBudget(doc.str(effortNode)) : 0;
+    const thinking = readThinking(doc, root);
+    if (thinking.error !== null) return thinking.error;
+    const budget = thinking.mode == 1 ? thinking.budget : effortNode !== null && effortNode.kind == Kind.Str ? thinkingBudget(doc.str(effortNode)) : 0;
     if (maxTokens < 0) maxTokens = req.backend.defaultMaxTokens + budget;
     else if (budget > 0 && maxTokens <= budget) {
-      return badRequest("invalid_value", "max_tokens must exceed the thinking budget (" + budget.toString() + " tokens) implied by reasoning_effort.", "max_tokens");
+      return badRequest("invalid_value", "max_tokens must exceed the thinking budget (" + budget.toString() + " tokens" + (thinking.mode == 1 ? "" : " implied by reasoning_effort") + ").", "max_tokens");
     }
     w.kInt("max_tokens", maxTokens);
 
@@ -90,7 +93,18 @@ export class AnthropicProvider extends Provider {
     const user = doc.get(root, "safety_identifier") !== null ? doc.get(root, "safety_identifier") : doc.get(root, "user");
     if (user !== null && user.kind == Kind.Str) { w.key("metadata").obj().kRaw("user_id", doc, user).end(); }
 
-    if (budget > 0) { w.key("thinking").obj().kStr("type", "enabled").kInt("budget_tokens", budget).end(); }
+    // The `thinking` extension is Anthropic's own control: sent as the client wrote it.
+    if (thinking.node !== null) w.kRaw("thinking", doc, thinking.node!);
+    else if (budget > 0) { w.key("thinking").obj().kStr("type", "enabled").kInt("budget_tokens", budget).end(); }
+
+    // service_tier: OpenAI's auto → Anthropic's auto; default (never the priority tier) →
+    // standard_only. Anthropic has no flex or scale tier, and priority is a contract, not a switch.
+    const st = doc.get(root, "service_tier");
+    if (st !== null && st.kind != Kind.Null) {
+      if (doc.strIs(st, "auto")) w.kStr("service_tier", "auto");
+      else if (doc.strIs(st, "default")) w.kStr("service_tier", "standard_only");
+      else return badRequest("unsupported_parameter", "service_tier must be auto or default for Anthropic models.", "service_tier");
+    }
 
     const rf = doc.get(root, "response_format");
     if (rf !== null && rf.kind == Kind.Obj) {
@@ -152,7 +166,8 @@ function anthropicCloudPath(d: AnthropicDialect, req: ClientRequest): string {
 }
 
 /** What the OpenAI request may ask for that Anthropic models cannot do (a 400 instead of silence). */
-const UNSUPPORTED: u32 = Refuse.N | Refuse.LOGPROBS | Refuse.LOGIT_BIAS | Refuse.PENALTIES | Refuse.AUDIO | Refuse.PREDICTION | Refuse.FUNCTIONS;
+const UNSUPPORTED: u32 = Refuse.N | Refuse.LOGPROBS | Refuse.LOGIT_BIAS | Refuse.PENALTIES | Refuse.SEED | Refuse.AUDIO | Refuse.PREDICTION |
+  Refuse.WEB_SEARCH | Refuse.FUNCTIONS;
 
 /** Writes "system" and "messages". */
 function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
@@ -170,7 +185,7 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
     const role = doc.get(m, "role");
     if (!(doc.strIs(role, "system") || doc.strIs(role, "developer"))) continue;
     if (!systemOpen) { w.key("system").arr(); systemOpen = true; }
-    const e = writeTextBlocks(doc, doc.get(m, "content"), w, "messages[" + i.toString() + "].content");
+    const e = writeTextBlocks(doc, doc.get(m, "content"), w, "messages[" + i.toString() + "].content", cacheMark(doc, m));
     if (e !== null) return e;
   }
   if (jsonObject) {
@@ -187,6 +202,9 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
     const m = unchecked(items[i]);
     const role = doc.get(m, "role");
     const path = "messages[" + i.toString() + "]";
+    const cerr = badCacheControl(doc, m, path);
+    if (cerr !== null) return cerr;
+    const mark = cacheMark(doc, m);
     if (doc.strIs(role, "system") || doc.strIs(role, "developer")) continue;
     if (doc.strIs(role, "tool")) {
       if (!toolOpen) { w.obj().kStr("role", "user").key("content").arr(); toolOpen = true; }
@@ -197,19 +215,20 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
       if (c !== null && c.kind == Kind.Str) w.kRaw("content", doc, c);
       else if (c !== null && c.kind == Kind.Arr) {
         w.key("content").arr();
-        const e = writeTextBlocksOf(doc, c, w, path + ".content");
+        const e = writeTextBlocksOf(doc, c, w, path + ".content", null);
         if (e !== null) return e;
         w.end();
       }
+      writeCacheControl(doc, mark, w);
       w.end();
       continue;
     }
     if (toolOpen && doc.strIs(role, "user")) {
       // Tool results and the user text that follows them form one user turn (§10.1).
       const c = doc.get(m, "content");
-      if (c !== null && c.kind == Kind.Str) { if (c.end - c.start > 2) w.obj().kStr("type", "text").kRaw("text", doc, c).end(); }
+      if (c !== null && c.kind == Kind.Str) { if (c.end - c.start > 2) { w.obj().kStr("type", "text").kRaw("text", doc, c); writeCacheControl(doc, mark, w); w.end(); } }
       else if (c !== null && c.kind == Kind.Arr) {
-        const e = writeUserParts(doc, c, w, path + ".content");
+        const e = writeUserParts(doc, c, w, path + ".content", mark);
         if (e !== null) return e;
       } else return badRequest("invalid_value", path + ".content must be a string or an array of content parts.", "messages");
       w.end().end(); toolOpen = false; wrote++;
@@ -219,10 +238,11 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
     if (doc.strIs(role, "user")) {
       w.obj().kStr("role", "user").key("content");
       const c = doc.get(m, "content");
-      if (c !== null && c.kind == Kind.Str) w.raw(doc, c);
+      if (c !== null && c.kind == Kind.Str && mark === null) w.raw(doc, c);
+      else if (c !== null && c.kind == Kind.Str) { w.arr().obj().kStr("type", "text").kRaw("text", doc, c); writeCacheControl(doc, mark, w); w.end().end(); }
       else if (c !== null && c.kind == Kind.Arr) {
         w.arr();
-        const e = writeUserParts(doc, c, w, path + ".content");
+        const e = writeUserParts(doc, c, w, path + ".content", mark);
         if (e !== null) return e;
         w.end();
       } else return badRequest("invalid_value", path + ".content must be a string or an array of content parts.", "messages");
@@ -233,14 +253,20 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
       const calls = doc.get(m, "tool_calls");
       const hasText = c !== null && ((c.kind == Kind.Str && c.end - c.start > 2) || (c.kind == Kind.Arr && c.length > 0));
       const hasCalls = calls !== null && calls.kind == Kind.Arr && calls.length > 0;
+      const terrs: ApiError[] = [];
+      const thinking = thinkingBlocks(doc, m, path, terrs);
+      if (terrs.length) return terrs[0];
       if (!hasText && !hasCalls) continue; // Anthropic rejects empty assistant turns
       w.obj().kStr("role", "assistant").key("content").arr();
+      // Signed thinking blocks go back first, unmodified: Anthropic checks them when the turn
+      // holds tool use (extended thinking with tools).
+      if (thinking !== null) writeThinkingBlocks(doc, m, thinking, w);
       if (hasText) {
-        const e = writeTextBlocks(doc, c, w, path + ".content");
+        const e = writeTextBlocks(doc, c, w, path + ".content", hasCalls ? null : mark);
         if (e !== null) return e;
       }
       if (hasCalls) {
-        const e = writeToolUses(doc, calls!, w, path + ".tool_calls");
+        const e = writeToolUses(doc, calls!, w, path + ".tool_calls", mark);
         if (e !== null) return e;
       }
       w.end().end();
@@ -256,51 +282,86 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
 }
 
 /** content (string or text parts) → text blocks in an open array. */
-function writeTextBlocks(doc: JsonDoc, c: JNode | null, w: JsonWriter, path: string): ApiError | null {
+function writeTextBlocks(doc: JsonDoc, c: JNode | null, w: JsonWriter, path: string, mark: JNode | null): ApiError | null {
   if (c === null || c.kind == Kind.Null) return null;
   if (c.kind == Kind.Str) {
-    if (c.end - c.start > 2) w.obj().kStr("type", "text").kRaw("text", doc, c).end();
+    if (c.end - c.start > 2) { w.obj().kStr("type", "text").kRaw("text", doc, c); writeCacheControl(doc, mark, w); w.end(); }
     return null;
   }
   if (c.kind != Kind.Arr) return badRequest("invalid_value", path + " must be a string or an array of text parts.", "messages");
-  return writeTextBlocksOf(doc, c, w, path);
+  return writeTextBlocksOf(doc, c, w, path, mark);
 }
 
-function writeTextBlocksOf(doc: JsonDoc, c: JNode, w: JsonWriter, path: string): ApiError | null {
+/** Text parts → text blocks; a part's cache marker, or the message's on its last part, → cache_control. */
+function writeTextBlocksOf(doc: JsonDoc, c: JNode, w: JsonWriter, path: string, mark: JNode | null): ApiError | null {
   for (let i = 0; i < c.length; i++) {
     const p = c.items![i];
     const t = doc.get(p, "type");
+    const cerr = badCacheControl(doc, p, path + "[" + i.toString() + "]");
+    if (cerr !== null) return cerr;
+    const pm = partMark(doc, p, i == c.length - 1 ? mark : null);
     if (doc.strIs(t, "text")) {
       const text = doc.get(p, "text");
       if (text === null || text.kind != Kind.Str) return badRequest("invalid_value", path + "[" + i.toString() + "].text must be a string.", "messages");
-      w.obj().kStr("type", "text").kRaw("text", doc, text).end();
+      w.obj().kStr("type", "text").kRaw("text", doc, text); writeCacheControl(doc, pm, w); w.end();
     } else if (doc.strIs(t, "refusal")) {
       const text = doc.get(p, "refusal");
-      if (text !== null && text.kind == Kind.Str) w.obj().kStr("type", "text").kRaw("text", doc, text).end();
+      if (text !== null && text.kind == Kind.Str) { w.obj().kStr("type", "text").kRaw("text", doc, text); writeCacheControl(doc, pm, w); w.end(); }
     } else return badRequest("invalid_value", path + "[" + i.toString() + "] must be a text part here.", "messages");
   }
   return null;
 }
 
-function writeUserParts(doc: JsonDoc, c: JNode, w: JsonWriter, path: string): ApiError | null {
+/** A part's own cache marker, else the message's (given only for the message's last part). */
+function partMark(doc: JsonDoc, p: JNode, messageMark: JNode | null): JNode | null {
+  const own = cacheMark(doc, p);
+  return own !== null ? own : messageMark;
+}
+
+/** `"cache_control":{"type":"ephemeral"[,"ttl":…]}` in the open block, for a cache marker. */
+function writeCacheControl(doc: JsonDoc, mark: JNode | null, w: JsonWriter): void {
+  if (mark === null) return;
+  w.key("cache_control").obj().kStr("type", "ephemeral");
+  const ttl = cacheTtl(doc, mark);
+  if (ttl.length) w.kStr("ttl", ttl);
+  w.end();
+}
+
+/** An assistant message's thinking_blocks → thinking / redacted_thinking blocks, as Anthropic sent them. */
+function writeThinkingBlocks(doc: JsonDoc, m: JNode, blocks: JNode, w: JsonWriter): void {
+  for (let i = 0; i < blocks.length; i++) {
+    const b = blocks.items![i];
+    if (doc.strIs(doc.get(b, "type"), "redacted_thinking")) {
+      w.obj().kStr("type", "redacted_thinking").kRaw("data", doc, doc.get(b, "data")!).end();
+      continue;
+    }
+    const text = thinkingText(doc, m, blocks, b);
+    w.obj().kStr("type", "thinking").kRaw("thinking", doc, text!).kRaw("signature", doc, doc.get(b, "signature")!).end();
+  }
+}
+
+function writeUserParts(doc: JsonDoc, c: JNode, w: JsonWriter, path: string, mark: JNode | null): ApiError | null {
   for (let i = 0; i < c.length; i++) {
     const p = c.items![i];
     const pp = path + "[" + i.toString() + "]";
     const t = doc.get(p, "type");
+    const cerr = badCacheControl(doc, p, pp);
+    if (cerr !== null) return cerr;
+    const pm = partMark(doc, p, i == c.length - 1 ? mark : null);
     if (doc.strIs(t, "text")) {
       const text = doc.get(p, "text");
       if (text === null || text.kind != Kind.Str) return badRequest("invalid_value", pp + ".text must be a string.", "messages");
-      w.obj().kStr("type", "text").kRaw("text", doc, text).end();
+      w.obj().kStr("type", "text").kRaw("text", doc, text); writeCacheControl(doc, pm, w); w.end();
     } else if (doc.strIs(t, "image_url")) {
       const urlNode = doc.get(doc.get(p, "image_url"), "url");
       if (urlNode === null || urlNode.kind != Kind.Str) return badRequest("invalid_value", pp + ".image_url.url must be a string.", "messages");
-      const e = writeMediaBlock(doc, urlNode, w, pp + ".image_url.url", true);
+      const e = writeMediaBlock(doc, urlNode, w, pp + ".image_url.url", true, pm);
       if (e !== null) return e;
     } else if (doc.strIs(t, "file")) {
       const file = doc.get(p, "file");
       const data = doc.get(file, "file_data");
       if (data === null || data.kind != Kind.Str) return badRequest("unsupported_parameter", pp + ": only inline file_data is supported for Anthropic models (file_id refers to another provider's file store).", "messages");
-      const e = writeMediaBlock(doc, data, w, pp + ".file.file_data", false);
+      const e = writeMediaBlock(doc, data, w, pp + ".file.file_data", false, pm);
       if (e !== null) return e;
     } else if (doc.strIs(t, "input_audio")) {
       return badRequest("unsupported_parameter", pp + ": audio input is not supported by Anthropic models.", "messages");
@@ -312,7 +373,7 @@ function writeUserParts(doc: JsonDoc, c: JNode, w: JsonWriter, path: string): Ap
 }
 
 /** A data URL becomes an image/document block with base64 source; an http(s) URL a url source. */
-function writeMediaBlock(doc: JsonDoc, urlNode: JNode, w: JsonWriter, path: string, allowUrl: bool): ApiError | null {
+function writeMediaBlock(doc: JsonDoc, urlNode: JNode, w: JsonWriter, path: string, allowUrl: bool, mark: JNode | null): ApiError | null {
   const url = doc.strSpan(urlNode);
   if (url.startsWith("data:")) {
     const semi = url.indexOf(";base64,");
@@ -324,19 +385,23 @@ function writeMediaBlock(doc: JsonDoc, urlNode: JNode, w: JsonWriter, path: stri
     else if (mime == "application/pdf") type = "document";
     else return badRequest("invalid_value", path + ": media type " + mime + " is not supported by Anthropic models (jpeg, png, gif, webp, pdf).", "messages");
     w.obj().kStr("type", type).key("source").obj().kStr("type", "base64").kStr("media_type", mime)
-      .key("data").strBytes(url.buf, dataStart, url.end).end().end();
+      .key("data").strBytes(url.buf, dataStart, url.end).end();
+    writeCacheControl(doc, mark, w);
+    w.end();
     return null;
   }
   if (allowUrl && (url.startsWith("https://") || url.startsWith("http://"))) {
     const isPdf = url.length > 4 && new Span(url.buf, url.end - 4, url.end).toString().toLowerCase() == ".pdf";
-    w.obj().kStr("type", isPdf ? "document" : "image").key("source").obj().kStr("type", "url").kRaw("url", doc, urlNode).end().end();
+    w.obj().kStr("type", isPdf ? "document" : "image").key("source").obj().kStr("type", "url").kRaw("url", doc, urlNode).end();
+    writeCacheControl(doc, mark, w);
+    w.end();
     return null;
   }
   return badRequest("invalid_value", path + " must be a data URL or an http(s) URL.", "messages");
 }
 
 /** OpenAI tool_calls → tool_use blocks; arguments must be a JSON object. */
-function writeToolUses(doc: JsonDoc, calls: JNode, w: JsonWriter, path: string): ApiError | null {
+function writeToolUses(doc: JsonDoc, calls: JNode, w: JsonWriter, path: string, mark: JNode | null): ApiError | null {
   for (let i = 0; i < calls.length; i++) {
     const c = calls.items![i];
     const pp = path + "[" + i.toString() + "]";
@@ -353,6 +418,7 @@ function writeToolUses(doc: JsonDoc, calls: JNode, w: JsonWriter, path: string):
       const r = parsed.root!;
       w.rawBytes(parsed.src, r.start, r.end);
     }
+    if (i == calls.length - 1) writeCacheControl(doc, mark, w);
     w.end();
   }
   return null;
@@ -379,6 +445,9 @@ function writeTools(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
       else w.key("input_schema").json("{\"type\":\"object\",\"properties\":{}}");
       const strict = doc.get(fn, "strict");
       if (strict !== null && strict.kind == Kind.Bool) w.kRaw("strict", doc, strict);
+      const cerr = badCacheControl(doc, t, "tools[" + i.toString() + "]");
+      if (cerr !== null) return cerr;
+      writeCacheControl(doc, cacheMark(doc, t), w);
       w.end();
     }
     w.end();
@@ -409,25 +478,30 @@ export function finishReason(doc: JsonDoc, n: JNode | null): string {
   return "stop";
 }
 
-/** Anthropic usage → Usage, OpenAI semantics (§4.5, §11.2): prompt includes cache reads and writes. */
-export function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, overwriteInput: bool): void {
+/**
+ * Anthropic usage → Usage, OpenAI semantics (§4.5, §11.2): prompt includes cache reads and writes.
+ * `fresh` (a whole answer, message_start) starts from zero; otherwise (message_delta) every
+ * counter present overrides the earlier value field by field — a message_delta may carry the
+ * cache counters without input_tokens, and those must still count.
+ */
+export function readUsage(doc: JsonDoc, u: JNode | null, usage: Usage, fresh: bool): void {
   if (u === null || u.kind != Kind.Obj) return;
   usage.reported = true;
   usage.final = true;
-  const it = doc.get(u, "input_tokens");
-  if (it !== null || overwriteInput) {
-    const cc = doc.int(doc.get(u, "cache_creation_input_tokens"));
-    const cr = doc.int(doc.get(u, "cache_read_input_tokens"));
-    if (it !== null) {
-      usage.input = doc.int(it) + cc + cr;
-      usage.cachedInput = cr;
-      usage.cacheWrite = cc;
-    }
-  }
+  let base = fresh ? 0 : usage.input - usage.cachedInput - usage.cacheWrite;
+  let cc = fresh ? 0 : usage.cacheWrite, cr = fresh ? 0 : usage.cachedInput;
+  const it = doc.get(u, "input_tokens"), ccn = doc.get(u, "cache_creation_input_tokens"), crn = doc.get(u, "cache_read_input_tokens");
+  if (it !== null && it.kind == Kind.Num) base = doc.int(it);
+  if (ccn !== null && ccn.kind == Kind.Num) cc = doc.int(ccn);
+  if (crn !== null && crn.kind == Kind.Num) cr = doc.int(crn);
+  usage.input = base + cc + cr;
+  usage.cachedInput = cr;
+  usage.cacheWrite = cc;
   const ot = doc.get(u, "output_tokens");
-  if (ot !== null) usage.output = doc.int(ot);
+  if (ot !== null && ot.kind == Kind.Num) usage.output = doc.int(ot);
+  else if (fresh) usage.output = 0;
   const th = doc.get(doc.get(u, "output_tokens_details"), "thinking_tokens");
-  if (th !== null) usage.reasoning = doc.int(th);
+  if (th !== null && th.kind == Kind.Num) usage.reasoning = doc.int(th);
   usage.total = usage.input + usage.output;
 }
 
@@ -454,7 +528,7 @@ export class AnthropicJson extends ResponseHandler {
     const cv = w.value();
     const content = doc.get(root, "content");
     // All text blocks concatenated (escaped contents of JSON strings concatenate safely).
-    let textBlocks = 0, toolBlocks = 0;
+    let textBlocks = 0, toolBlocks = 0, thinkingBlocks = 0;
     if (content !== null && content.kind == Kind.Arr) {
       for (let i = 0; i < content.length; i++) {
         const blk = content.items![i];
@@ -465,9 +539,11 @@ export class AnthropicJson extends ResponseHandler {
           if (textBlocks++ == 0) cv.byte(0x22);
           cv.bytes(doc.src, text.start + 1, text.end - 1);
         } else if (doc.strIs(t, "tool_use")) toolBlocks++;
+        else if (doc.strIs(t, "thinking") || doc.strIs(t, "redacted_thinking")) thinkingBlocks++;
       }
     }
     if (textBlocks > 0) cv.byte(0x22); else cv.str("null");
+    if (thinkingBlocks > 0) writeThinkingOut(doc, content!, w);
     w.key("refusal").nul();
     if (toolBlocks > 0) {
       w.key("tool_calls").arr();
@@ -492,6 +568,32 @@ export class AnthropicJson extends ResponseHandler {
     w.end();
     return true;
   }
+}
+
+/**
+ * Thinking blocks of an answer → `reasoning_content` (the thinking texts joined) and
+ * `thinking_blocks` (each block with its signature, or redacted data, as LiteLLM returns them),
+ * which the client sends back on the next turn.
+ */
+function writeThinkingOut(doc: JsonDoc, content: JNode, w: JsonWriter): void {
+  const texts: JNode[] = [];
+  for (let i = 0; i < content.length; i++) {
+    const blk = content.items![i];
+    const text = doc.get(blk, "thinking");
+    if (doc.strIs(doc.get(blk, "type"), "thinking") && text !== null && text.kind == Kind.Str) texts.push(text);
+  }
+  writeReasoningContent(w, doc, texts);
+  w.key("thinking_blocks").arr();
+  for (let i = 0; i < content.length; i++) {
+    const blk = content.items![i];
+    const t = doc.get(blk, "type");
+    if (doc.strIs(t, "thinking")) writeThinkingBlock(w, doc, doc.get(blk, "thinking"), doc.get(blk, "signature"));
+    else if (doc.strIs(t, "redacted_thinking")) {
+      const data = doc.get(blk, "data");
+      if (data !== null && data.kind == Kind.Str) writeRedactedThinking(w, doc, data);
+    }
+  }
+  w.end();
 }
 
 /** Anthropic error envelope → OpenAI error envelope (529 overloaded → 503). */
@@ -521,6 +623,11 @@ class AnthropicError extends ResponseHandler {
       const t = doc.get(err, "type"), m = doc.get(err, "message");
       if (t !== null && t.kind == Kind.Str) type = doc.str(t);
       if (m !== null && m.kind == Kind.Str) message = doc.str(m);
+    }
+    else if (doc.root === null) {
+      // Vertex AI's and Bedrock's front ends may answer in plain text: keep the provider's words.
+      const text = plainErrorText(chunk);
+      if (text.length) message = text;
     }
     const code = type == "rate_limit_error" ? "rate_limit_exceeded" : type;
     out.all(Uint8Array.wrap(new ApiError(this.upstreamStatus, type, code, message).body()));
@@ -664,6 +771,18 @@ export class AnthropicStream extends AnthropicEventSink {
           delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
           this.emit(out, delta, "");
         }
+      } else if (doc.strIs(doc.get(blk, "type"), "thinking")) {
+        const text = doc.get(blk, "thinking");
+        if (text !== null && text.kind == Kind.Str && text.end - text.start > 2) {
+          delta.reset(); delta.str("{\"reasoning_content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
+          this.emit(out, delta, "");
+        }
+      } else if (doc.strIs(doc.get(blk, "type"), "redacted_thinking")) {
+        const data = doc.get(blk, "data");
+        if (data !== null && data.kind == Kind.Str) {
+          delta.reset(); delta.str("{\"thinking_blocks\":[{\"type\":\"redacted_thinking\",\"data\":"); doc.copyTo(data, delta); delta.str("}]}");
+          this.emit(out, delta, "");
+        }
       }
       return;
     }
@@ -684,8 +803,20 @@ export class AnthropicStream extends AnthropicEventSink {
         delta.str("{\"tool_calls\":[{\"index\":"); delta.int(this.toolIndex[bi]);
         delta.str(",\"function\":{\"arguments\":"); doc.copyTo(pj, delta); delta.str("}}]}");
         this.emit(out, delta, "");
+      } else if (doc.strIs(dt, "thinking_delta")) {
+        const text = doc.get(d, "thinking");
+        if (text === null || text.kind != Kind.Str || text.end - text.start == 2) return;
+        delta.reset(); delta.str("{\"reasoning_content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
+        this.emit(out, delta, "");
+      } else if (doc.strIs(dt, "signature_delta")) {
+        // The block's signature, as LiteLLM streams it: a thinking_blocks fragment whose text
+        // travelled as reasoning_content. Sent back on the next turn, it keeps tool use working.
+        const sig = doc.get(d, "signature");
+        if (sig === null || sig.kind != Kind.Str) return;
+        delta.reset(); delta.str("{\"thinking_blocks\":[{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":"); doc.copyTo(sig, delta); delta.str("}]}");
+        this.emit(out, delta, "");
       }
-      // thinking / signature / citations deltas have no Chat Completions equivalent.
+      // citations deltas have no Chat Completions equivalent.
       return;
     }
     if (doc.strIs(type, "message_delta")) {

@@ -14,8 +14,17 @@
 //    service model, §5.2; the schema travels as a JSON string). json_object has no native mode:
 //    an instruction is added to the system blocks (§10.5).
 //  - reasoning_effort → outputConfig.effort (low…max; "minimal" → "low", "none" → omitted).
-//  - A content part carrying OpenAI's `prompt_cache_breakpoint` is followed by a Converse
-//    `cachePoint` block (system and message content; §1.3 / §5.2).
+//  - Prompt caching: a content part, message or tool carrying `cache_control: {"type":
+//    "ephemeral"}` (Anthropic's marker as LiteLLM and Envoy AI Gateway accept it) or the older
+//    `prompt_cache_breakpoint` is followed by a Converse `cachePoint` block (with its ttl).
+//  - The `thinking` extension → additionalModelRequestFields.thinking for Claude models (the
+//    Anthropic request field Bedrock passes to the model); other models have no such control and
+//    the request is refused (reasoning_effort is their control). Signed `thinking_blocks` of an
+//    assistant message go back as reasoningContent blocks.
+//  - metadata → requestMetadata (kept in Bedrock's invocation logs); user / safety_identifier
+//    have no Converse field and only serve OpenAI's abuse monitoring: not sent.
+//  - A conversation of system/developer messages only is sent with an empty message list: the
+//    model decides (as LiteLLM does).
 //  - stopReason without an OpenAI equivalent (malformed_model_output, malformed_tool_use, and
 //    unknown values) → "stop" (§11.1 policy).
 //  - Bedrock requires conversations to start with a user turn; a conversation that starts with an
@@ -30,9 +39,10 @@ import { ByteBuilder } from "../util/bytes";
 import { writeSse } from "../streams/sse";
 import { EventStreamMessage, EventStreamReader } from "../streams/eventstream";
 import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } from "./provider";
-import { ChunkWriter, writeUsage } from "./openai_out";
+import { ChunkWriter, writeReasoningContent, writeRedactedThinking, writeThinkingBlock, writeUsage } from "./openai_out";
 import { BEDROCK_RESPONSE_HEADERS, BedrockError, StreamException, bedrockModelPath, bedrockResponseId } from "./bedrock_common";
 import { embeddingsResponse, prepareEmbeddings } from "./bedrock_embed";
+import { badCacheControl, cacheMark, cacheTtl, readThinking, thinkingBlocks, thinkingText } from "./extensions";
 
 const JSON_OBJECT_INSTRUCTION = "Respond only with a single valid JSON object, with no text before or after it.";
 
@@ -49,9 +59,10 @@ export class BedrockConverseProvider extends Provider {
     const b = new ByteBuilder(doc.src.length + 256);
     const w = new JsonWriter(b);
     w.obj();
-    const serr = writeSystem(doc, root, w);
+    const sys = new SystemOut();
+    const serr = writeSystem(doc, root, w, sys);
     if (serr !== null) return serr;
-    const merr = writeMessages(doc, root, w);
+    const merr = writeMessages(doc, root, w, sys.written);
     if (merr !== null) return merr;
     const ierr = writeInferenceConfig(doc, root, w);
     if (ierr !== null) return ierr;
@@ -59,6 +70,22 @@ export class BedrockConverseProvider extends Provider {
     if (terr !== null) return terr;
     const oerr = writeOutputConfig(doc, root, w);
     if (oerr !== null) return oerr;
+    const thinking = readThinking(doc, root);
+    if (thinking.error !== null) return thinking.error;
+    if (thinking.node !== null) {
+      if (otherVendor(req.upstreamModel)) {
+        return badRequest("unsupported_parameter", "The thinking extension is Anthropic's; this Bedrock model takes reasoning_effort instead.", "thinking");
+      }
+      w.key("additionalModelRequestFields").obj().kRaw("thinking", doc, thinking.node!).end();
+    }
+    // metadata (string → string) → requestMetadata, which Bedrock keeps in its invocation logs.
+    const md = doc.get(root, "metadata");
+    if (md !== null && md.kind == Kind.Obj && md.length > 0) {
+      for (let i = 0; i < md.length; i++) {
+        if (md.items![i].kind != Kind.Str) return badRequest("invalid_value", "metadata values must be strings.", "metadata");
+      }
+      w.kRaw("requestMetadata", doc, md);
+    } else if (md !== null && md.kind != Kind.Null && md.kind != Kind.Obj) return badRequest("invalid_value", "metadata must be an object of strings.", "metadata");
     const st = doc.get(root, "service_tier");
     if (st !== null && st.kind != Kind.Null) {
       // OpenAI tiers with a Bedrock counterpart (serviceTier.type); "auto" is Bedrock's default.
@@ -89,16 +116,28 @@ export class BedrockConverseProvider extends Provider {
 const UNSUPPORTED: u32 = Refuse.N | Refuse.LOGPROBS | Refuse.LOGIT_BIAS | Refuse.PENALTIES | Refuse.SEED | Refuse.AUDIO |
   Refuse.PREDICTION | Refuse.WEB_SEARCH | Refuse.FUNCTIONS | Refuse.SERIAL_TOOLS;
 
-/** Whether a content part asks for a prompt cache breakpoint after it (OpenAI `prompt_cache_breakpoint`). */
-function hasBreakpoint(doc: JsonDoc, part: JNode): bool {
-  const b = doc.get(part, "prompt_cache_breakpoint");
-  return b !== null && b.kind == Kind.Obj;
+/**
+ * A model id or inference profile id that names a vendor other than Anthropic (amazon.nova…,
+ * us.meta.llama…). An ARN says nothing about the model behind it: Bedrock decides.
+ */
+function otherVendor(model: string): bool {
+  const m = model.toLowerCase();
+  return !m.startsWith("arn:") && !m.includes("anthropic") && !m.includes("claude");
 }
 
-function writeCachePoint(w: JsonWriter): void { w.obj().key("cachePoint").obj().kStr("type", "default").end().end(); }
+/** `{"cachePoint":{"type":"default"[,"ttl":…]}}` for a cache marker (nothing for null). */
+function writeCachePoint(doc: JsonDoc, mark: JNode | null, w: JsonWriter): void {
+  if (mark === null) return;
+  w.obj().key("cachePoint").obj().kStr("type", "default");
+  const ttl = cacheTtl(doc, mark);
+  if (ttl.length) w.kStr("ttl", ttl);
+  w.end().end();
+}
+
+class SystemOut { written: bool = false; }
 
 /** system / developer messages, in order, → `system` text blocks (plus the json_object instruction). */
-function writeSystem(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
+function writeSystem(doc: JsonDoc, root: JNode, w: JsonWriter, sys: SystemOut): ApiError | null {
   const msgs = doc.get(root, "messages");
   if (msgs === null || msgs.kind != Kind.Arr || msgs.length == 0) return badRequest("invalid_value", "messages must be a non-empty array.", "messages");
   const items = msgs.items!;
@@ -110,11 +149,14 @@ function writeSystem(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null 
     if (!(doc.strIs(role, "system") || doc.strIs(role, "developer"))) continue;
     const c = doc.get(m, "content");
     const path = "messages[" + i.toString() + "].content";
+    const cerr = badCacheControl(doc, m, "messages[" + i.toString() + "]");
+    if (cerr !== null) return cerr;
     if (c === null || c.kind == Kind.Null) continue;
     if (c.kind == Kind.Str) {
       if (c.end - c.start <= 2) continue; // SystemContentBlock.text is a NonEmptyString
       if (!open) { w.key("system").arr(); open = true; }
       w.obj().kRaw("text", doc, c).end();
+      writeCachePoint(doc, cacheMark(doc, m), w);
       continue;
     }
     if (c.kind != Kind.Arr) return badRequest("invalid_value", path + " must be a string or an array of text parts.", "messages");
@@ -123,10 +165,13 @@ function writeSystem(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null 
       if (!doc.strIs(doc.get(p, "type"), "text")) return badRequest("invalid_value", path + "[" + j.toString() + "] must be a text part.", "messages");
       const text = doc.get(p, "text");
       if (text === null || text.kind != Kind.Str) return badRequest("invalid_value", path + "[" + j.toString() + "].text must be a string.", "messages");
+      const perr = badCacheControl(doc, p, path + "[" + j.toString() + "]");
+      if (perr !== null) return perr;
       if (!open) { w.key("system").arr(); open = true; }
       if (text.end - text.start > 2) w.obj().kRaw("text", doc, text).end();
-      if (hasBreakpoint(doc, p)) writeCachePoint(w);
+      writeCachePoint(doc, cacheMark(doc, p), w);
     }
+    writeCachePoint(doc, cacheMark(doc, m), w);
   }
   const rf = doc.get(root, "response_format");
   if (rf !== null && doc.strIs(doc.get(rf, "type"), "json_object")) {
@@ -134,6 +179,7 @@ function writeSystem(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null 
     w.obj().kStr("text", JSON_OBJECT_INSTRUCTION).end();
   }
   if (open) w.end();
+  sys.written = open;
   return null;
 }
 
@@ -160,7 +206,7 @@ class Turns {
   }
 }
 
-function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | null {
+function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter, hasSystem: bool): ApiError | null {
   const items = doc.get(root, "messages")!.items!;
   w.key("messages").arr();
   const t = new Turns(w);
@@ -170,6 +216,10 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
     const path = "messages[" + i.toString() + "]";
     if (doc.strIs(role, "system") || doc.strIs(role, "developer")) continue;
     const c = doc.get(m, "content");
+    const cerr = badCacheControl(doc, m, path);
+    if (cerr !== null) return cerr;
+    // A message-level marker caches everything up to the end of this message.
+    const mark = cacheMark(doc, m);
     if (doc.strIs(role, "user")) {
       if (c !== null && c.kind == Kind.Str) {
         if (c.end - c.start > 2) t.open("user").obj().kRaw("text", doc, c).end();
@@ -177,7 +227,12 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
         const e = writeUserParts(doc, c, t, path + ".content");
         if (e !== null) return e;
       } else return badRequest("invalid_value", path + ".content must be a string or an array of content parts.", "messages");
+      if (mark !== null && t.role == "user") writeCachePoint(doc, mark, t.w);
     } else if (doc.strIs(role, "assistant")) {
+      const terrs: ApiError[] = [];
+      const thinking = thinkingBlocks(doc, m, path, terrs);
+      if (terrs.length) return terrs[0];
+      if (thinking !== null) writeReasoningBlocks(doc, m, thinking, t);
       if (c !== null && c.kind == Kind.Str) {
         if (c.end - c.start > 2) t.open("assistant").obj().kRaw("text", doc, c).end();
       } else if (c !== null && c.kind == Kind.Arr) {
@@ -190,8 +245,11 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
           else if (doc.strIs(pt, "refusal")) text = doc.get(p, "refusal");
           else return badRequest("invalid_value", pp + " must be a text or refusal part.", "messages");
           if (text === null || text.kind != Kind.Str) return badRequest("invalid_value", pp + " needs its text as a string.", "messages");
+          const perr = badCacheControl(doc, p, pp);
+          if (perr !== null) return perr;
           if (text.end - text.start > 2) t.open("assistant").obj().kRaw("text", doc, text).end();
-          if (hasBreakpoint(doc, p)) writeCachePoint(t.open("assistant"));
+          const pm = cacheMark(doc, p);
+          if (pm !== null) writeCachePoint(doc, pm, t.open("assistant"));
         }
       } else if (c !== null && c.kind != Kind.Null) return badRequest("invalid_value", path + ".content must be a string, an array of text parts or null.", "messages");
       const calls = doc.get(m, "tool_calls");
@@ -199,12 +257,13 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
         const e = writeToolUses(doc, calls, t, path + ".tool_calls");
         if (e !== null) return e;
       } else if (calls !== null && calls.kind != Kind.Null) return badRequest("invalid_value", path + ".tool_calls must be an array.", "messages");
+      if (mark !== null && t.role == "assistant") writeCachePoint(doc, mark, t.w);
     } else if (doc.strIs(role, "tool")) {
       const id = doc.get(m, "tool_call_id");
       if (id === null || id.kind != Kind.Str || id.end - id.start <= 2) return badRequest("invalid_value", path + ".tool_call_id is required.", "messages");
       const tw = t.open("user");
       tw.obj().key("toolResult").obj().kRaw("toolUseId", doc, id).key("content").arr();
-      let breakpoint = false;
+      let breakpoint: JNode | null = mark;
       if (c !== null && c.kind == Kind.Str) tw.obj().kRaw("text", doc, c).end();
       else if (c !== null && c.kind == Kind.Arr) {
         for (let j = 0; j < c.length; j++) {
@@ -213,21 +272,43 @@ function writeMessages(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
           if (!doc.strIs(doc.get(p, "type"), "text") || text === null || text.kind != Kind.Str) {
             return badRequest("invalid_value", path + ".content[" + j.toString() + "] must be a text part.", "messages");
           }
+          const perr = badCacheControl(doc, p, path + ".content[" + j.toString() + "]");
+          if (perr !== null) return perr;
           tw.obj().kRaw("text", doc, text).end();
-          if (hasBreakpoint(doc, p)) breakpoint = true;
+          const pm = cacheMark(doc, p);
+          if (pm !== null) breakpoint = pm;
         }
       } else return badRequest("invalid_value", path + ".content must be a string or an array of text parts.", "messages");
       tw.end().end().end();
       // ToolResultContentBlock has no cachePoint member: the cache point follows the result block.
-      if (breakpoint) writeCachePoint(tw);
+      writeCachePoint(doc, breakpoint, tw);
     } else {
       return badRequest("invalid_value", path + ".role must be one of system, developer, user, assistant, tool.", "messages");
     }
   }
   t.close();
   w.end();
-  if (t.count == 0) return badRequest("invalid_value", "messages must contain at least one user or assistant message with content.", "messages");
+  // System/developer messages only: sent with no messages, and the model answers the system prompt.
+  if (t.count == 0 && !hasSystem) return badRequest("invalid_value", "messages must contain at least one message with content.", "messages");
   return null;
+}
+
+/** An assistant message's thinking_blocks → reasoningContent blocks, text and signature unmodified. */
+function writeReasoningBlocks(doc: JsonDoc, m: JNode, blocks: JNode, t: Turns): void {
+  for (let i = 0; i < blocks.length; i++) {
+    const b = blocks.items![i];
+    const w = t.open("assistant");
+    w.obj().key("reasoningContent").obj();
+    if (doc.strIs(doc.get(b, "type"), "redacted_thinking")) w.kRaw("redactedContent", doc, doc.get(b, "data")!);
+    else {
+      const text = thinkingText(doc, m, blocks, b);
+      w.key("reasoningText").obj().kRaw("text", doc, text!);
+      const sig = doc.get(b, "signature")!;
+      if (sig.end - sig.start > 2) w.kRaw("signature", doc, sig);
+      w.end();
+    }
+    w.end().end();
+  }
 }
 
 function writeUserParts(doc: JsonDoc, c: JNode, t: Turns, path: string): ApiError | null {
@@ -258,7 +339,10 @@ function writeUserParts(doc: JsonDoc, c: JNode, t: Turns, path: string): ApiErro
     } else {
       return badRequest("invalid_value", pp + ".type must be text, image_url, file or input_audio.", "messages");
     }
-    if (hasBreakpoint(doc, p)) writeCachePoint(t.open("user"));
+    const perr = badCacheControl(doc, p, pp);
+    if (perr !== null) return perr;
+    const pm = cacheMark(doc, p);
+    if (pm !== null) writeCachePoint(doc, pm, t.open("user"));
   }
   return null;
 }
@@ -417,6 +501,10 @@ function writeToolConfig(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | n
     const strict = doc.get(fn, "strict");
     if (strict !== null && strict.kind == Kind.Bool) w.kRaw("strict", doc, strict);
     w.end().end();
+    const cerr = badCacheControl(doc, t, tp);
+    if (cerr !== null) return cerr;
+    // Tool is a union: the cache point is a Tool of its own after the one it closes.
+    writeCachePoint(doc, cacheMark(doc, t), w);
   }
   w.end();
   if (choice !== null && choice.kind != Kind.Null) {
@@ -515,6 +603,29 @@ export function readConverseUsage(doc: JsonDoc, u: JNode | null, usage: Usage): 
   usage.final = true;
 }
 
+/**
+ * reasoningContent blocks → `reasoning_content` (the reasoning texts joined) and `thinking_blocks`
+ * (text with signature, or redacted data), the shapes the Anthropic translation gives too, so a
+ * client sends them back the same way whichever backend answered.
+ */
+function writeReasoningOut(doc: JsonDoc, content: JNode, w: JsonWriter): void {
+  const texts: JNode[] = [];
+  for (let i = 0; i < content.length; i++) {
+    const text = doc.get(doc.get(doc.get(content.items![i], "reasoningContent"), "reasoningText"), "text");
+    if (text !== null && text.kind == Kind.Str) texts.push(text);
+  }
+  writeReasoningContent(w, doc, texts);
+  w.key("thinking_blocks").arr();
+  for (let i = 0; i < content.length; i++) {
+    const rc = doc.get(content.items![i], "reasoningContent");
+    if (rc === null || rc.kind != Kind.Obj) continue;
+    const rt = doc.get(rc, "reasoningText"), red = doc.get(rc, "redactedContent");
+    if (rt !== null && rt.kind == Kind.Obj) writeThinkingBlock(w, doc, doc.get(rt, "text"), doc.get(rt, "signature"));
+    else if (red !== null && red.kind == Kind.Str) writeRedactedThinking(w, doc, red);
+  }
+  w.end();
+}
+
 /** Converse JSON → chat.completion. */
 class ConverseJson extends ResponseHandler {
   constructor(private req: ClientRequest) { super(); this.wholeBody = true; this.rewrites = true; }
@@ -537,7 +648,7 @@ class ConverseJson extends ResponseHandler {
     w.key("choices").arr().obj().kInt("index", 0).key("message").obj().kStr("role", "assistant").key("content");
     // All text blocks concatenated (the escaped contents of JSON strings concatenate safely).
     const cv = w.value();
-    let texts = 0, tools = 0;
+    let texts = 0, tools = 0, reasoning = 0;
     if (content !== null && content.kind == Kind.Arr) {
       for (let i = 0; i < content.length; i++) {
         const blk = content.items![i];
@@ -546,10 +657,12 @@ class ConverseJson extends ResponseHandler {
           if (texts++ == 0) cv.byte(0x22);
           cv.bytes(doc.src, text.start + 1, text.end - 1);
         } else if (doc.get(blk, "toolUse") !== null) tools++;
-        // reasoningContent, citationsContent…: no Chat Completions equivalent (§11.4).
+        else if (doc.get(blk, "reasoningContent") !== null) reasoning++;
+        // citationsContent…: no Chat Completions equivalent (§11.4).
       }
     }
     if (texts > 0) cv.byte(0x22); else cv.str("null");
+    if (reasoning > 0) writeReasoningOut(doc, content!, w);
     w.key("refusal").nul();
     if (tools > 0) {
       w.key("tool_calls").arr();
@@ -708,8 +821,28 @@ class ConverseStream extends ResponseHandler {
         delta.str("{\"tool_calls\":[{\"index\":"); delta.int(unchecked(this.toolIndex[bi]));
         delta.str(",\"function\":{\"arguments\":"); doc.copyTo(input, delta); delta.str("}}]}");
         this.emit(out, delta, "");
+        return;
       }
-      // reasoningContent, citation, …: no Chat Completions equivalent.
+      const rc = doc.get(d, "reasoningContent");
+      if (rc !== null && rc.kind == Kind.Obj) {
+        // Reasoning text → reasoning_content; its signature (and redacted reasoning) as a
+        // thinking_blocks fragment, as the Anthropic translation streams them.
+        const rt = doc.get(rc, "text"), sig = doc.get(rc, "signature"), red = doc.get(rc, "redactedContent");
+        if (rt !== null && rt.kind == Kind.Str && rt.end - rt.start > 2) {
+          this.role(out);
+          delta.reset(); delta.str("{\"reasoning_content\":"); doc.copyTo(rt, delta); delta.byte(0x7d);
+          this.emit(out, delta, "");
+        } else if (sig !== null && sig.kind == Kind.Str) {
+          this.role(out);
+          delta.reset(); delta.str("{\"thinking_blocks\":[{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":"); doc.copyTo(sig, delta); delta.str("}]}");
+          this.emit(out, delta, "");
+        } else if (red !== null && red.kind == Kind.Str) {
+          this.role(out);
+          delta.reset(); delta.str("{\"thinking_blocks\":[{\"type\":\"redacted_thinking\",\"data\":"); doc.copyTo(red, delta); delta.str("}]}");
+          this.emit(out, delta, "");
+        }
+      }
+      // citation, …: no Chat Completions equivalent.
       return;
     }
     if (et == "messageStop") {

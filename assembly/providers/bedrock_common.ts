@@ -4,7 +4,7 @@
 // turned into the OpenAI error envelope.
 
 import { Kind, parseJson } from "../json/json";
-import { ApiError } from "../errors";
+import { ApiError, plainErrorText } from "../errors";
 import { ByteBuilder } from "../util/bytes";
 import { uriEncode } from "../util/hex";
 import { EventStreamMessage } from "../streams/eventstream";
@@ -74,9 +74,9 @@ export class BedrockError extends ResponseHandler {
         if (t === null || t.kind != Kind.Str) t = doc.get(root, "code");
         if (t !== null && t.kind == Kind.Str) type = errorTypeName(doc.str(t));
       }
-    } else if (root === null && chunk.length > 0 && chunk.length <= 512) {
+    } else if (root === null) {
       // A proxy in front of Bedrock may answer in plain text; short text is still a useful message.
-      message = String.UTF8.decodeUnsafe(chunk.dataStart, chunk.length).trim();
+      message = plainErrorText(chunk);
     }
     if (message.length == 0) message = "The Bedrock backend answered with HTTP " + this.upstreamStatus.toString() + (type.length ? " (" + type + ")." : ".");
     const status = clientStatus(this.upstreamStatus);

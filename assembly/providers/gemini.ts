@@ -26,6 +26,7 @@ import { ClientRequest, Endpoint, Provider, ResponseHandler, UpstreamRequest } f
 import { ChunkWriter, writeUsage } from "./openai_out";
 import { GoogleErrorResponse, googleError, googleModelPath, hash8, modelSegmentOk } from "./google";
 import { GeminiEmbedJson, prepareGeminiEmbeddings } from "./gemini_embed";
+import { readThinking } from "./extensions";
 
 /** Thought signature for replayed calls that never had one (Gemini docs, "thought signatures"). */
 const SKIP_SIGNATURE = "skip_thought_signature_validator";
@@ -74,7 +75,7 @@ export class GeminiProvider extends Provider {
 // Request
 
 /** What the OpenAI request may ask for that Gemini models cannot do (a 400 instead of silence). */
-const UNSUPPORTED: u32 = Refuse.LOGPROBS | Refuse.LOGIT_BIAS | Refuse.AUDIO | Refuse.PREDICTION | Refuse.WEB_SEARCH | Refuse.FUNCTIONS | Refuse.SERIAL_TOOLS;
+const UNSUPPORTED: u32 = Refuse.SERVICE_TIER | Refuse.LOGIT_BIAS | Refuse.AUDIO | Refuse.PREDICTION | Refuse.WEB_SEARCH | Refuse.FUNCTIONS | Refuse.SERIAL_TOOLS;
 
 /**
  * Consecutive messages of one Gemini role share one Content (Gemini wants user and model turns;
@@ -166,7 +167,8 @@ function writeContents(doc: JsonDoc, root: JNode, w: JsonWriter): ApiError | nul
   }
   turns.close();
   w.end();
-  if (turns.written == 0) return badRequest("invalid_value", "messages must contain at least one non-empty user or assistant message.", "messages");
+  // System/developer messages only: sent with no contents, and the model answers the instruction.
+  if (turns.written == 0 && !sysOpen) return badRequest("invalid_value", "messages must contain at least one non-empty message.", "messages");
   return null;
 }
 
@@ -580,11 +582,34 @@ function writeGenerationConfig(doc: JsonDoc, root: JNode, w: JsonWriter): ApiErr
       g.kStr("responseMimeType", "application/json").kRaw("responseJsonSchema", doc, schema); members++;
     } else if (!doc.strIs(t, "text")) return badRequest("invalid_value", "response_format.type must be text, json_object or json_schema.", "response_format");
   }
+  // logprobs / top_logprobs → responseLogprobs / logprobs (top candidates per step, 0–20).
+  const lp = doc.get(root, "logprobs"), tlp = doc.get(root, "top_logprobs");
+  const wantLp = lp !== null && lp.kind == Kind.Bool && lp.flag;
+  if (lp !== null && lp.kind != Kind.Null && lp.kind != Kind.Bool) return badRequest("invalid_value", "logprobs must be a boolean.", "logprobs");
+  if (tlp !== null && tlp.kind != Kind.Null) {
+    if (!isInt(tlp, 0, 20)) return badRequest("invalid_value", "top_logprobs must be an integer between 0 and 20.", "top_logprobs");
+    if (!wantLp) return badRequest("invalid_value", "top_logprobs needs logprobs: true.", "top_logprobs");
+  }
+  if (wantLp) {
+    g.key("responseLogprobs").bool(true); members++;
+    if (tlp !== null && tlp.kind == Kind.Num) g.kRaw("logprobs", doc, tlp);
+  }
+  // reasoning_effort, or the `thinking` extension → thinkingConfig; thoughts are asked for
+  // whenever thinking is on, so they reach the client as reasoning_content.
+  const thinking = readThinking(doc, root);
+  if (thinking.error !== null) return thinking.error!;
   const effort = doc.get(root, "reasoning_effort");
   if (effort !== null && effort.kind != Kind.Null) {
     const budget = effort.kind == Kind.Str ? thinkingBudget(doc.str(effort)) : -1;
     if (budget < 0) return badRequest("invalid_value", "reasoning_effort must be one of none, minimal, low, medium, high, xhigh, max.", "reasoning_effort");
-    g.key("thinkingConfig").obj().kInt("thinkingBudget", budget).end(); members++;
+    g.key("thinkingConfig").obj();
+    if (budget > 0) g.key("includeThoughts").bool(true);
+    g.kInt("thinkingBudget", budget).end(); members++;
+  } else if (thinking.mode != 0) {
+    g.key("thinkingConfig").obj();
+    if (thinking.enabled) g.key("includeThoughts").bool(true);
+    // enabled: the client's budget; adaptive: -1, the model decides (Gemini's dynamic thinking).
+    g.kInt("thinkingBudget", thinking.mode == 1 ? thinking.budget : thinking.mode == 3 ? -1 : 0).end(); members++;
   }
   g.end();
   if (members > 0) w.key("generationConfig").rawBytes(gb.buf, 0, gb.len);
@@ -642,6 +667,45 @@ function writeCallFields(doc: JsonDoc, part: JNode, fc: JNode, idHash: string, k
   }
 }
 
+/**
+ * Candidate.logprobsResult → OpenAI `{"content":[{token, logprob, bytes, top_logprobs}]}`: one
+ * entry per chosen token, with the step's top candidates. Returns false (nothing written) when
+ * the candidate carries none.
+ */
+function writeLogprobs(doc: JsonDoc, cand: JNode, b: ByteBuilder): bool {
+  const lr = doc.get(cand, "logprobsResult");
+  const chosen = doc.get(lr, "chosenCandidates");
+  if (chosen === null || chosen.kind != Kind.Arr) return false;
+  const tops = doc.get(lr, "topCandidates");
+  b.str("{\"content\":[");
+  for (let i = 0; i < chosen.length; i++) {
+    if (i > 0) b.byte(0x2c);
+    writeTokenLogprob(doc, chosen.items![i], b);
+    b.str(",\"top_logprobs\":[");
+    const top = tops !== null && tops.kind == Kind.Arr && i < tops.length ? doc.get(tops.items![i], "candidates") : null;
+    if (top !== null && top.kind == Kind.Arr) {
+      for (let k = 0; k < top.length; k++) {
+        if (k > 0) b.byte(0x2c);
+        writeTokenLogprob(doc, top.items![k], b);
+        b.byte(0x7d);
+      }
+    }
+    b.str("]}");
+  }
+  b.str("],\"refusal\":null}");
+  return true;
+}
+
+/** `{"token":…,"logprob":…,"bytes":null` of one LogprobsResult.Candidate (the caller closes it). */
+function writeTokenLogprob(doc: JsonDoc, c: JNode, b: ByteBuilder): void {
+  b.str("{\"token\":");
+  const t = doc.get(c, "token"), lp = doc.get(c, "logProbability");
+  if (t !== null && t.kind == Kind.Str) doc.copyTo(t, b); else b.str("\"\"");
+  b.str(",\"logprob\":");
+  if (lp !== null && lp.kind == Kind.Num) doc.copyTo(lp, b); else b.byte(0x30);
+  b.str(",\"bytes\":null");
+}
+
 function isThought(doc: JsonDoc, part: JNode): bool {
   const t = doc.get(part, "thought");
   return t !== null && t.kind == Kind.Bool && t.flag;
@@ -694,7 +758,7 @@ class GeminiJson extends ResponseHandler {
       w.obj().kInt("index", ix !== null && ix.kind == Kind.Num ? doc.int(ix) : <i64>ci);
       w.key("message").obj().kStr("role", "assistant").key("content");
       const cv = w.value();
-      let texts = 0, calls = 0;
+      let texts = 0, calls = 0, thoughts = 0;
       if (parts !== null && parts.kind == Kind.Arr) {
         for (let i = 0; i < parts.length; i++) {
           const p = parts.items![i];
@@ -703,10 +767,22 @@ class GeminiJson extends ResponseHandler {
             // Escaped contents of JSON strings concatenate into one valid string.
             if (texts++ == 0) cv.byte(0x22);
             cv.bytes(doc.src, text.start + 1, text.end - 1);
-          } else if (doc.get(p, "functionCall") !== null) calls++;
+          } else if (text !== null && text.kind == Kind.Str) thoughts++;
+          else if (doc.get(p, "functionCall") !== null) calls++;
         }
       }
       if (texts > 0) cv.byte(0x22); else cv.str("null");
+      if (thoughts > 0) {
+        // Thought summaries (thought: true parts) → reasoning_content, joined.
+        const rv = w.key("reasoning_content").value();
+        rv.byte(0x22);
+        for (let i = 0; i < parts!.length; i++) {
+          const p = parts!.items![i];
+          const text = doc.get(p, "text");
+          if (text !== null && text.kind == Kind.Str && isThought(doc, p)) rv.bytes(doc.src, text.start + 1, text.end - 1);
+        }
+        rv.byte(0x22);
+      }
       w.key("refusal").nul();
       if (calls > 0) {
         w.key("tool_calls").arr();
@@ -723,7 +799,9 @@ class GeminiJson extends ResponseHandler {
         w.end();
       }
       w.end(); // message
-      w.key("logprobs").nul().kStr("finish_reason", geminiFinish(doc, doc.get(cand, "finishReason"), calls > 0)).end();
+      w.key("logprobs");
+      if (!writeLogprobs(doc, cand, w.value())) w.out.str("null");
+      w.kStr("finish_reason", geminiFinish(doc, doc.get(cand, "finishReason"), calls > 0)).end();
     }
     w.end();
     w.key("usage");
@@ -752,6 +830,7 @@ export class GeminiStream extends ResponseHandler {
   private reader: SseReader = new SseReader();
   private chunks: ChunkWriter = new ChunkWriter();
   private delta: ByteBuilder = new ByteBuilder(256);
+  private logprobs: ByteBuilder = new ByteBuilder(256);
   private started: bool = false;
   private finished: bool = false;
   private idHash: string = "";
@@ -841,6 +920,7 @@ export class GeminiStream extends ResponseHandler {
         st.started = true;
       }
       const parts = doc.get(doc.get(cand, "content"), "parts");
+      let logprobsSent = false;
       if (parts !== null && parts.kind == Kind.Arr) {
         for (let i = 0; i < parts.length; i++) {
           const p = parts.items![i];
@@ -855,9 +935,13 @@ export class GeminiStream extends ResponseHandler {
             continue;
           }
           const text = doc.get(p, "text");
-          if (text === null || text.kind != Kind.Str || text.end - text.start <= 2 || isThought(doc, p)) continue;
-          delta.reset(); delta.str("{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
-          this.emit(out, idx, delta, "");
+          if (text === null || text.kind != Kind.Str || text.end - text.start <= 2) continue;
+          delta.reset(); delta.str(isThought(doc, p) ? "{\"reasoning_content\":" : "{\"content\":"); doc.copyTo(text, delta); delta.byte(0x7d);
+          // The event's logprobs ride on its first text chunk.
+          const lp = this.logprobs;
+          lp.reset();
+          if (!logprobsSent && !isThought(doc, p) && writeLogprobs(doc, cand, lp)) { logprobsSent = true; this.chunks.choice(out, idx, delta, "", this.wantUsage, lp); }
+          else this.emit(out, idx, delta, "");
         }
       }
       const fr = doc.get(cand, "finishReason");

@@ -4,7 +4,7 @@
 
 import { Backend } from "../config/config";
 import { JNode, JsonDoc, Kind, parseJson } from "../json/json";
-import { ApiError } from "../errors";
+import { ApiError, plainErrorText } from "../errors";
 import { ByteBuilder } from "../util/bytes";
 import { ResponseHandler } from "./provider";
 
@@ -117,9 +117,12 @@ export class GoogleErrorResponse extends ResponseHandler {
     const doc = parseJson(chunk);
     let e = googleError(doc, doc.root, this.upstreamStatus, this.provider);
     if (e === null) {
-      // Not a google.rpc.Status (a proxy's HTML page, an empty body): say what we know.
+      // Not a google.rpc.Status: a short plain-text answer (Google's front end, a proxy) is the
+      // provider's message; otherwise (an HTML page, an empty body) say what we know.
       const k = googleErrorKind(this.upstreamStatus, "", "");
-      e = new ApiError(k.status, k.type, k.code, "The " + this.provider + " backend answered with HTTP " + this.upstreamStatus.toString() + ".");
+      let message = doc.root === null ? plainErrorText(chunk) : "";
+      if (message.length == 0) message = "The " + this.provider + " backend answered with HTTP " + this.upstreamStatus.toString() + ".";
+      e = new ApiError(k.status, k.type, k.code, message);
     }
     if (e.status != this.upstreamStatus) this.status = e.status;
     out.all(Uint8Array.wrap(e.body()));

@@ -1,6 +1,7 @@
 // Writers for the OpenAI response pieces that every translating provider emits.
 
 import { JsonWriter } from "../json/writer";
+import { JNode, JsonDoc, Kind } from "../json/json";
 import { ByteBuilder } from "../util/bytes";
 import { Usage } from "../usage";
 import { writeSse } from "../streams/sse";
@@ -31,14 +32,19 @@ export class ChunkWriter {
   prefix: ByteBuilder = new ByteBuilder(128);
   private chunk: ByteBuilder = new ByteBuilder(512);
 
-  /** One chunk: choice `index`, `delta` (raw JSON), finish_reason `finish` ("" = null). */
-  choice(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, wantUsage: bool): void {
+  /**
+   * One chunk: choice `index`, `delta` (raw JSON), finish_reason `finish` ("" = null), and the
+   * choice's `logprobs` object (raw JSON) when the provider gave some.
+   */
+  choice(out: ByteBuilder, index: i32, delta: ByteBuilder, finish: string, wantUsage: bool, logprobs: ByteBuilder | null = null): void {
     const c = this.chunk;
     c.reset();
     c.bytes(this.prefix.buf, 0, this.prefix.len);
     c.str("\"choices\":[{\"index\":"); c.int(index); c.str(",\"delta\":");
     c.bytes(delta.buf, 0, delta.len);
-    c.str(",\"logprobs\":null,\"finish_reason\":");
+    c.str(",\"logprobs\":");
+    if (logprobs !== null && logprobs.len > 0) c.bytes(logprobs.buf, 0, logprobs.len); else c.str("null");
+    c.str(",\"finish_reason\":");
     if (finish.length) c.jsonString(finish); else c.str("null");
     // With include_usage, OpenAI sends "usage": null on every chunk before the usage chunk (§1.6).
     c.str(wantUsage ? "}],\"usage\":null}" : "}]}");
@@ -55,4 +61,30 @@ export class ChunkWriter {
     c.byte(0x7d);
     writeSse(out, "", c.buf, 0, c.len);
   }
+}
+
+/**
+ * `"reasoning_content":"…"`: the provider's reasoning texts (JSON string nodes) joined — their
+ * escaped contents concatenate safely. The field DeepSeek, vLLM, LiteLLM and Envoy AI Gateway use.
+ */
+export function writeReasoningContent(w: JsonWriter, doc: JsonDoc, texts: JNode[]): void {
+  if (texts.length == 0) return;
+  const b = w.key("reasoning_content").value();
+  b.byte(0x22);
+  for (let i = 0; i < texts.length; i++) { const t = unchecked(texts[i]); b.bytes(doc.src, t.start + 1, t.end - 1); }
+  b.byte(0x22);
+}
+
+/** One `thinking_blocks` entry as LiteLLM returns it: `{type: thinking, thinking, signature}`. */
+export function writeThinkingBlock(w: JsonWriter, doc: JsonDoc, text: JNode | null, sig: JNode | null): void {
+  w.obj().kStr("type", "thinking").key("thinking");
+  if (text !== null && text.kind == Kind.Str) w.raw(doc, text); else w.str("");
+  w.key("signature");
+  if (sig !== null && sig.kind == Kind.Str) w.raw(doc, sig); else w.str("");
+  w.end();
+}
+
+/** A `thinking_blocks` entry for reasoning the provider returned encrypted. */
+export function writeRedactedThinking(w: JsonWriter, doc: JsonDoc, data: JNode): void {
+  w.obj().kStr("type", "redacted_thinking").kRaw("data", doc, data).end();
 }

@@ -15,6 +15,7 @@ export namespace Refuse {
   export const WEB_SEARCH: u32 = 1 << 7;           // web_search_options
   export const FUNCTIONS: u32 = 1 << 8;            // the deprecated `functions`
   export const SERIAL_TOOLS: u32 = 1 << 9;         // parallel_tool_calls: false
+  export const SERVICE_TIER: u32 = 1 << 10;        // service_tier other than auto / default
 }
 
 function refuse(param: string, message: string): ApiError { return badRequest("unsupported_parameter", message, param); }
@@ -69,6 +70,13 @@ export function refuseUnsupported(doc: JsonDoc, root: JNode, set: u32, models: s
   if (set & Refuse.SERIAL_TOOLS) {
     const ptc = doc.get(root, "parallel_tool_calls");
     if (ptc !== null && ptc.kind == Kind.Bool && !ptc.flag) return refuse("parallel_tool_calls", "parallel_tool_calls: false cannot be enforced by " + models + ".");
+  }
+  if (set & Refuse.SERVICE_TIER) {
+    // auto and default are what the provider does anyway; a paid tier it has no switch for is not.
+    const st = doc.get(root, "service_tier");
+    if (st !== null && st.kind != Kind.Null && !doc.strIs(st, "auto") && !doc.strIs(st, "default")) {
+      return refuse("service_tier", "service_tier " + (st.kind == Kind.Str ? doc.str(st) + " " : "") + "is not supported by " + models + " (auto and default are).");
+    }
   }
   return null;
 }

@@ -7,7 +7,7 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import type { Gateway } from "../host/gateway.ts";
+import type { Gateway } from "../support/gateway.ts";
 import { assertChatCompletion } from "../support/openai-schema.ts";
 import { verifySigV4, type SigCheck } from "./aws.ts";
 import { Upstream, startGateway, chat, chatBody, send, assertHealthy, one, secret, type Reply, type Seen } from "./support.ts";

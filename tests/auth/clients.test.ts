@@ -7,7 +7,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import type { Gateway } from "../host/gateway.ts";
+import type { Gateway } from "../support/gateway.ts";
 import { assertChatCompletion, assertErrorResponse } from "../support/openai-schema.ts";
 import { openaiClient } from "../e2e/harness.ts";
 import { Upstream, startGateway, chat, send, okFor, assertHealthy, waitForLines, headerValues, sha256hex, secret, wireText } from "./support.ts";

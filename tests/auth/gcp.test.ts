@@ -11,9 +11,9 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import type { Gateway } from "../host/gateway.ts";
+import type { Gateway } from "../support/gateway.ts";
 import { assertChatCompletion, assertErrorResponse } from "../support/openai-schema.ts";
-import { Upstream, startGateway, chat, okFor, unauthorized, assertHealthy, waitForLines, closedPort, sleep, until, type Answer } from "./support.ts";
+import { Upstream, startGateway, chat, okFor, unauthorized, assertHealthy, waitForLines, closedPort, sleep, until, untilAnotherWorker, type Answer } from "./support.ts";
 import { GoogleTokenEndpoint, bearerOf } from "./tokens.ts";
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -67,8 +67,8 @@ test("5 concurrent first requests wait for the token and all succeed; one fetch 
   }
   assert.deepEqual(google.rejected, [], "every assertion verified");
   const lines = await waitForLines(gw, from, 5);
+  // Which workers the five connections land on is the kernel's choice: one or both.
   const workers = new Set(lines.map((l) => l.vm));
-  assert.equal(workers.size, 2, "both workers had waiting requests");
   assert.ok(google.fetches >= 1 && google.fetches <= workers.size, `token fetches: ${google.fetches} (at most one per worker)`);
   assert.equal(vertex.requests.length, 5);
   for (const r of vertex.requests) {
@@ -89,12 +89,11 @@ test("the token fetched by one worker is used by the other worker without a fetc
   const from = gw.logs.length;
   const a = await chat(gw, MODEL);
   assert.equal(a.status, 200, a.text);
-  const b = await chat(gw, MODEL);
-  assert.equal(b.status, 200, b.text);
-  const lines = await waitForLines(gw, from, 2);
-  assert.notEqual(lines[0].vm, lines[1].vm, "the two requests ran on different workers");
+  const [first] = await waitForLines(gw, from, 1);
+  const more = await untilAnotherWorker(gw, first.vm, () => chat(gw, MODEL));
+  for (const m of more) assert.equal(m.result.status, 200, m.result.text);
   assert.equal(google.fetches, 1, "one fetch for both workers");
-  assert.equal(bearerOf(vertex.requests[1]), bearerOf(vertex.requests[0]));
+  for (const r of vertex.requests) assert.equal(bearerOf(r), bearerOf(vertex.requests[0]));
   await assertHealthy(gw);
 });
 
@@ -121,16 +120,20 @@ test("a token with less than 5 minutes left is refreshed in the background: the 
 test("a token refreshed by one worker is adopted by the other worker (one refresh, not one per worker)", async () => {
   const { gw, google, vertex } = await setup({ workers: 2 });
   google.expiresIn = [200, 3599];
-  const from = gw.logs.length;
-  assert.equal((await chat(gw, MODEL)).status, 200); // worker A fetches t1 (200 s)
-  assert.equal((await chat(gw, MODEL)).status, 200); // worker B adopts t1 and starts the refresh
+  assert.equal((await chat(gw, MODEL)).status, 200); // a worker fetches t1 (200 s)
+  assert.equal((await chat(gw, MODEL)).status, 200); // a worker uses t1 and starts the refresh
   await until("the background refresh", () => google.issued.length === 2);
   await sleep(50);
   const t2 = google.tokens[1];
-  for (let i = 0; i < 4; i++) assert.equal((await chat(gw, MODEL)).status, 200);
-  const lines = await waitForLines(gw, from, 6);
-  assert.equal(new Set(lines.slice(2).map((l) => l.vm)).size, 2, "both workers served after the refresh");
-  assert.deepEqual(vertex.requests.slice(2).map((r) => (bearerOf(r) === t2 ? "t2" : bearerOf(r) === google.tokens[0] ? "t1" : bearerOf(r))), ["t2", "t2", "t2", "t2"],
+  // On until both workers served after the refresh (the kernel picks the worker of a connection).
+  const seen = vertex.requests.length, afterFrom = gw.logs.length;
+  const workers = new Set<number>();
+  for (let i = 0; i < 30 && (i < 4 || workers.size < 2); i++) {
+    assert.equal((await chat(gw, MODEL)).status, 200);
+    workers.add((await waitForLines(gw, afterFrom, i + 1))[i].vm);
+  }
+  assert.equal(workers.size, 2, "both workers served after the refresh");
+  assert.deepEqual(vertex.requests.slice(seen).map((r) => (bearerOf(r) === t2 ? "t2" : bearerOf(r) === google.tokens[0] ? "t1" : bearerOf(r))).filter((t) => t !== "t2"), [],
     "after the refresh every worker uses the new token");
   assert.equal(google.fetches, 2, `token fetches: ${google.fetches} (one initial + one refresh)`);
   await assertHealthy(gw);
@@ -198,15 +201,20 @@ test("a token the provider refused (401) on one worker is not sent again by the 
   const { gw, google, vertex } = await setup({ workers: 2 });
   const from = gw.logs.length;
   assert.equal((await chat(gw, MODEL)).status, 200);
-  assert.equal((await chat(gw, MODEL)).status, 200); // both workers now hold t1
+  const [first] = await waitForLines(gw, from, 1);
+  // Both workers now hold t1.
+  for (const m of await untilAnotherWorker(gw, first.vm, () => chat(gw, MODEL))) assert.equal(m.result.status, 200);
   const [t1] = google.tokens;
+  assert.equal(google.fetches, 1);
   google.revoke(t1);
+  const seen = vertex.requests.length;
+  const refusedFrom = gw.logs.length;
   assert.equal((await chat(gw, MODEL)).status, 401); // worker A learns that t1 is refused
-  const next = await chat(gw, MODEL);               // worker B
-  const lines = await waitForLines(gw, from, 4);
-  assert.notEqual(lines[2].vm, lines[3].vm, "the last two requests ran on different workers");
-  assert.notEqual(bearerOf(vertex.requests[3]), t1, "the refused token is not used again on another worker");
-  assert.equal(next.status, 200, next.text);
+  const [refused] = await waitForLines(gw, refusedFrom, 1);
+  const after = await untilAnotherWorker(gw, refused.vm, () => chat(gw, MODEL)); // until worker B served one
+  for (const m of after) assert.equal(m.result.status, 200, m.result.text);
+  assert.deepEqual(vertex.requests.slice(seen + 1).map(bearerOf).filter((t) => t === t1), [],
+    "the refused token is not used again, on this worker or another");
   await assertHealthy(gw);
 });
 

@@ -14,7 +14,7 @@
 
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { Gateway, LoadError } from "../host/gateway.ts";
+import { Gateway, LoadError } from "../support/gateway.ts";
 import { assertErrorResponse } from "../support/openai-schema.ts";
 import { verifySigV4 } from "./aws.ts";
 import { GoogleTokenEndpoint, EntraTokenEndpoint, bearerOf } from "./tokens.ts";

@@ -7,7 +7,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import type { Gateway } from "../host/gateway.ts";
+import type { Gateway } from "../support/gateway.ts";
 import { assertChatCompletion } from "../support/openai-schema.ts";
 import { verifySigV4, type AwsCreds, type SigCheck } from "./aws.ts";
 import { Upstream, startGateway, chat, chatBody, openaiCompletion, assertHealthy, headerValues, one, secret, type Reply } from "./support.ts";

@@ -1,6 +1,6 @@
 // Shared set-up for the upstream-authorization tests (tests/auth/*.test.ts): the real filter
 // (build/ai-gateway.wasm) in the Envoy-faithful host, and small programmable HTTP servers on
-// 127.0.0.1 that play providers and OAuth token endpoints. Unlike tests/mocks/provider.ts (which
+// 127.0.0.1 that play providers and OAuth token endpoints. Unlike dev/mock-provider.ts (which
 // answers from fixtures), these servers decide from what they received, as a real provider does
 // from the credential it is given: a wrong key gets 401, a bad signature 403, an unknown token 401.
 // Every request they receive is recorded, so a test can look for secrets where they must not be.
@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import assert from "node:assert/strict";
-import { Gateway, type LogEntry } from "../host/gateway.ts";
+import { Gateway, type LogEntry } from "../support/gateway.ts";
 import { GATEWAY_WASM, vmFailures } from "../e2e/harness.ts";
 
 export { GATEWAY_WASM };
@@ -229,9 +229,9 @@ export function chat(gw: Gateway, model: string, headers: Record<string, string>
   return send(gw, { ...o, body: o.body ?? chatBody(model), headers: { ...headers, ...o.headers } });
 }
 
-export async function until(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
   }
@@ -239,10 +239,10 @@ export async function until(what: string, cond: () => boolean, timeoutMs = 3000)
 
 /** No stream context left, no call pending, no VM failed, no host error log line. */
 export async function assertHealthy(gw: Gateway): Promise<void> {
-  await until("all stream contexts to be deleted", () => gw.liveContexts() === 0).catch((e) => {
-    throw new Error(`${(e as Error).message}: ${gw.liveContexts()} live`);
+  await until("all stream contexts to be deleted", async () => (await gw.liveContexts()) === 0).catch(async (e) => {
+    throw new Error(`${(e as Error).message}: ${await gw.liveContexts()} live`);
   });
-  await until("no pending callouts", () => gw.pendingCalls() === 0);
+  await until("no pending callouts", async () => (await gw.pendingCalls()) === 0);
   assert.deepEqual(vmFailures(gw, 0), [], "no VM failed");
 }
 
@@ -265,6 +265,23 @@ export async function waitForLines(gw: Gateway, from: number, n: number): Promis
     throw new Error(`${(e as Error).message}; logs:\n  ${gw.logs.slice(from).map((l: LogEntry) => `[${l.vm}] ${l.message}`).join("\n  ")}`);
   });
   return requestLines(gw, from);
+}
+
+/**
+ * Sends requests with `send` until one is served by a worker other than `worker` (Envoy's kernel,
+ * not the test, picks the worker of each connection); at most `max` requests. Returns every result
+ * with the worker that served it, the last one on another worker (the test fails otherwise).
+ */
+export async function untilAnotherWorker<T>(gw: Gateway, worker: number, send: () => Promise<T>, max = 30): Promise<{ result: T; vm: number }[]> {
+  const out: { result: T; vm: number }[] = [];
+  while (out.length < max) {
+    const from = gw.logs.length;
+    const result = await send();
+    const [line] = await waitForLines(gw, from, 1);
+    out.push({ result, vm: line.vm });
+    if (line.vm !== worker) return out;
+  }
+  throw new Error(`${max} requests all ran on worker ${worker}`);
 }
 
 export const sha256hex = (s: string) => createHash("sha256").update(s).digest("hex");

@@ -1,12 +1,15 @@
-// Runs a shipped Envoy config in the Envoy-faithful test host: listener buffer limit, the wasm
-// filter's settings and plugin configuration, the route table and the clusters all come from the
-// YAML file; only the cluster addresses are mapped (a compose service name → a local port).
-// Covers the subset the shipped configs use (one listener, one virtual host, plain routes with
+// Runs a shipped Envoy config. In real Envoy (the default platform) the file runs as shipped, only
+// addresses, ports and paths substituted (dev/envoy-gateway.ts substituted()). On the host
+// platform it runs in the Envoy-faithful test host: listener buffer limit, the wasm filter's
+// settings and plugin configuration, the route table and the clusters all come from the YAML
+// file; only the cluster addresses are mapped (a compose service name → a local port).
+// The host covers the subset the shipped configs use (one listener, one virtual host, plain routes with
 // prefix/path and header presence or exact matches, cluster / cluster_header / direct_response,
 // STATIC/STRICT_DNS/LOGICAL_DNS clusters with one endpoint, HTTP/2 via explicit_http_config) and
 // throws on anything else rather than running something different from the file.
 
-import { Gateway } from "../host/gateway.ts";
+import { Gateway, platform } from "../support/gateway.ts";
+import { substituted } from "../../dev/envoy-gateway.ts";
 import type { RouteConfig } from "../host/router.ts";
 import type { ClusterConfig } from "../host/clusters.ts";
 import { WASM, readYaml, wasmFilters, endpointOf } from "./support.ts";
@@ -58,9 +61,17 @@ export function clustersOf(envoy: any, resolve: (address: string, port: number) 
 
 export interface HostedEnvoy { gateway: Gateway; stop(): Promise<void> }
 
-/** Starts the test host as the Envoy of `file`, with `env` as the Envoy process environment. */
-export async function startEnvoyConfig(file: string, env: Record<string, string>, resolve: (address: string, port: number) => { host: string; port: number }): Promise<HostedEnvoy> {
+/**
+ * Runs the Envoy config `file` with `env` as the Envoy process environment: in real Envoy as
+ * shipped (only addresses, ports and paths substituted), or on the host platform in the test host.
+ */
+export async function startEnvoyConfig(file: string, env: Record<string, string>, resolve: (address: string, port: number) => { host: string; port: number },
+  caFile?: string): Promise<HostedEnvoy> {
   const envoy = readYaml(file);
+  if (platform() === "envoy") {
+    const gateway = await Gateway.startBootstrap(substituted(envoy, { wasmFile: WASM, endpoint: resolve, caFile }), { workers: 2, processEnv: env });
+    return { gateway, stop: () => gateway.stop() };
+  }
   const [w] = wasmFilters(envoy);
   const vmEnv: Record<string, string> = { ...w.keyValues };
   // host_env_keys: variables of the Envoy process; an unset one is simply absent in the VM.

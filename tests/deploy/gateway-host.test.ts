@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import type { RouteConfig } from "../host/router.ts";
 import { ROOT, WASM, readYamlDocuments, fakeEnv } from "./support.ts";
 import { startMockProviders, type MockProviders } from "../../scripts/mock-providers.ts";

@@ -14,8 +14,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
-import { Gateway } from "../host/gateway.ts";
-import { MockProvider, type Fixture } from "../mocks/provider.ts";
+import { Gateway } from "../support/gateway.ts";
+import { MockProvider, type Fixture } from "../../dev/mock-provider.ts";
 import { GATEWAY_WASM, ROOT, waitForRequestLogLines, assertUsageLine, vmFailures } from "./harness.ts";
 import { assertMessagesSchema, assembleMessage, messagesStreamProblems } from "../support/anthropic-messages.ts";
 
@@ -59,8 +59,8 @@ before(async () => { env = await startEnv(); });
 after(() => stopEnv(env));
 afterEach(async () => {
   const t0 = Date.now();
-  while (env.gateway.liveContexts() !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(env.gateway.liveContexts(), 0, "stream contexts left behind");
+  while ((await env.gateway.liveContexts()) !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await env.gateway.liveContexts(), 0, "stream contexts left behind");
   assert.deepEqual(vmFailures(env.gateway, 0), [], "no VM failed");
   for (const m of [env.anthropic, env.openai]) {
     m.assertNoFailures();

@@ -13,7 +13,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import OpenAI from "openai";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import { openaiClient, vmFailures, GATEWAY_WASM } from "./harness.ts";
 import { verifySigV4, type SigCheck } from "../auth/aws.ts";
 import type { Seen } from "../auth/support.ts";
@@ -94,8 +94,8 @@ after(async () => { await gateway?.stop(); await mock?.stop(); });
 afterEach(async () => {
   if (!gateway || !mock) return;
   const t0 = Date.now();
-  while (gateway.liveContexts() !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(gateway.liveContexts(), 0, "stream contexts left behind");
+  while ((await gateway.liveContexts()) !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await gateway.liveContexts(), 0, "stream contexts left behind");
   assert.deepEqual(vmFailures(gateway, 0), [], "no VM failed");
   assert.deepEqual(mock.problems, [], "the Bedrock mock answered every request from a queued case");
   assert.equal(mock.pending, 0, "every queued case was used");
@@ -180,6 +180,36 @@ test("Bedrock tools (non-stream): a second turn with tool results; the toolUse a
   assertChatCompletion(data);
   assert.equal(data.choices[0].message.content, null);
   assert.deepEqual(toolCalls(data.choices[0].message), [["tooluse_Lm9x4", "get_weather", { city: "Lyon" }]]);
+  assertSignedUpstream(c, from);
+});
+
+test("Bedrock thinking with tools, two turns (Claude via Converse): the client reads reasoning_content; the signed reasoning block comes back on turn 2", async () => {
+  const t1 = await setUp("bedrock-converse/thinking-tool-use-turn-1");
+  const first = await t1.client.chat.completions.create(t1.c.request);
+  assertChatCompletion(first);
+  assertSignedUpstream(t1.c, t1.from);
+  const m = first.choices[0].message as OpenAI.Chat.ChatCompletionMessage & { reasoning_content?: string; thinking_blocks?: unknown[] };
+  assert.match(m.reasoning_content ?? "", /^The user wants Paris weather/);
+  assert.equal(m.thinking_blocks?.length, 1);
+  // The SDK's own message object goes back; the turn-2 fixture's request holds the signed block.
+  const t2 = await setUp("bedrock-converse/thinking-tool-use-turn-2");
+  const second = await t2.client.chat.completions.create({
+    ...t1.c.request,
+    messages: [...t1.c.request.messages, m, { role: "tool", tool_call_id: m.tool_calls![0].id, content: "18°C, sunny" }],
+  } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+  assertChatCompletion(second);
+  assert.equal(second.choices[0].message.content, "It is 18°C and sunny in Paris.");
+  assertSignedUpstream(t2.c, t2.from);
+});
+
+test("Bedrock reasoning (stream): the client reads reasoning_content from the deltas and the signature fragment", async () => {
+  const { c, client, from } = await setUp("bedrock-converse/stream-reasoning");
+  const stream = await client.chat.completions.create({ ...c.request, stream: true } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+  const chunks: StreamEvent[] = [];
+  for await (const ch of stream) { assertChatCompletionChunk(ch, `chunk ${chunks.length}`); chunks.push(ch as unknown as StreamEvent); }
+  assertStreamMatches([...chunks, "[DONE]"], c.clientStream!, new Bindings());
+  assert.equal(chunks.map((ch: any) => ch.choices?.[0]?.delta?.reasoning_content ?? "").join(""), "1001 = 7 × 143 = 7 × 11 × 13.");
+  assert.ok(chunks.some((ch: any) => ch.choices?.[0]?.delta?.thinking_blocks?.[0]?.signature), "the signature reaches the client");
   assertSignedUpstream(c, from);
 });
 

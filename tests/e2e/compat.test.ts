@@ -20,8 +20,8 @@
 import { test, before, after, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { Gateway } from "../host/gateway.ts";
-import { MockProvider, fixtureFromSpec, type Fixture, type RecordedRequest } from "../mocks/provider.ts";
+import { Gateway } from "../support/gateway.ts";
+import { MockProvider, fixtureFromSpec, type Fixture, type RecordedRequest } from "../../dev/mock-provider.ts";
 import { GATEWAY_WASM, ROOT, openaiClient, waitForRequestLogLines, assertUsageLine, vmFailures } from "./harness.ts";
 import { CLIENT_SECRETS, CLIENT_SECRET_VALUES, streamProblems, type StreamEvent } from "../providers/fixture-case.ts";
 import { assertChatCompletion, assertChatCompletionChunk, assertErrorResponse } from "../support/openai-schema.ts";
@@ -83,9 +83,9 @@ beforeEach(() => {
 });
 afterEach(async () => {
   const t0 = Date.now();
-  while (gateway.liveContexts() !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(gateway.liveContexts(), 0, "stream contexts left behind");
-  assert.equal(gateway.pendingCalls(), 0, "pending callouts");
+  while ((await gateway.liveContexts()) !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await gateway.liveContexts(), 0, "stream contexts left behind");
+  assert.equal(await gateway.pendingCalls(), 0, "pending callouts");
   assert.deepEqual(vmFailures(gateway, logFrom), [], "no VM failed");
   for (const v of Object.values(V)) {
     v.mock.assertNoFailures();

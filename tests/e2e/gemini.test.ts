@@ -14,8 +14,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { openaiClient, vmFailures, GATEWAY_WASM } from "./harness.ts";
-import { Gateway } from "../host/gateway.ts";
-import { MockProvider } from "../mocks/provider.ts";
+import { Gateway } from "../support/gateway.ts";
+import { MockProvider } from "../../dev/mock-provider.ts";
 import {
   loadCase, Bindings, assertUpstreamRequest, assertMatches, assertStreamMatches, streamProblems, normalizeClientJson, normalizeAnthropicRequest,
   PROVIDER_FIXTURES, CLIENT_SECRETS, type ProviderCase, type StreamEvent,
@@ -34,8 +34,8 @@ const used: Env[] = [];
 afterEach(async () => {
   for (const env of used.splice(0)) {
     const t0 = Date.now();
-    while (env.gateway.liveContexts() !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(env.gateway.liveContexts(), 0, "stream contexts left behind");
+    while ((await env.gateway.liveContexts()) !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await env.gateway.liveContexts(), 0, "stream contexts left behind");
     assert.deepEqual(vmFailures(env.gateway, 0), [], "no VM failed");
     env.mock.assertNoFailures();
     assert.deepEqual(env.mock.pendingFixtures(), [], "every enqueued fixture was used");
@@ -113,6 +113,22 @@ test("Gemini streaming with include_usage: the final completion carries usage wi
   const u = final.usage!;
   assert.deepEqual([u.prompt_tokens, u.completion_tokens, u.total_tokens, u.prompt_tokens_details?.cached_tokens, u.completion_tokens_details?.reasoning_tokens],
     [2100, 131, 2231, 2048, 120], "completion = candidates 11 + thoughts 120 (providers.md §11.2)");
+});
+
+test("Gemini thinking: the client reads reasoning_content (thought parts) on the message and on the stream deltas", async () => {
+  const t = await setUp("gemini/reasoning-effort-thinking");
+  const data = await t.client.chat.completions.create(t.c.request);
+  assertChatCompletion(data);
+  const m = data.choices[0].message as OpenAI.Chat.ChatCompletionMessage & { reasoning_content?: string };
+  assert.equal(m.reasoning_content, "**Checking divisibility**\n\n1001 = 7 × 143 = 7 × 11 × 13.");
+  assert.equal(m.content, "No: 1001 = 7 × 11 × 13.");
+  assertUpstream(t.c, t.env);
+  const s = await setUp("gemini/stream-include-usage-thoughts-cached");
+  const stream = await s.client.chat.completions.create({ ...s.c.request, stream: true } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+  let reasoning = "";
+  for await (const ch of stream) { assertChatCompletionChunk(ch, "chunk"); reasoning += (ch.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? ""; }
+  assert.equal(reasoning, "**Reading the report**\n\nIt covers Q3 revenue.");
+  assertUpstream(s.c, s.env);
 });
 
 test("Gemini tools: function calls come back with ids (made up, or Gemini's), and the SDK's own message object sent back reaches Gemini as functionCall/functionResponse parts", async () => {

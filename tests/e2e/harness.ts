@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { Gateway } from "../host/gateway.ts";
-import { MockProvider, loadFixture, type Fixture, type ServeOverrides } from "../mocks/provider.ts";
+import { Gateway } from "../support/gateway.ts";
+import { MockProvider, loadFixture, type Fixture, type ServeOverrides } from "../../dev/mock-provider.ts";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const GATEWAY_WASM = join(ROOT, "build", "ai-gateway.wasm");
@@ -77,9 +77,9 @@ export function openaiClient(gateway: Gateway, opts: { apiKey?: string; defaultH
   return new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: opts.apiKey ?? "sk-client-key-never-forwarded", maxRetries: 0, defaultHeaders: opts.defaultHeaders });
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs = 3000): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -124,10 +124,10 @@ export function assertUsageLine(line: Record<string, string>, want: ExpectedUsag
 /** The end of every test: no stream context left behind, no callout pending, no VM failed, and
  *  the mocks answered every request they got from a fixture the test meant. */
 export async function assertHealthy(e: E2E, logFrom: number): Promise<void> {
-  await until("all stream contexts to be deleted", () => e.gateway.liveContexts() === 0).catch((err) => {
-    throw new Error(`${(err as Error).message}: ${e.gateway.liveContexts()} live`);
+  await until("all stream contexts to be deleted", async () => (await e.gateway.liveContexts()) === 0).catch(async (err) => {
+    throw new Error(`${(err as Error).message}: ${await e.gateway.liveContexts()} live`);
   });
-  assert.equal(e.gateway.pendingCalls(), 0, "pending callouts");
+  await until("no pending callouts", async () => (await e.gateway.pendingCalls()) === 0);
   const failures = vmFailures(e.gateway, logFrom);
   assert.deepEqual(failures, [], "no VM failed");
   e.openai.assertNoFailures();
@@ -135,14 +135,8 @@ export async function assertHealthy(e: E2E, logFrom: number): Promise<void> {
   assert.equal(e.decoy.requests.length, 0, "the decoy cluster got no request");
 }
 
-/** Evidence of a failed VM: a worker whose VM is gone or failed (the state Envoy's
- *  FAIL_CLOSED answers 503 from), and the host's "Function: … failed" error lines. */
+/** Evidence of a failed VM: a worker whose VM is gone or failed (the state Envoy's FAIL_CLOSED
+ *  answers 503 from) and the platform's error lines about the VM ("Function: … failed"). */
 export function vmFailures(gateway: Gateway, logFrom: number): string[] {
-  const out: string[] = [];
-  for (const w of gateway.host.workers) {
-    if (!w.vm) out.push(`worker ${w.index}: no VM`);
-    else if (w.vm.isFailed) out.push(`worker ${w.index}: VM ${w.vm.failState}: ${w.vm.failMessage}`);
-  }
-  for (const l of gateway.logs.slice(logFrom)) if (l.origin === "host" && l.level >= 4) out.push(`host error log: ${l.message}`);
-  return out;
+  return gateway.vmFailures(logFrom);
 }

@@ -14,7 +14,7 @@ import {
   startE2E, stopE2E, fixture, openaiClient, waitForRequestLogLines, assertUsageLine, assertHealthy,
   OPENAI_FIXTURES, UPSTREAM_KEY, BACKEND_HOST, MAX_REQUEST_BYTES, type E2E,
 } from "./harness.ts";
-import { fixtureBytes } from "../mocks/provider.ts";
+import { fixtureBytes } from "../../dev/mock-provider.ts";
 import { assertChatCompletion, assertChatCompletionChunk, assertErrorResponse, assertChatCompletionRequest } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
 

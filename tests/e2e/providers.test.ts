@@ -23,8 +23,8 @@ afterEach(async () => {
   // Every test ends healthy: no stream context left, no VM failure, the mock answered from a fixture.
   for (const env of used.splice(0)) {
     const t0 = Date.now();
-    while (env.gateway.liveContexts() !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(env.gateway.liveContexts(), 0, "stream contexts left behind");
+    while ((await env.gateway.liveContexts()) !== 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await env.gateway.liveContexts(), 0, "stream contexts left behind");
     assert.deepEqual(vmFailures(env.gateway, 0), [], "no VM failed");
     env.mock.assertNoFailures();
     assert.deepEqual(env.mock.pendingFixtures(), [], "every enqueued fixture was used");
@@ -126,6 +126,45 @@ test("Anthropic tool results: a second turn with tool messages reaches Anthropic
   const data = await client.chat.completions.create(c.request);
   assertChatCompletion(data);
   assertUpstream(c, env);
+});
+
+/** reasoning_content of a stream, as clients read it: the deltas joined (the helper keeps only the last). */
+function streamedReasoning(chunks: StreamEvent[]): string {
+  return chunks.map((ch: any) => ch.choices?.[0]?.delta?.reasoning_content ?? "").join("");
+}
+
+test("Anthropic thinking with tools, two turns: the client reads reasoning_content; the signed thinking block it got comes back on turn 2", async () => {
+  const t1 = await setUp("anthropic/thinking-tool-use-turn-1");
+  const first = await t1.client.chat.completions.create(t1.c.request);
+  assertChatCompletion(first);
+  assertUpstream(t1.c, t1.env);
+  const m = first.choices[0].message as OpenAI.Chat.ChatCompletionMessage & { reasoning_content?: string; thinking_blocks?: unknown[] };
+  assert.match(m.reasoning_content ?? "", /^The user wants Paris weather/);
+  assert.equal(m.thinking_blocks?.length, 2, "the thinking block and the redacted one");
+  assert.equal(first.choices[0].finish_reason, "tool_calls");
+  // Turn 2: the SDK's own message object goes back as is, with the tool result; the mock's
+  // request check (the turn-2 fixture) holds the signed block and the redacted data, unmodified.
+  const t2 = await setUp("anthropic/thinking-tool-use-turn-2");
+  const call = m.tool_calls![0];
+  const second = await t2.client.chat.completions.create({
+    ...t1.c.request,
+    messages: [...t1.c.request.messages, m, { role: "tool", tool_call_id: call.id, content: "18°C, sunny" }],
+  } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+  assertChatCompletion(second);
+  assert.equal(second.choices[0].message.content, "It is 18°C and sunny in Paris.");
+  assertUpstream(t2.c, t2.env);
+});
+
+test("Anthropic thinking (stream): the client reads reasoning_content from the deltas, then the answer", async () => {
+  const { c, env, client, logFrom } = await setUp("anthropic/stream-thinking");
+  const stream = await client.chat.completions.create({ ...c.request, stream: true } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+  const chunks: StreamEvent[] = [];
+  for await (const ch of stream) { assertChatCompletionChunk(ch, `chunk ${chunks.length}`); chunks.push(ch as unknown as StreamEvent); }
+  assertStreamMatches([...chunks, "[DONE]"], c.clientStream!, new Bindings());
+  assert.equal(streamedReasoning(chunks), "1001 = 7 × 143 = 7 × 11 × 13.");
+  assert.equal(chunks.map((ch: any) => ch.choices?.[0]?.delta?.content ?? "").join(""), "No: 1001 = 7 × 11 × 13.");
+  assertUpstream(c, env);
+  await assertCaseUsage(env, c, logFrom, 200);
 });
 
 const anthropicErrors = [

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import { assertMatchesSchema } from "../support/openai-schema.ts";
 import { encodeFrame, eventHeaders } from "../support/eventstream.ts";
 

@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import { assertMatchesSchema } from "../support/openai-schema.ts";
 
 const CHUNKS = 100; // upstream text parts of "hello " (6 bytes each)
@@ -86,7 +86,7 @@ test("Gemini cut: a stream over its budget ends with finish_reason length, the u
     const next = await fetch(gw.url + "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "gemini-2.5-flash", messages: [{ role: "user", content: "hi" }] }) });
     assert.equal(next.status, 429);
     assert.match((await next.json()).error.message, new RegExp(`used ${PROMPT + OUTPUT}\\b`));
-    assert.equal(gw.liveContexts(), 0);
+    assert.equal(await gw.liveContexts(), 0);
   } finally { await gw.stop(); }
 });
 

@@ -16,7 +16,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { startRateLimit, type RateLimitService } from "../support/ratelimit.ts";
-import { fixtureFromSpec, type Fixture } from "../mocks/provider.ts";
+import { fixtureFromSpec, type Fixture } from "../../dev/mock-provider.ts";
 import { assertErrorResponse } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
 import {
@@ -45,8 +45,10 @@ after(async () => {
   await rls?.stop();
 });
 
+/** timeout_ms 1000: the first check opens the HTTP/2 connection to the service, and a loaded
+ *  machine can take longer than 100 ms for that; the tests of a slow service set their own. */
 function globalConfig(rules: any[], extra: any = {}): any {
-  return { ...OPENAI_BACKEND, limits: { mode: "global", rls_cluster: "ratelimit", domain: "ai_gateway", timeout_ms: 100, failure_mode: "allow", rules, ...extra } };
+  return { ...OPENAI_BACKEND, limits: { mode: "global", rls_cluster: "ratelimit", domain: "ai_gateway", timeout_ms: 1000, failure_mode: "allow", rules, ...extra } };
 }
 
 async function withGlobal(cfg: any, fn: (env: LimitEnv) => Promise<void>, rlsPort = proxy.port): Promise<void> {
@@ -248,7 +250,7 @@ test("service slow (answers delayed 1.5 s, timeout_ms 100): allow passes, deny a
   proxy.delayMs = 1500;
   try {
     for (const mode of ["allow", "deny"] as const) {
-      await withGlobal(globalConfig([{ name: `slow-${mode}`, key: ["client"], window: "hour", tokens: 100000 }], { failure_mode: mode }), async (env) => {
+      await withGlobal(globalConfig([{ name: `slow-${mode}`, key: ["client"], window: "hour", tokens: 100000 }], { failure_mode: mode, timeout_ms: 100 }), async (env) => {
         const mark = markNow();
         await failureRound(env, mode, "slow", 95);
         // Nothing left behind once the delayed answers (and, for allow, the debits) are done.

@@ -19,7 +19,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import OpenAI from "openai";
-import { fixtureFromSpec, type Fixture } from "../mocks/provider.ts";
+import { fixtureFromSpec, type Fixture } from "../../dev/mock-provider.ts";
 import { assertErrorResponse, assertChatCompletion, assertChatCompletionChunk } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
 import { LOG_INFO } from "../e2e/harness.ts";
@@ -108,7 +108,7 @@ async function loadRun(env: LimitEnv, opts: { limit: number; n: number; concurre
       const r = await chat(gateway, requestOf(opts.bytes, opts.maxTokens, stream));
       inFlight--;
       if (r.status === 200) {
-        if (stream) { assert.ok(parseOpenAISse(r.text).done); admitted.stream++; } else { assertChatCompletion(r.json); admitted.json++; }
+        if (stream) { assert.ok(parseOpenAISse(r.text).done, `stream without [DONE] (status ${r.status}): ${r.text.slice(-600)}`); admitted.stream++; } else { assertChatCompletion(r.json); admitted.json++; }
       } else {
         const d = denial(r);
         assert.equal(d.requested, E);
@@ -122,7 +122,7 @@ async function loadRun(env: LimitEnv, opts: { limit: number; n: number; concurre
   mock.assertNoFailures();
   const A = { json: opts.json[0] + opts.json[1], stream: opts.stream[0] + opts.stream[1] };
   const committedExpected = admitted.json * A.json + admitted.stream * A.stream;
-  const counter = sharedCounter(gateway, "budget|client=-", 3600);
+  const counter = await sharedCounter(gateway, "budget|client=-", 3600);
   const bound = admitted.json * Math.max(0, A.json - E) + admitted.stream * Math.max(0, A.stream - E);
   const workersUsed = new Set(gateway.logs.slice(logFrom).filter((l) => l.level === LOG_INFO && / status=200 /.test(l.message)).map((l) => l.vm)).size;
   return { admitted, denied, counter, committedExpected, overshoot: Math.max(0, counter - opts.limit), bound, workersUsed, maxInFlight, ms };
@@ -222,7 +222,7 @@ test("client abort mid-stream: commits the input estimate + the streamed output 
     await assertClean(env.gateway);
     const streamedBytes = events.slice(0, seen).reduce((n, e) => n + Buffer.byteLength(e), 0);
     const expected = Math.ceil(400 / 4) + Math.ceil(streamedBytes / 4);
-    assert.equal(sharedCounter(env.gateway, "budget|client=-", 3600), expected, `input estimate 100 + ${streamedBytes} streamed bytes / 4`);
+    assert.equal(await sharedCounter(env.gateway, "budget|client=-", 3600), expected, `input estimate 100 + ${streamedBytes} streamed bytes / 4`);
     // The same through the client's eyes: a probe capped at the limit is refused with that usage.
     const d = denial(await chat(env.gateway, requestOf(400, 5_000_000, false)));
     assert.equal(d.used, expected);
@@ -244,7 +244,7 @@ test("upstream errors and a broken stream: no usage, the reservation is given ba
       // The error answer still reports the gateway's budget with this request's reservation held.
       assert.deepEqual(limitHeaders(r), { limit, remaining: limit - R, reset: limitHeaders(r).reset });
       await assertClean(env.gateway);
-      assert.equal(sharedCounter(env.gateway, "budget|client=-", 3600), 0, `HTTP ${status}: reservation returned`);
+      assert.equal(await sharedCounter(env.gateway, "budget|client=-", 3600), 0, `HTTP ${status}: reservation returned`);
     }
     // Upstream unreachable: the router's 503, no usage, nothing charged.
     const dead = await startLimitGateway(config([{ name: "budget", key: ["client"], window: "hour", tokens: limit }]), { clusters: { openai: { host: "127.0.0.1", port: 1 } }, vmId: "local-dead-upstream" });
@@ -252,21 +252,21 @@ test("upstream errors and a broken stream: no usage, the reservation is given ba
       const r = await chat(dead.gateway, body);
       assert.equal(r.status, 503);
       await assertClean(dead.gateway);
-      assert.equal(sharedCounter(dead.gateway, "budget|client=-", 3600), 0, "connect failure: reservation returned");
+      assert.equal(await sharedCounter(dead.gateway, "budget|client=-", 3600), 0, "connect failure: reservation returned");
     } finally { await dead.stop(); }
     // The next good request sees the whole budget minus only its own reservation.
     env.mock.enqueue(jsonAnswer(19, 10));
     const ok = await chat(env.gateway, body);
     assert.deepEqual(limitHeaders(ok), { limit, remaining: limit - R, reset: limitHeaders(ok).reset });
     await assertClean(env.gateway);
-    assert.equal(sharedCounter(env.gateway, "budget|client=-", 3600), 29);
+    assert.equal(await sharedCounter(env.gateway, "budget|client=-", 3600), 29);
     // A stream the provider cuts before its usage chunk: input estimate + streamed bytes / 4.
     const events = sseEvents(5, 500, 300).slice(0, 4);
     env.mock.enqueue(sseAnswer(events, 2, undefined, true));
     const cut = await chat(env.gateway, requestOf(400, 1000, true)).catch((e) => ({ status: -1, text: String(e) } as Reply));
     await assertClean(env.gateway);
     const streamed = events.reduce((n, e) => n + Buffer.byteLength(e), 0);
-    assert.equal(sharedCounter(env.gateway, "budget|client=-", 3600), 29 + 100 + Math.ceil(streamed / 4), `cut stream (client saw status ${cut.status})`);
+    assert.equal(await sharedCounter(env.gateway, "budget|client=-", 3600), 29 + 100 + Math.ceil(streamed / 4), `cut stream (client saw status ${cut.status})`);
     env.mock.assertNoFailures();
   });
 });
@@ -355,7 +355,7 @@ test("Anthropic stream aborted by the client: the output streamed so far is char
     const streamedText = parseOpenAISse(r.received.slice(0, r.received.lastIndexOf("\n\n") + 2)).chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
     assert.ok(streamedText.length >= 3 * text.length, `client got ${streamedText.length} bytes of text`);
     await assertClean(env.gateway);
-    const used = sharedCounter(env.gateway, "budget|client=-", 3600);
+    const used = await sharedCounter(env.gateway, "budget|client=-", 3600);
     const all = events.reduce((n, e) => n + Buffer.byteLength(e), 0);
     assert.ok(used >= 500 + Math.ceil(Buffer.byteLength(streamedText) / 4) && used <= 500 + Math.ceil(all / 4),
       `committed ${used}: expected input 500 + at least ${Math.ceil(Buffer.byteLength(streamedText) / 4)} for the streamed text`);
@@ -379,7 +379,7 @@ test("a reservation committed after its window rolled over charges the new windo
       const committedIn = Math.floor(Date.now() / 1000);
       if (committedIn !== admittedIn + 1 || Date.now() % 1000 > 600) { await sleep(500); continue; }
       // Now in the next window: it must hold the request's actual cost (500).
-      assert.equal(sharedCounter(env.gateway, "persec|client=-", 1), 500, "the late commit charged the new window");
+      assert.equal(await sharedCounter(env.gateway, "persec|client=-", 1), 500, "the late commit charged the new window");
       break;
     }
   });

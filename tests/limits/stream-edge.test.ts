@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import OpenAI from "openai";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import { assertMatchesSchema } from "../support/openai-schema.ts";
 
 const CHUNKS = 100;                 // upstream content chunks of "hello " (6 bytes each)
@@ -86,7 +86,7 @@ test("cut: a stream over its budget ends with finish_reason length, the usage ch
     assert.equal(next.status, 429);
     assert.match((await next.json()).error.message, /used 158/);
     assert.ok(gw.logs.some((l) => l.message.includes("cut at its token budget")));
-    assert.equal(gw.liveContexts(), 0);
+    assert.equal(await gw.liveContexts(), 0);
   } finally { await gw.stop(); }
 });
 

@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
-import { Gateway, type ClusterConfig } from "../host/gateway.ts";
-import { MockProvider } from "../mocks/provider.ts";
+import { Gateway, type ClusterConfig } from "../support/gateway.ts";
+import { MockProvider } from "../../dev/mock-provider.ts";
 import { GATEWAY_WASM as BUILT_WASM, vmFailures } from "../e2e/harness.ts";
 
 /** The filter under test: build/ai-gateway.wasm, or AI_GATEWAY_WASM (e.g. a deliberately broken build). */
@@ -16,9 +16,9 @@ export const GATEWAY_WASM = process.env.AI_GATEWAY_WASM ?? BUILT_WASM;
 export const sleep = (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms));
 
 /** Polls `cond` every 5 ms; throws after `timeoutMs`. */
-export async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
   }
@@ -72,7 +72,10 @@ export async function startLimitGateway(config: any, opts: { workers?: number; c
       wasm: GATEWAY_WASM,
       plugin: { configuration: JSON.stringify(config), vmId: opts.vmId },
       workers: opts.workers ?? 2,
-      routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster" }],
+      // As in the shipped configs: no limit on the whole exchange. Envoy's route timeout runs
+      // until the response is complete, and the load tests' streams on a busy machine can take
+      // longer than the 15 s default (the stream is then reset mid-body).
+      routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster", timeoutMs: 0 }],
       clusters,
     });
   } catch (e) { await mock.stop(); throw e; }
@@ -120,18 +123,18 @@ export function denial(r: Reply): { rule: string; limit: number; used: number; r
  * "<windowStart>:<used>" under "ai_gateway.lim.<rule>|<key>=<value>…". 0 when absent or from an
  * older window than `windowStart`.
  */
-export function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number): number {
-  const e = gw.sharedData.get("ai_gateway.lim." + descriptor);
-  if (!e) return 0;
-  const [w, used] = Buffer.from(e.value).toString("utf8").split(":").map(Number);
+export async function sharedCounter(gw: Gateway, descriptor: string, windowSeconds: number): Promise<number> {
+  const v = await gw.sharedData("ai_gateway.lim." + descriptor);
+  if (!v) return 0;
+  const [w, used] = Buffer.from(v).toString("utf8").split(":").map(Number);
   const now = Math.floor(Date.now() / 1000);
   return w === now - (now % windowSeconds) ? used : 0;
 }
 
 /** End of a test: no stream context left, no callout pending, no VM failed, no host error. */
 export async function assertClean(gw: Gateway, logFrom = 0, timeoutMs = 5000): Promise<void> {
-  await until("stream contexts to be deleted", () => gw.liveContexts() === 0, timeoutMs).catch((e) => { throw new Error(`${e.message}: ${gw.liveContexts()} live`); });
-  await until("callouts to finish", () => gw.pendingCalls() === 0, timeoutMs).catch((e) => { throw new Error(`${e.message}: ${gw.pendingCalls()} pending`); });
+  await until("stream contexts to be deleted", async () => (await gw.liveContexts()) === 0, timeoutMs).catch(async (e) => { throw new Error(`${e.message}: ${await gw.liveContexts()} live`); });
+  await until("callouts to finish", async () => (await gw.pendingCalls()) === 0, timeoutMs).catch(async (e) => { throw new Error(`${e.message}: ${await gw.pendingCalls()} pending`); });
   assert.deepEqual(vmFailures(gw, logFrom), [], "no VM failed / no host error");
 }
 

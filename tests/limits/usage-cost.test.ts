@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadCase, PROVIDER_FIXTURES, type ProviderCase } from "../providers/fixture-case.ts";
 import { mockFixture } from "../providers/gateway-env.ts";
-import { loadFixture } from "../mocks/provider.ts";
+import { loadFixture } from "../../dev/mock-provider.ts";
 import { OPENAI_FIXTURES } from "../e2e/harness.ts";
 import { parseOpenAISse } from "../support/sse.ts";
 import {
@@ -121,7 +121,7 @@ for (const make of CASES) {
       const d = denial(await chat(env.gateway, JSON.stringify(probeOf(c.request)), {}, c.endpoint));
       assert.deepEqual({ rule: d.rule, limit: d.limit, used: d.used }, { rule: "total", limit: TOTAL_LIMIT, used: 2 * wantTotal });
       // The denied probe reserved nothing on "weighted" (rule order: "total" refused first).
-      assert.equal(sharedCounter(env.gateway, "weighted|client=-", 3600), 2 * wantWeighted);
+      assert.equal(await sharedCounter(env.gateway, "weighted|client=-", 3600), 2 * wantWeighted);
       env.mock.assertNoFailures();
       assert.deepEqual(env.mock.pendingFixtures(), []);
       await assertClean(env.gateway);
@@ -160,14 +160,15 @@ test("rule matching: match.model globs, header keys, per-request cost, several d
     const third = await send("gpt-4.1-mini", "silver"); // mini-requests, pcm
     await send("gpt-4.1");                  // pcm only
     const n = (d: string) => sharedCounter(env.gateway, d, 3600);
-    assert.deepEqual({
+    const counters: Record<string, Promise<number>> = {
       "gpt4o gpt-4o-mini": n("gpt4o|model=gpt-4o-mini"), "gpt4o gpt-4o": n("gpt4o|model=gpt-4o"),
       "gpt4o gpt-4.1-mini": n("gpt4o|model=gpt-4.1-mini"), "gpt4o gpt-4.1": n("gpt4o|model=gpt-4.1"),
       "tier gold": n("tier|header:x-tier=gold"), "tier goldplus": n("tier|header:x-tier=goldplus"), "tier silver": n("tier|header:x-tier=silver"), "tier none": n("tier|header:x-tier="),
       "mini-requests": n("mini-requests"),
       "pcm gpt-4o-mini": n("pcm|client=-|model=gpt-4o-mini|backend=openai"), "pcm gpt-4o": n("pcm|client=-|model=gpt-4o|backend=openai"),
       "pcm gpt-4.1-mini": n("pcm|client=-|model=gpt-4.1-mini|backend=openai"), "pcm gpt-4.1": n("pcm|client=-|model=gpt-4.1|backend=openai"),
-    }, {
+    };
+    assert.deepEqual(Object.fromEntries(await Promise.all(Object.entries(counters).map(async ([k, v]) => [k, await v]))), {
       "gpt4o gpt-4o-mini": C, "gpt4o gpt-4o": C, "gpt4o gpt-4.1-mini": 0, "gpt4o gpt-4.1": 0,
       "tier gold": C, "tier goldplus": C, "tier silver": 0, "tier none": 0,
       "mini-requests": 2,

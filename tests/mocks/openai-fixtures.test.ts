@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadFixtures, fixtureBytes } from "./provider.ts";
+import { loadFixtures, fixtureBytes } from "../../dev/mock-provider.ts";
 import { assertChatCompletion, assertChatCompletionChunk, assertErrorResponse } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
 

@@ -5,7 +5,7 @@ import { request } from "node:http";
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { MockProvider, loadFixture, loadFixtures, fixtureFromSpec, splitBody, fixtureBytes } from "./provider.ts";
+import { MockProvider, loadFixture, loadFixtures, fixtureFromSpec, splitBody, fixtureBytes } from "../../dev/mock-provider.ts";
 
 const openaiDir = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "openai");
 const mock = await MockProvider.start();

@@ -6,8 +6,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Gateway } from "../host/gateway.ts";
-import { MockProvider, loadFixture } from "../mocks/provider.ts";
+import { Gateway } from "../support/gateway.ts";
+import { MockProvider, loadFixture } from "../../dev/mock-provider.ts";
 import { GATEWAY_WASM, OPENAI_FIXTURES } from "../e2e/harness.ts";
 import { statName } from "./support.ts";
 
@@ -39,7 +39,7 @@ test("cardinality caps (models, trusted-header clients), incomplete streams and 
     // 130 distinct trusted clients on one model: 128 (incl. "c") are named, the rest `other`.
     for (let i = 0; i < 129; i++) assert.equal(await chat("m-0", `client-${i}`), 200);
 
-    const stats = gw.stats();
+    const stats = await gw.stats();
     const req = (model: string, client: string) => stats[statName("ai_gateway.requests", { provider: "openai", model, backend: "openai", client })];
     assert.equal(req("m-0", "c"), 1);
     assert.equal(req("m-255", "c"), 1);
@@ -57,14 +57,14 @@ test("cardinality caps (models, trusted-header clients), incomplete streams and 
     const until = Date.now() + 3000;
     const errName = statName("ai_gateway.errors", { provider: "openai", model: "m-1", backend: "openai", client: "c" },
       [["error.type", "incomplete"], ["ai_gateway.status_class", "2xx"]]);
-    while (gw.stats()[errName] === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(gw.stats()[errName], 1);
+    while ((await gw.stats())[errName] === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await gw.stats())[errName], 1);
 
     // Embeddings: the operation tag says so.
     mock.enqueue({ ...json, name: "embedding", parts: [{ bytes: Buffer.from(JSON.stringify({ object: "list", model: "e", data: [{ object: "embedding", index: 0, embedding: [0.1] }], usage: { prompt_tokens: 3, total_tokens: 3 } })), delayMs: 0 }] });
     assert.equal(await post(gw.url, "/v1/embeddings", { model: "m-2", input: "x" }, "c"), 200);
-    assert.equal(gw.stats()[statName("ai_gateway.requests", { provider: "openai", model: "m-2", backend: "openai", client: "c", op: "embeddings" })], 1);
-    assert.equal(gw.stats()[statName("gen_ai.client.inference.usage.input_tokens", { provider: "openai", model: "m-2", backend: "openai", client: "c", op: "embeddings" })], 3);
+    assert.equal((await gw.stats())[statName("ai_gateway.requests", { provider: "openai", model: "m-2", backend: "openai", client: "c", op: "embeddings" })], 1);
+    assert.equal((await gw.stats())[statName("gen_ai.client.inference.usage.input_tokens", { provider: "openai", model: "m-2", backend: "openai", client: "c", op: "embeddings" })], 3);
   } finally {
     await gw.stop();
     await mock.stop();

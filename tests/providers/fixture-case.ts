@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, existsSync, statSync } from "node:fs";
 import { join, dirname, resolve, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadFixture, fixtureBytes, type Fixture } from "../mocks/provider.ts";
+import { loadFixture, fixtureBytes, type Fixture } from "../../dev/mock-provider.ts";
 import { schemaErrors, type OpenAISchemaName } from "../support/openai-schema.ts";
 import { parseOpenAISse } from "../support/sse.ts";
 import { loadEventStreamFile } from "../support/eventstream.ts";

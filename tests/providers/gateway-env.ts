@@ -2,8 +2,8 @@
 // distinct plugin configuration, every cluster of that configuration pointing at one mock
 // provider that answers with the case's upstream response and records what it received.
 
-import { Gateway } from "../host/gateway.ts";
-import { MockProvider, splitBody, type Fixture, type RecordedRequest } from "../mocks/provider.ts";
+import { Gateway } from "../support/gateway.ts";
+import { MockProvider, splitBody, type Fixture, type RecordedRequest } from "../../dev/mock-provider.ts";
 import { waitForRequestLogLines, assertUsageLine } from "../e2e/harness.ts";
 import { CLIENT_SECRETS, GATEWAY_WASM, type ProviderCase, type SeenRequest } from "./fixture-case.ts";
 import { seedGcpTokens } from "./gcp-token.ts";
@@ -28,7 +28,7 @@ export class ProviderGateways {
           routes: [{ match: { prefix: "/" }, clusterHeader: "x-ai-gateway-cluster" }],
           clusters,
         });
-        seedGcpTokens(gateway.sharedData, c.config);
+        if (gateway.host) seedGcpTokens(gateway.host.sharedData, c.config);
         return { gateway, mock };
       })();
       this.envs.set(c.configText, env);

@@ -13,7 +13,7 @@ import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Gateway } from "../host/gateway.ts";
+import { Gateway } from "../support/gateway.ts";
 import { startRateLimit, type RateLimitService } from "../support/ratelimit.ts";
 import { TcpProxy, sharedCounter, assertClean, until, sleep } from "../limits/support.ts";
 import { Upstream, closedPort, type Reply } from "../auth/support.ts";
@@ -174,7 +174,7 @@ before(async () => {
 /** The local counter moved by exactly `delta` (reservation returned: 0). Waits for on_log. */
 async function charged(before: number, delta: number, what: string): Promise<void> {
   await assertClean(pgw);
-  assert.equal(sharedCounter(pgw, BUDGET, 3600) - before, delta, `${what}: tokens charged`);
+  assert.equal((await sharedCounter(pgw, BUDGET, 3600)) - before, delta, `${what}: tokens charged`);
 }
 
 test("provider answers 5xx: the client gets that status with the OpenAI error envelope, nothing charged", async () => {
@@ -186,7 +186,7 @@ test("provider answers 5xx: the client gets that status with the OpenAI error en
     [{ kind: "json", status: 500, body: "not json" }, 500, "claude-sonnet-4-5"],
   ];
   for (const [b, status, model] of cases) {
-    const before = sharedCounter(pgw, BUDGET, 3600);
+    const before = await sharedCounter(pgw, BUDGET, 3600);
     provider.queue.push(b);
     const g = await post(pgw, chatReq(model));
     assertError(g, status, `${model} ← ${b.kind === "json" ? b.status : b.kind}`);
@@ -198,7 +198,7 @@ test("provider answers 5xx: the client gets that status with the OpenAI error en
 });
 
 test("provider never answers: 504 with the OpenAI error envelope at the route timeout, nothing charged", async () => {
-  const before = sharedCounter(pgw, BUDGET, 3600);
+  const before = await sharedCounter(pgw, BUDGET, 3600);
   provider.queue.push({ kind: "hang" });
   const g = await post(pgw, chatReq("gpt-4o-mini"));
   assertError(g, 504, "hang");
@@ -208,7 +208,7 @@ test("provider never answers: 504 with the OpenAI error envelope at the route ti
 
 test("provider resets or closes the connection before answering: 503 with the OpenAI error envelope, fast, nothing charged", async () => {
   for (const kind of ["reset", "close"] as const) {
-    const before = sharedCounter(pgw, BUDGET, 3600);
+    const before = await sharedCounter(pgw, BUDGET, 3600);
     provider.queue.push({ kind });
     const g = await post(pgw, chatReq("gpt-4o-mini", { stream: true }));
     assertError(g, 503, kind);
@@ -220,7 +220,7 @@ test("provider resets or closes the connection before answering: 503 with the Op
 test("provider closes mid-stream (after headers, after some events, mid-event): the client's stream is reset with the events before it intact; what was streamed is charged", async () => {
   const events = sseEvents(6);
   for (const [close, keep] of [["after-headers", 0], ["mid-stream", 4], ["mid-event", 3]] as const) {
-    const before = sharedCounter(pgw, BUDGET, 3600);
+    const before = await sharedCounter(pgw, BUDGET, 3600);
     provider.queue.push({ kind: "sse", events, delayMs: 20, close, keep });
     const body = chatReq("gpt-4o-mini", { stream: true });
     const g = await post(pgw, body);
@@ -239,16 +239,16 @@ test("provider closes mid-stream (after headers, after some events, mid-event): 
 });
 
 test("client disconnects mid-stream: nothing is left behind within the bound, the streamed part is charged", async () => {
-  const before = sharedCounter(pgw, BUDGET, 3600);
+  const before = await sharedCounter(pgw, BUDGET, 3600);
   provider.queue.push({ kind: "sse", events: sseEvents(20), delayMs: 40 });
   const body = chatReq("gpt-4o-mini", { stream: true });
   const g = await post(pgw, body, { abortAfterEvents: 3 });
   assert.equal(g.outcome, "client-abort");
   const t0 = performance.now();
-  await until("contexts to go", () => pgw.liveContexts() === 0, 1000);
+  await until("contexts to go", async () => (await pgw.liveContexts()) === 0, 1000);
   console.log(`# client disconnect: contexts gone ${(performance.now() - t0).toFixed(0)} ms after`);
   await assertClean(pgw);
-  const delta = sharedCounter(pgw, BUDGET, 3600) - before;
+  const delta = (await sharedCounter(pgw, BUDGET, 3600)) - before;
   const input = Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4);
   assert.ok(delta > input && delta < input + Math.ceil(sseEvents(20).join("").length / 4), `charged ${delta}: the input estimate ${input} plus part of the stream`);
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { Gateway, LoadError } from "../host/gateway.ts";
+import { Gateway, LoadError } from "../support/gateway.ts";
 import { buildTestFilter } from "./build-probe.ts";
 
 // ---------------------------------------------------------------- local servers
@@ -121,11 +121,11 @@ function assertNoTrap(): void {
 }
 
 const wasmLogs = () => gw.logs.filter((l) => l.origin === "wasm" && l.vm >= 0).map((l) => l.message);
-const callbacks = () => gw.stats()["wasmcustom.sdk_probe.callbacks"] ?? 0;
+const callbacks = async () => (await gw.stats())["wasmcustom.sdk_probe.callbacks"] ?? 0;
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -187,17 +187,17 @@ test("unary gRPC call: failure delivers the gRPC status (close) to the calling s
 
 test("a callback for a stream deleted meanwhile (client disconnected) is dropped without a trap", async () => {
   const slow = hold("slow-gone");
-  const before = callbacks();
+  const before = await callbacks();
   const req = http.request(gw.url + "/probe", { headers: { "x-probe": "http", "x-probe-id": "slow-gone" } });
   req.on("error", () => { /* the socket is destroyed on purpose */ });
   req.end();
   await slow.arrived;
   req.destroy();
-  await until(() => gw.liveContexts() === 0, "the stream context to be deleted");
+  await until(async () => (await gw.liveContexts()) === 0, "the stream context to be deleted");
   slow.release();
-  await until(() => gw.pendingCalls() === 0, "the callee response to reach the root context");
+  await until(async () => (await gw.pendingCalls()) === 0, "the callee response to reach the root context");
   await until(() => wasmLogs().some((m) => /is gone, response dropped/.test(m)), "the runtime's drop message");
-  assert.equal(callbacks(), before, "the probe's callback must not run for the deleted stream");
+  assert.equal(await callbacks(), before, "the probe's callback must not run for the deleted stream");
   assertNoTrap();
   // The VM keeps serving.
   const res = await probe("property", { path: "/after-gone" });
@@ -230,7 +230,7 @@ test("get_metric reads the metric (proxy_get_metric), not record", async () => {
   const res = await probe("metric");
   assert.equal(res.status, 200);
   const text = await res.text();
-  const probes = gw.stats()["wasmcustom.sdk_probe.probe"];
+  const probes = (await gw.stats())["wasmcustom.sdk_probe.probe"];
   assert.ok(probes > 0);
   assert.equal(text, `result=0;probe=${probes}`);
   assertNoTrap();

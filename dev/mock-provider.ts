@@ -4,7 +4,9 @@
 // transfer encoding, optional delay before each chunk), so OpenAI SSE, Anthropic SSE, AWS
 // eventstream binary and Gemini JSON arrays all go out byte-for-byte as stored.
 //
-// Choosing the answer for a request (see README.md in this folder):
+// Shared by the tests and `npm start` (scripts/local-gateway.ts), so it lives outside tests/.
+//
+// Choosing the answer for a request (see tests/mocks/README.md):
 //   1. the queue: `mock.enqueue(fixture)` answers the next request, first in first out;
 //   2. otherwise the registered fixtures (`mock.register(...)`): the one whose `match`
 //      (path, body model, body stream flag) fits the request; zero or several fits is an error.

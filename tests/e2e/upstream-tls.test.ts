@@ -1,5 +1,6 @@
-// Upstream TLS in the host's clusters (Envoy: a cluster with an UpstreamTlsContext): HTTP/1.1 and
-// HTTP/2 over TLS with SNI and a trusted CA, and a certificate the cluster does not trust.
+// Upstream TLS clusters (an UpstreamTlsContext in Envoy; ClusterConfig.tls in the seam), run on
+// the gateway platform (real Envoy by default): HTTP/1.1 and HTTP/2 over TLS with SNI and a
+// trusted CA, and a certificate the cluster does not trust.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -10,8 +11,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
-import { Gateway } from "./gateway.ts";
-import { GATEWAY_WASM } from "../e2e/harness.ts";
+import { Gateway } from "../support/gateway.ts";
+import { GATEWAY_WASM } from "./harness.ts";
 
 const SNI = "api.provider.test";
 const BODY = JSON.stringify({
@@ -82,8 +83,9 @@ test("TLS upstreams: HTTP/1.1 and HTTP/2 with SNI and a trusted CA; an untrusted
     const c = await ask("m-untrusted");
     assert.equal(c.status, 503, c.body);
     // Envoy's plain-text local reply passes through the filter's response path, which puts every
-    // error in the OpenAI envelope (docs/robustness.md): the host's reset reason is the message.
-    assert.match(JSON.parse(c.body).error.message, /^upstream connect error or disconnect\/reset before headers/);
+    // error in the OpenAI envelope (docs/robustness.md); its wording is Envoy's, not checked here.
+    const err = JSON.parse(c.body).error;
+    assert.ok(typeof err.message === "string" && err.message.length > 0, c.body);
     assert.deepEqual(seen, [
       { proto: "h1", sni: SNI, authority: SNI, auth: "Bearer sk-h1" },
       { proto: "h2", sni: SNI, authority: SNI, auth: "Bearer sk-h2" },
