@@ -12,7 +12,7 @@
 import {
   Context, RootContext, log, LogLevelValues, stream_context, send_local_response, HeaderPair, Headers,
   FilterHeadersStatusValues, FilterDataStatusValues, GrpcStatusValues, get_buffer_bytes, set_buffer_bytes,
-  BufferTypeValues, clear_route_cache, continue_request, BaseContext, WasmResultValues,
+  BufferTypeValues, clear_route_cache, continue_request, BaseContext, WasmResultValues, get_log_level,
 } from "@solo-io/proxy-runtime/assembly";
 import { ApiError } from "../errors";
 import { ByteBuilder } from "../util/bytes";
@@ -414,6 +414,18 @@ export class GatewayStream extends Context implements TokenWaiter {
     const sent = clientStatus();
     const status = this.localStatus != 0 ? this.localStatus : sent != 0 && sent != this.status ? sent
       : this.clientStatus != 0 ? this.clientStatus : handler !== null && handler.status != 0 ? handler.status : this.status;
+    // The request line is built only when Envoy's wasm logger prints info (docs/performance.md).
+    if (get_log_level() <= LogLevelValues.info) this.logRequest(status, req, handler);
+    if (handler !== null) this.stateFinalUsage(handler); // ended early: what was reported so far
+    const adm = this.admit.admission;
+    this.gw.metrics.finish(this.obs, monotonicNs(), ep == Endpoint.Embeddings ? OP_EMBEDDINGS : OP_CHAT,
+      req !== null ? req.model : null, req !== null ? req.backend.index : -1, this.id.client, status, this.localStatus != 0,
+      handler !== null ? handler.usage : null, adm === null ? LIMIT_NONE : adm.ok ? LIMIT_OK : LIMIT_DENIED,
+      adm !== null && adm.rule !== null ? adm.rule!.name : "none", req !== null && req.stream);
+  }
+
+  /** One info line per request: client, endpoint, model, backend, status, usage. */
+  private logRequest(status: i32, req: ClientRequest | null, handler: ResponseHandler | null): void {
     let line = "ai-gateway: request client=" + this.id.client + " endpoint=" + logSafe(this.id.path) + " model=" + (req !== null ? logSafe(req.model) : "-") +
       " backend=" + (req !== null ? req.backend.name : "-") + " status=" + status.toString();
     if (handler !== null && handler.usage.reported) {
@@ -423,11 +435,5 @@ export class GatewayStream extends Context implements TokenWaiter {
     } else line += " usage=unknown";
     if (req !== null) line += " stream=" + (req.stream ? "true" : "false");
     log(LogLevelValues.info, line);
-    if (handler !== null) this.stateFinalUsage(handler); // ended early: what was reported so far
-    const adm = this.admit.admission;
-    this.gw.metrics.finish(this.obs, monotonicNs(), ep == Endpoint.Embeddings ? OP_EMBEDDINGS : OP_CHAT,
-      req !== null ? req.model : null, req !== null ? req.backend.index : -1, this.id.client, status, this.localStatus != 0,
-      handler !== null ? handler.usage : null, adm === null ? LIMIT_NONE : adm.ok ? LIMIT_OK : LIMIT_DENIED,
-      adm !== null && adm.rule !== null ? adm.rule!.name : "none", req !== null && req.stream);
   }
 }

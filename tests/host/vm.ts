@@ -26,6 +26,9 @@ import { setFlagsFromString } from "node:v8";
 export const MAX_VM_MEMORY_BYTES = 1024 * 1024 * 1024;
 setFlagsFromString(`--wasm-max-mem-pages=${MAX_VM_MEMORY_BYTES / 65536}`);
 
+/** When `map` is set, every host call from any VM is counted by import name (bench/hostcalls.ts). */
+export const hostCallCounts: { map: Map<string, number> | null } = { map: null };
+
 export type AbiVersion = "0.1.0" | "0.2.0" | "0.2.1";
 
 /** cpp-host FailState. */
@@ -460,6 +463,8 @@ export class WasmInstance {
     const impl = this.hostImpl(full);
     const vm = this;
     return function (this: unknown, ...args: unknown[]) {
+      const counts = hostCallCounts.map;
+      if (counts) counts.set(full, (counts.get(full) ?? 0) + 1);
       if (vm.instantiating) {
         // Inferred from proxy-wasm C++ host: linking (docs/sources.md): a start section runs inside link() with no current context; cpp-host
         // hostcalls dereference a null context there (Envoy would crash). Fail the load instead.

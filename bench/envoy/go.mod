@@ -1,0 +1,3 @@
+module ai-gateway-wasm/bench/envoy
+
+go 1.22
