@@ -249,7 +249,7 @@ interface Expect { status: number; contains: string[]; count?: string; count_n?:
 
 /** Sends one request from Node, checks the answer in full and derives the load generator's per-answer check. */
 async function validate(s: Scenario, url: string): Promise<Expect> {
-  const r = await fetch(url, { method: "POST", body: s.body, headers: { "content-type": "application/json", authorization: "Bearer sk-client", "x-bench-case": s.case } });
+  const r = await fetch(url, { method: "POST", body: s.body as unknown as BodyInit, headers: { "content-type": "application/json", authorization: "Bearer sk-client", "x-bench-case": s.case } });
   const text = await r.text();
   const where = `scenario ${s.name}`;
   if (r.status !== 200) throw new Error(`${where}: status ${r.status}: ${text.slice(0, 400)}`);

@@ -76,7 +76,7 @@ before(async () => {
   mocks = await startMockProviders({ host: "127.0.0.1", port: 0 });
   // TLS in front of the mock providers (they speak plain HTTP): records the SNI Envoy sends.
   tlsFront = tls.createServer({ cert: readFileSync(join(tmp, "provider.pem")), key: readFileSync(join(tmp, "provider.key")) }, (s) => {
-    sni.push(String(s.servername));
+    sni.push(String((s as unknown as { servername: string | false }).servername));
     const up = net.connect(mocks.mock.port, "127.0.0.1");
     s.pipe(up).pipe(s);
     const close = () => { s.destroy(); up.destroy(); };
