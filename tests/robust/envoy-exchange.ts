@@ -136,6 +136,13 @@ export class ExchangeClient {
         res.on("error", (e) => { if (reset === null) { reset = e.message; done(); } });
       }); } catch (e) { reset = `unsendable: ${(e as Error).message}`; done(); return; }
       r.on("error", (e) => { if (reset === null) { reset = e.message; done(); } });
+      // Node's client hands the answer to a CONNECT request over as a tunnel ('connect'), never as
+      // a response the oracle could read; without this listener the exchange never settles.
+      r.on("connect", (res, socket) => {
+        status = res.statusCode ?? 0;
+        socket.destroy();
+        if (reset === null) { reset = "unsendable: CONNECT answered as a tunnel by Node's client"; done(); }
+      });
       r.end(req.noBody ? undefined : req.body);
     });
   }

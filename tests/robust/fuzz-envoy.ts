@@ -14,6 +14,9 @@ import { rngFor } from "./prng.ts";
 import { soakConfig } from "./soak-lib.ts";
 import { PlannedUpstream, ExchangeClient, judgeExchange } from "./envoy-exchange.ts";
 
+/** Longest one replayed exchange may take before the replay is declared stuck. */
+const EXCHANGE_DEADLINE_MS = Number(process.env.FUZZ_ENVOY_DEADLINE_MS ?? 60_000);
+
 export interface FuzzReplayResult {
   describe: string; recorded: number; replayed: number; ms: number;
   statuses: Record<string, number>; failedVmAnswers: number; vmFailures: string[]; problems: string[]; findings: number;
@@ -56,7 +59,12 @@ export async function replayInEnvoy(corpus: RecordedExchange[], n: number, seed:
     // One at a time: the oracle checks the filter's request log line, which names no request.
     for (const x of picked) {
       const logFrom = gw.logs.length;
-      const ex = await client.run(config, x.req, x.resp, { clientFault: x.clientFault, abortAfterParts: x.abortAfter });
+      // A replay that never settles fails the test at once instead of holding CI for its timeout.
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, no) => { timer = setTimeout(() => no(new Error(
+        `exchange ${res.replayed + 1} (${x.req.path}) produced no outcome within ${EXCHANGE_DEADLINE_MS / 1000} s` + (process.env.FUZZ_ENVOY_DUMP ? ": " + JSON.stringify({ req: x.req, resp: x.resp, fault: x.clientFault, abort: x.abortAfter }).slice(0, 3000) : ""))), EXCHANGE_DEADLINE_MS); });
+      const ex = await Promise.race([client.run(config, x.req, x.resp, { clientFault: x.clientFault, abortAfterParts: x.abortAfter }), stuck])
+        .finally(() => clearTimeout(timer));
       res.replayed++;
       const unsendable = (ex.client.reset ?? "").startsWith("unsendable");
       const k = unsendable ? "unsendable" : x.abortAfter !== undefined ? "aborted" : String(ex.client.status || "reset");
