@@ -178,7 +178,7 @@ test(`Envoy Gateway ${EG_VERSION} accepts the manifests and applies the EnvoyPat
   // The generated filter, patched.
   const cfg = wasmFilterOf(tr);
   assert.equal(cfg.allow_on_headers_stop_iteration, true);
-  assert.equal(cfg.failure_policy, "FAIL_CLOSED");
+  assert.equal(cfg.failure_policy, "FAIL_RELOAD"); // the shipped policy (envoy/envoy.yaml explains why)
   assert.equal(cfg.root_id, "ai_gateway");
   const sha = createHash("sha256").update(readFileSync(WASM)).digest("hex");
   assert.equal(cfg.vm_config.code.remote.sha256, sha, "Envoy checks the module Envoy Gateway downloaded and verified");

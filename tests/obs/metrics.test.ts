@@ -217,13 +217,14 @@ test("access log: routing decisions and usage are filter state (wasm.ai_gateway.
     "wasm.ai_gateway.cached_tokens": String(u.cached), "wasm.ai_gateway.reasoning_tokens": String(u.reasoning),
   });
   const route = (client: string, model: string, backend: string, limit: string) => ({
+    "wasm.ai_gateway.path": "/v1/chat/completions",
     "wasm.ai_gateway.client": client, "wasm.ai_gateway.model": model, "wasm.ai_gateway.backend": backend, "wasm.ai_gateway.limit": limit,
   });
   assert.deepEqual(fs[0], { ...route("team-a", "gpt-4.1", "openai", "ok"), ...usage(U_REASONING) });
   assert.deepEqual(fs[1], { ...route("team-a", "gpt-4.1", "openai", "ok"), ...usage(U_STREAM) }, "stream: usage set at the end of the body");
   assert.deepEqual(fs[2], { ...route("team-b", "claude-sonnet", "claude", "ok"), ...usage(U_CLAUDE) });
-  assert.deepEqual(fs[3], { "wasm.ai_gateway.client": "team-b" }, "unrouted: only the client");
-  assert.deepEqual(fs[4], {}, "unauthenticated: nothing");
+  assert.deepEqual(fs[3], { "wasm.ai_gateway.path": "/v1/chat/completions", "wasm.ai_gateway.client": "team-b" }, "unrouted: the client's path and the client");
+  assert.deepEqual(fs[4], { "wasm.ai_gateway.path": "/v1/chat/completions" }, "unauthenticated: only the client's path");
   assert.deepEqual(fs[5], route("team-a", "gpt-4.1", "openai", "ok"), "provider error: no usage reported");
   assert.deepEqual(fs[6], { ...route("team-b", "gpt-tiny", "openai", "ok"), ...usage(U_MINI) });
   assert.deepEqual(fs[7], route("team-b", "gpt-tiny", "openai", "denied"));

@@ -107,7 +107,6 @@ const BAD_REQUESTS: [string, unknown][] = [
   ["a tool call without a name", { messages: [{ role: "user", content: "x" }, { role: "assistant", tool_calls: [{ id: "a", type: "function", function: { arguments: "{}" } }] }] }],
   ["a tool message without tool_call_id", { messages: [{ role: "user", content: "x" }, { role: "tool", content: "y" }] }],
   ["an unknown role", { messages: [{ role: "robot", content: "x" }] }],
-  ["only system messages", { messages: [{ role: "system", content: "x" }] }],
   ["temperature 3", { messages: [{ role: "user", content: "x" }], temperature: 3 }],
   ["max_tokens 0", { messages: [{ role: "user", content: "x" }], max_tokens: 0 }],
   ["stop a number", { messages: [{ role: "user", content: "x" }], stop: 5 }],

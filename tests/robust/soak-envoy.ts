@@ -41,6 +41,10 @@ export interface EnvoySoakResult {
   verdict: string[];
 }
 
+// Linear memory only grows (in 64 KiB pages): a worker meeting the mix's largest exchange for the
+// first time after warm-up takes a few pages (768 KiB seen once in 20k). A leak of ~130 bytes a
+// request over the ~16k post-warm-up requests of the CI soak exceeds this; the 1M soak is stricter.
+const VM_GROWTH_MAX = 2 * 1024 * 1024;
 const HEAP_GROWTH_MAX = 8 * 1048576;
 
 type Kind = "case" | "case-chunked" | "bad-json" | "unknown-model" | "models" | "abort";
@@ -105,6 +109,9 @@ export async function runEnvoySoak(opts: EnvoySoakOptions): Promise<EnvoySoakRes
         if (kind === "bad-json") req = { ...req, body: req.body.subarray(0, rng.int(req.body.length)) };
         if (kind === "unknown-model") req = { ...req, body: Buffer.from(JSON.stringify({ ...c.request, model: `no-such-model-${i % 50}` })) };
         if (kind === "models") req = { method: "GET", path: i % 2 ? "/v1/models" : "/v1/models/gpt-4o-mini", body: Buffer.alloc(0), noBody: true };
+        // The previous exchange's log line may reach us after its client saw the answer (Envoy logs
+        // when the stream is torn down): let it land before the checked exchange's window opens.
+        if (checked) await gw.idle().catch(() => {});
         const logFrom = gw.logs.length;
         const x = await client.run(config, req, resp, { clientFault: kind !== "case" && kind !== "case-chunked", abortAfterParts: abortAfter });
         note(abortAfter !== undefined ? "aborted" : String(x.client.status || "reset"), res.statuses);
@@ -151,7 +158,7 @@ export function judgeEnvoySoak(res: EnvoySoakResult): EnvoySoakResult {
   if (res.problems.length) v.push(`${res.problems.length}+ sampled answers broke an invariant: ${res.problems.slice(0, 3).join(" | ")}`);
   if (res.liveAtEnd) v.push(`${res.liveAtEnd} streams still open at the end`);
   const end = s[s.length - 1];
-  if (end.vmBytes !== warmEnd.vmBytes) v.push(`the VMs' linear memory grew after warm-up: ${warmEnd.vmBytes} → ${end.vmBytes}`);
+  if (end.vmBytes > warmEnd.vmBytes + VM_GROWTH_MAX) v.push(`the VMs' linear memory grew after warm-up by more than ${mib(VM_GROWTH_MAX)}: ${warmEnd.vmBytes} → ${end.vmBytes}`);
   const warmHeap = Math.max(...warm.map((x) => x.heapBytes)), heapPeak = Math.max(...after.map((x) => x.heapBytes));
   if (heapPeak > warmHeap + HEAP_GROWTH_MAX) v.push(`Envoy's heap grew after warm-up: ${mib(warmHeap)} → peak ${mib(heapPeak)}`);
   res.verdict = v;

@@ -149,6 +149,8 @@ test(`every Gemini answer replayed by the ${geminiCases.length} gemini / vertex-
     const c = loadCase(dir);
     const msg = responseMessage(c.upstream!.path);
     const vertex = c.id.startsWith("vertex-");
+    // A provider error that is not JSON (a proxy's or load balancer's text) is no Gemini answer.
+    if (!c.response!.isStream && c.response!.status >= 400 && !c.response!.body.toString("utf8").trimStart().startsWith("{")) continue;
     const bodies: unknown[] = c.response!.isStream ? sseData(c.response!.body.toString("utf8")).map((d) => JSON.parse(d)) : [JSON.parse(c.response!.body.toString("utf8"))];
     for (const [i, b] of bodies.entries()) {
       checked++;
